@@ -1,0 +1,1 @@
+"""RexBERT curation (see the project README; this package's issue has not landed yet)."""

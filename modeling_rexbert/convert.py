@@ -1,0 +1,106 @@
+"""Convert checkpoints between RexBERT (remote code) and stock transformers ModernBERT.
+
+The weights are identical in both formats (same state-dict keys); what changes is the config
+(`model_type`, `architectures`, `auto_map`) and whether the folder carries RexBERT's code.
+
+```python
+>>> from modeling_rexbert.convert import convert_checkpoint
+>>> convert_checkpoint("rexbert-micro/", "rexbert-micro-modernbert/", to="modernbert")  # doctest: +SKIP
+```
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import transformers
+from transformers import AutoTokenizer, ModernBertConfig
+
+from .configuration_rexbert import RexBertConfig
+from .modeling_rexbert import (
+    RexBertForMaskedLM,
+    RexBertForSequenceClassification,
+    RexBertForTokenClassification,
+    RexBertModel,
+)
+from .tokenization_rexbert import check_vocab_matches, load_tokenizer
+
+# Task suffix -> RexBERT class; the ModernBERT class is "ModernBert" + suffix.
+TASKS = {
+    "Model": RexBertModel,
+    "ForMaskedLM": RexBertForMaskedLM,
+    "ForSequenceClassification": RexBertForSequenceClassification,
+    "ForTokenClassification": RexBertForTokenClassification,
+}
+TARGETS = ("modernbert", "rexbert")
+# Keys a saved config carries that must not be copied into the other format's config.
+_FORMAT_KEYS = ("model_type", "architectures", "auto_map", "transformers_version")
+
+
+def _task_of(config_dict: dict, source: str | Path) -> str:
+    architectures = config_dict.get("architectures") or ["ForMaskedLM"]
+    name = architectures[0]
+    for suffix in sorted(TASKS, key=len, reverse=True):
+        if name.endswith(suffix):
+            return suffix
+    raise ValueError(
+        f"{source}: architecture {name!r} cannot be converted; supported heads are "
+        f"{['RexBert' + t for t in TASKS]} and their ModernBert equivalents."
+    )
+
+
+def _read_config(source: str | Path) -> dict:
+    path = Path(source)
+    if path.is_dir():
+        config_file = path / "config.json"
+        if not config_file.is_file():
+            raise FileNotFoundError(f"{source} has no config.json; is it a saved checkpoint folder?")
+        return json.loads(config_file.read_text())
+    config, _ = RexBertConfig.get_config_dict(str(source))  # a Hub repo id
+    return config
+
+
+def _source_tokenizer(source: str | Path):
+    try:
+        return AutoTokenizer.from_pretrained(str(source))
+    except (OSError, ValueError):  # no tokenizer with the checkpoint: RexBERT's ids are ModernBERT's
+        return load_tokenizer()
+
+
+def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal["modernbert", "rexbert"]) -> Path:
+    """Writes `source` (a folder or Hub id, either format) to `destination` in format `to`.
+
+    `to="modernbert"`: a folder that stock `transformers.AutoModel*` loads without remote code.
+    `to="rexbert"`: a folder with RexBERT's code and `auto_map` (`trust_remote_code=True`).
+    The tokenizer of the source is kept (or RexBERT's bundled one if the source has none).
+    """
+    if to not in TARGETS:
+        raise ValueError(f"to={to!r} is not a target format; choose one of {list(TARGETS)}.")
+    destination = Path(destination)
+    if destination.exists() and any(destination.iterdir()):
+        raise FileExistsError(f"{destination} exists and is not empty; choose a new output folder.")
+    config_dict = _read_config(source)
+    task = _task_of(config_dict, source)
+    model = TASKS[task].from_pretrained(str(source))
+    tokenizer = _source_tokenizer(source)
+    check_vocab_matches(tokenizer, model.config.vocab_size)
+
+    destination.mkdir(parents=True, exist_ok=True)
+    tokenizer.save_pretrained(str(destination))
+    if to == "rexbert":
+        model.save_pretrained(str(destination))
+        return destination
+
+    settings = {k: v for k, v in model.config.to_dict().items() if k not in _FORMAT_KEYS}
+    stock_config = ModernBertConfig(**settings)
+    stock_config.architectures = [f"ModernBert{task}"]
+    stock_class = getattr(transformers, f"ModernBert{task}")
+    stock_model = stock_class(stock_config)
+    stock_model.load_state_dict(model.state_dict(), strict=True)
+    stock_model.save_pretrained(str(destination))
+    return destination
+
+
+__all__ = ["convert_checkpoint", "TARGETS"]

@@ -1,0 +1,228 @@
+"""Unpad once: where the real tokens of a padded batch live and how they split into documents.
+
+A padded `(batch, seq)` input becomes one stream of `T` real tokens, cut into documents by
+`cu_seqlens` (rows, or several documents per row when rows are packed). Every layer runs on the
+stream; outputs are padded back only at the end. Backends that need rectangular batches (sdpa,
+eager) gather documents of similar length into buckets, so attention never pays for the padding of
+the longest document in the batch and never crosses a document boundary.
+
+This file travels to the Hub as remote code: it may import only torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+
+# A document joins the current bucket while it is at least this fraction of the bucket's longest
+# document; below it, padding it to that length would cost more attention work than a new bucket.
+BUCKET_LENGTH_RATIO = 0.6
+
+
+@dataclass
+class AttentionBucket:
+    """Documents of similar length gathered into an `(n_docs, length)` rectangle for attention."""
+
+    n_docs: int
+    length: int
+    device: torch.device
+    gather: torch.Tensor | None  # (n_docs * length,) rows of the token stream; None: the stream itself
+    valid: torch.Tensor | None  # (n_docs, length) True at real tokens; None: no padding
+    keep: torch.Tensor | None  # (real tokens,) flat slots holding real tokens; None: all of them
+    _masks: dict[int | None, torch.Tensor | None] = field(default_factory=dict, repr=False)
+
+    def mask(self, half_window: int | None) -> torch.Tensor | None:
+        """Boolean attention mask (True = attend), or None when nothing needs masking.
+
+        Keys are limited to real tokens and, for local layers, to `|i - j| <= half_window`.
+        Padding queries may see every real key, so no row is fully masked (its output is dropped
+        anyway, but a fully masked row would put NaNs into the backward pass).
+        """
+        if half_window not in self._masks:
+            self._masks[half_window] = self._build_mask(half_window)
+        return self._masks[half_window]
+
+    def _build_mask(self, half_window: int | None) -> torch.Tensor | None:
+        needs_band = half_window is not None and self.length > half_window + 1
+        if not needs_band and self.valid is None:
+            return None
+        if needs_band:
+            pos = torch.arange(self.length, device=self.device)
+            band = (pos[:, None] - pos[None, :]).abs() <= half_window  # (L, L)
+            if self.valid is None:
+                return band[None, None]
+            padding_query = ~self.valid[:, None, :, None]
+            return self.valid[:, None, None, :] & (band[None, None] | padding_query)
+        return self.valid[:, None, None, :]
+
+
+class UnpaddedBatch:
+    """The real tokens of a `(batch_size, seq_len)` input as one stream of `num_tokens` tokens.
+
+    Attributes:
+        indices: flat positions (in `batch_size * seq_len`) of the real tokens; None without padding.
+        cu_seqlens: `(n_docs + 1,)` int32 document offsets in the stream.
+        doc_lengths: document lengths as Python ints (bucketing and `max_seqlen` need them on the host).
+        position_ids: `(num_tokens,)` RoPE positions.
+        row_lengths: `(batch_size,)` real tokens per input row.
+    """
+
+    def __init__(
+        self,
+        batch_size: int,
+        seq_len: int,
+        indices: torch.Tensor | None,
+        row_lengths: torch.Tensor,
+        doc_lengths: list[int],
+        position_ids: torch.Tensor,
+    ):
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.indices = indices
+        self.row_lengths = row_lengths
+        self.doc_lengths = doc_lengths
+        self.position_ids = position_ids
+        self.num_tokens = position_ids.shape[0]
+        self.max_seqlen = max(doc_lengths, default=0)
+        lengths = torch.tensor([0] + doc_lengths, dtype=torch.int32, device=position_ids.device)
+        self.cu_seqlens = lengths.cumsum(0, dtype=torch.int32)
+
+    @property
+    def device(self) -> torch.device:
+        return self.position_ids.device
+
+    def unpad(self, tensor: torch.Tensor) -> torch.Tensor:
+        """`(batch, seq, ...)` -> `(num_tokens, ...)`."""
+        flat = tensor.reshape(self.batch_size * self.seq_len, *tensor.shape[2:])
+        return flat if self.indices is None else flat.index_select(0, self.indices)
+
+    def pad(self, tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+        """`(num_tokens, ...)` -> `(batch, seq, ...)`, filling padding with `value`."""
+        if self.indices is None:
+            return tensor.reshape(self.batch_size, self.seq_len, *tensor.shape[1:])
+        padded = tensor.new_full((self.batch_size * self.seq_len, *tensor.shape[1:]), value)
+        padded = padded.index_copy(0, self.indices, tensor)
+        return padded.view(self.batch_size, self.seq_len, *tensor.shape[1:])
+
+    @cached_property
+    def row_of_token(self) -> torch.Tensor:
+        """`(num_tokens,)` input row of each token, for pooling per row."""
+        rows = torch.arange(self.batch_size, device=self.device)
+        return rows.repeat_interleave(self.row_lengths)
+
+    @cached_property
+    def row_starts(self) -> torch.Tensor:
+        """`(batch_size,)` stream offset of each row's first real token (the [CLS] token)."""
+        return self.row_lengths.cumsum(0) - self.row_lengths
+
+    @cached_property
+    def buckets(self) -> tuple[list[AttentionBucket], torch.Tensor | None]:
+        """Length buckets covering every document once, and the permutation that puts the
+        concatenated real outputs of the buckets back into stream order (None: already in order)."""
+        return _bucket_documents(self.doc_lengths, self.cu_seqlens.tolist(), self.device)
+
+
+def unpad_inputs(
+    attention_mask: torch.Tensor | None,
+    batch_size: int,
+    seq_len: int,
+    device: torch.device,
+    position_ids: torch.Tensor | None = None,
+    cu_seqlens: torch.Tensor | None = None,
+) -> UnpaddedBatch:
+    """Finds the real tokens and the documents of a padded, possibly packed, batch.
+
+    Documents are, in order of precedence: `cu_seqlens` (offsets into the stream of real tokens),
+    restarts of `position_ids` at 0 within a row, or else one document per row. Without
+    `position_ids`, positions restart at 0 in every document.
+    """
+    if attention_mask is None:
+        indices = None
+        row_lengths = torch.full((batch_size,), seq_len, dtype=torch.long, device=device)
+    else:
+        if attention_mask.shape != (batch_size, seq_len):
+            raise ValueError(
+                f"attention_mask has shape {tuple(attention_mask.shape)}, expected {(batch_size, seq_len)}."
+            )
+        real = attention_mask.to(device=device).bool()
+        row_lengths = real.sum(dim=1)
+        indices = None if bool(real.all()) else real.reshape(-1).nonzero().squeeze(1)
+    num_tokens = int(row_lengths.sum()) if indices is not None else batch_size * seq_len
+    if num_tokens == 0:
+        raise ValueError("attention_mask marks no real token in the batch; there is nothing to encode.")
+
+    def to_stream(values: torch.Tensor) -> torch.Tensor:
+        flat = values.to(device).expand(batch_size, seq_len).reshape(-1)
+        return flat if indices is None else flat.index_select(0, indices)
+
+    given_positions = to_stream(position_ids) if position_ids is not None else None
+    if cu_seqlens is not None:
+        doc_lengths = _lengths_from_cu_seqlens(cu_seqlens, num_tokens)
+    else:
+        starts = torch.zeros(num_tokens, dtype=torch.bool, device=device)
+        row_starts = (row_lengths.cumsum(0) - row_lengths)[row_lengths > 0]
+        starts[row_starts] = True
+        if given_positions is not None:
+            starts |= given_positions == 0
+        offsets = starts.nonzero().squeeze(1).tolist() + [num_tokens]
+        doc_lengths = [b - a for a, b in zip(offsets[:-1], offsets[1:])]
+
+    if given_positions is None:
+        doc_starts = torch.tensor([0] + doc_lengths[:-1], device=device).cumsum(0)
+        lengths = torch.tensor(doc_lengths, device=device)
+        positions = torch.arange(num_tokens, device=device) - doc_starts.repeat_interleave(lengths)
+    else:
+        positions = given_positions
+    return UnpaddedBatch(batch_size, seq_len, indices, row_lengths, doc_lengths, positions)
+
+
+def _lengths_from_cu_seqlens(cu_seqlens: torch.Tensor, num_tokens: int) -> list[int]:
+    offsets = [int(x) for x in cu_seqlens.reshape(-1).tolist()]
+    if len(offsets) < 2 or offsets[0] != 0 or offsets[-1] != num_tokens:
+        raise ValueError(
+            f"cu_seqlens must run from 0 to the number of real tokens ({num_tokens}), got {offsets[:4]}..."
+            f"{offsets[-1:]}."
+        )
+    lengths = [b - a for a, b in zip(offsets[:-1], offsets[1:])]
+    if min(lengths) <= 0:
+        raise ValueError("cu_seqlens must be strictly increasing (every document needs at least one token).")
+    return lengths
+
+
+def _bucket_documents(
+    doc_lengths: list[int], offsets: list[int], device: torch.device
+) -> tuple[list[AttentionBucket], torch.Tensor | None]:
+    if len(set(doc_lengths)) == 1:
+        # Every document has the same length: the stream is already a rectangle.
+        length = doc_lengths[0]
+        return [AttentionBucket(len(doc_lengths), length, device, None, None, None)], None
+
+    order = sorted(range(len(doc_lengths)), key=lambda d: -doc_lengths[d])
+    groups: list[list[int]] = [[order[0]]]
+    for doc in order[1:]:
+        if doc_lengths[doc] >= BUCKET_LENGTH_RATIO * doc_lengths[groups[-1][0]]:
+            groups[-1].append(doc)
+        else:
+            groups.append([doc])
+
+    buckets, stream_order = [], []
+    for docs in groups:
+        length = doc_lengths[docs[0]]
+        starts = torch.tensor([offsets[d] for d in docs], device=device)
+        lengths = torch.tensor([doc_lengths[d] for d in docs], device=device)
+        slots = torch.arange(length, device=device)
+        valid = slots[None, :] < lengths[:, None]
+        gather = torch.where(valid, starts[:, None] + slots[None, :], 0).reshape(-1)
+        if bool(valid.all()):
+            buckets.append(AttentionBucket(len(docs), length, device, gather, None, None))
+            stream_order.append(gather)
+        else:
+            keep = valid.reshape(-1).nonzero().squeeze(1)
+            buckets.append(AttentionBucket(len(docs), length, device, gather, valid, keep))
+            stream_order.append(gather.index_select(0, keep))
+    order_of_outputs = torch.cat(stream_order)
+    restore = torch.empty_like(order_of_outputs)
+    restore[order_of_outputs] = torch.arange(order_of_outputs.numel(), device=device)
+    return buckets, restore
