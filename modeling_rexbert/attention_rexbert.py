@@ -1,7 +1,7 @@
 """Attention over an unpadded token stream, one function per backend.
 
-Every backend takes the fused, already rotated `qkv` of shape `(num_tokens, 3, heads, head_dim)`
-and returns `(num_tokens, heads * head_dim)`; none of them attends across documents.
+Every backend takes rotated queries, keys and values of shape `(num_tokens, heads, head_dim)` and
+returns `(num_tokens, heads * head_dim)`; none of them attends across documents.
 
 - `flash_attention_2`: varlen kernels on the stream itself: the `flash-attn` package when
   installed, else PyTorch's `torch.nn.attention.varlen.varlen_attn` (CUDA only).
@@ -23,40 +23,72 @@ import torch.nn.functional as F
 from .unpadding import AttentionBucket, UnpaddedBatch
 
 
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+def apply_rotary(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
+    """Splits `(T, 3, heads, head_dim)` into `q, k, v` of `(T, heads, head_dim)`, rotating `q` and `k`
+    GPT-NeoX style (rotate-half over the full head dim) in fp32, like ModernBERT. `v` stays a view.
 
+    `cos`/`sin` are `(T, head_dim / 2)`: with halves `x1, x2`, the rotation is
+    `[x1 cos - x2 sin, x2 cos + x1 sin]`, the same numbers as `x * cos + rotate_half(x) * sin` on
+    duplicated tables, in fewer passes over memory.
+    """
+    cos, sin = cos[:, None, :], sin[:, None, :]
 
-def apply_rotary_to_qkv(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotates queries and keys of `(T, 3, heads, head_dim)` by per-token `cos`/`sin` of `(T, head_dim)`
-    (GPT-NeoX rotate-half style over the full head dim, computed in fp32 like ModernBERT)."""
-    qk = qkv[:, :2].float()
-    cos, sin = cos[:, None, None, :], sin[:, None, None, :]
-    qk = qk * cos + rotate_half(qk) * sin
-    return torch.cat((qk.to(qkv.dtype), qkv[:, 2:]), dim=1)
+    def rotate(x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = x.float().chunk(2, dim=-1)
+        return torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(x.dtype)
+
+    return rotate(qkv[:, 0]), rotate(qkv[:, 1]), qkv[:, 2]
 
 
 def _bucketed(attend: Callable[..., torch.Tensor]):
     """Runs `attend(q, k, v, mask, dropout, scale)` on each length bucket and restores stream order."""
 
-    def run(qkv: torch.Tensor, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
+    def run(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
             **_: object) -> torch.Tensor:
         buckets, restore = batch.buckets
-        outputs = [_attend_bucket(attend, qkv, bucket, half_window, dropout, scale) for bucket in buckets]
+        outputs = [_attend_bucket(attend, q, k, v, bucket, half_window, dropout, scale) for bucket in buckets]
         out = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
         return out if restore is None else out.index_select(0, restore)
 
     return run
 
 
-def _attend_bucket(attend, qkv, bucket: AttentionBucket, half_window, dropout, scale) -> torch.Tensor:
-    heads, head_dim = qkv.shape[2], qkv.shape[3]
-    rect = qkv if bucket.gather is None else qkv.index_select(0, bucket.gather)
-    q, k, v = rect.view(bucket.n_docs, bucket.length, 3, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
-    out = attend(q, k, v, bucket.mask(half_window), dropout, scale)  # (n_docs, heads, length, head_dim)
+def _attend_bucket(attend, q, k, v, bucket: AttentionBucket, half_window, dropout, scale) -> torch.Tensor:
+    heads, head_dim = q.shape[1], q.shape[2]
+
+    def rectangle(x: torch.Tensor) -> torch.Tensor:  # (T, heads, dim) -> (n_docs, heads, length, dim)
+        x = x if bucket.gather is None else x.index_select(0, bucket.gather)
+        return x.view(bucket.n_docs, bucket.length, heads, head_dim).transpose(1, 2)
+
+    q, k, v = rectangle(q), rectangle(k), rectangle(v)
+    mask = bucket.mask(half_window)
+    block = bucket.local_block(half_window)
+    if block is None:
+        out = attend(q, k, v, mask, dropout, scale)
+    else:
+        out = _attend_local_blocks(attend, q, k, v, mask, block, dropout, scale)
     out = out.transpose(1, 2).reshape(bucket.n_docs * bucket.length, heads * head_dim)
     return out if bucket.keep is None else out.index_select(0, bucket.keep)
+
+
+def _attend_local_blocks(attend, q, k, v, mask, block: int, dropout, scale) -> torch.Tensor:
+    """Local attention on `(n, heads, L, dim)`: each block of queries against its own and the two
+    neighbouring blocks of keys (which hold its whole band); `mask` is `AttentionBucket.mask`'s."""
+    n, heads, length, dim = q.shape
+    n_blocks = -(-length // block)
+    tail = n_blocks * block - length
+
+    def blocks_first(x: torch.Tensor, size: int) -> torch.Tensor:  # (n, heads, nb, size, dim) -> (n*nb, heads, size, dim)
+        return x.permute(0, 2, 1, 3, 4).reshape(n * n_blocks, heads, size, dim)
+
+    def key_windows(x: torch.Tensor) -> torch.Tensor:
+        padded = F.pad(x, (0, 0, block, tail + block))
+        return blocks_first(padded.unfold(2, 3 * block, block).transpose(-1, -2), 3 * block)
+
+    queries = blocks_first(F.pad(q, (0, 0, 0, tail)).view(n, heads, n_blocks, block, dim), block)
+    out = attend(queries, key_windows(k), key_windows(v), mask, dropout, scale)  # (n*nb, heads, block, dim)
+    out = out.view(n, n_blocks, heads, block, dim).permute(0, 2, 1, 3, 4).reshape(n, heads, n_blocks * block, dim)
+    return out[:, :, :length]
 
 
 def _sdpa(q, k, v, mask, dropout, scale):
@@ -76,30 +108,27 @@ def flash_attn_installed() -> bool:
     return importlib.util.find_spec("flash_attn") is not None
 
 
-def _flash_varlen(qkv: torch.Tensor, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
+def _flash_varlen(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
                   deterministic: bool = False) -> torch.Tensor:
-    if qkv.device.type != "cuda":
+    if q.device.type != "cuda":
         raise RuntimeError("attn_implementation='flash_attention_2' runs on CUDA only; use 'sdpa' on this device.")
-    orig_dtype = qkv.dtype
-    if orig_dtype not in (torch.float16, torch.bfloat16):
-        qkv = qkv.to(torch.bfloat16)  # the varlen kernels take half precision only
+    orig_dtype = q.dtype
+    if orig_dtype not in (torch.float16, torch.bfloat16):  # the varlen kernels take half precision only
+        q, k, v = (x.to(torch.bfloat16) for x in (q, k, v))
     window = (half_window, half_window) if half_window is not None else (-1, -1)
+    cu, longest = batch.cu_seqlens, batch.max_seqlen
     if flash_attn_installed():
-        from flash_attn import flash_attn_varlen_qkvpacked_func
+        from flash_attn import flash_attn_varlen_func
 
-        out = flash_attn_varlen_qkvpacked_func(
-            qkv, batch.cu_seqlens, batch.max_seqlen, dropout_p=dropout, softmax_scale=scale,
-            causal=False, window_size=window, deterministic=deterministic,
-        )
+        out = flash_attn_varlen_func(q, k, v, cu, cu, longest, longest, dropout_p=dropout, softmax_scale=scale,
+                                     causal=False, window_size=window, deterministic=deterministic)
     else:
         from torch.nn.attention.varlen import varlen_attn
 
         if dropout > 0:
             raise ValueError("torch's varlen_attn has no attention dropout; install flash-attn or set attention_dropout=0.")
-        q, k, v = qkv.unbind(1)
-        out = varlen_attn(q, k, v, batch.cu_seqlens, batch.cu_seqlens, batch.max_seqlen, batch.max_seqlen,
-                          scale=scale, window_size=window)
-    return out.reshape(qkv.shape[0], -1).to(orig_dtype)
+        out = varlen_attn(q, k, v, cu, cu, longest, longest, scale=scale, window_size=window)
+    return out.reshape(q.shape[0], -1).to(orig_dtype)
 
 
 ATTENTION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {

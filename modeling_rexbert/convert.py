@@ -39,6 +39,12 @@ TARGETS = ("modernbert", "rexbert")
 _FORMAT_KEYS = ("model_type", "architectures", "auto_map", "transformers_version")
 
 
+def to_modernbert_config(config: RexBertConfig, **overrides) -> ModernBertConfig:
+    """The stock transformers config with the same settings (for conversion and parity checks)."""
+    settings = {k: v for k, v in config.to_dict().items() if k not in _FORMAT_KEYS}
+    return ModernBertConfig(**{**settings, **overrides})
+
+
 def _task_of(config_dict: dict, source: str | Path) -> str:
     architectures = config_dict.get("architectures") or ["ForMaskedLM"]
     name = architectures[0]
@@ -93,9 +99,7 @@ def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal[
         model.save_pretrained(str(destination))
         return destination
 
-    settings = {k: v for k, v in model.config.to_dict().items() if k not in _FORMAT_KEYS}
-    stock_config = ModernBertConfig(**settings)
-    stock_config.architectures = [f"ModernBert{task}"]
+    stock_config = to_modernbert_config(model.config, architectures=[f"ModernBert{task}"])
     stock_class = getattr(transformers, f"ModernBert{task}")
     stock_model = stock_class(stock_config)
     stock_model.load_state_dict(model.state_dict(), strict=True)
@@ -103,4 +107,4 @@ def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal[
     return destination
 
 
-__all__ = ["convert_checkpoint", "TARGETS"]
+__all__ = ["convert_checkpoint", "to_modernbert_config", "TARGETS"]

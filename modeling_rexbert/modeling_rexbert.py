@@ -30,7 +30,7 @@ from transformers.modeling_outputs import (
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.utils.generic import can_return_tuple
 
-from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary_to_qkv
+from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary
 from .configuration_rexbert import RexBertConfig, check_attn_implementation
 from .unpadding import UnpaddedBatch, unpad_inputs
 
@@ -65,7 +65,7 @@ class RexBertMLP(nn.Module):
 
 
 class RexBertRotaryEmbedding(nn.Module):
-    """cos/sin per token and layer type; theta and scaling come from `config.rope_parameters`."""
+    """cos/sin per token (half head dim) and layer type; theta and scaling come from `config.rope_parameters`."""
 
     def __init__(self, config: RexBertConfig, device: torch.device | None = None):
         super().__init__()
@@ -96,8 +96,7 @@ class RexBertRotaryEmbedding(nn.Module):
         inv_freq = getattr(self, f"{layer_type}_inv_freq")
         scaling = getattr(self, f"{layer_type}_attention_scaling")
         freqs = position_ids[:, None].float() * inv_freq.to(device=x.device, dtype=torch.float)[None, :]
-        emb = torch.cat((freqs, freqs), dim=-1)
-        return (emb.cos() * scaling), (emb.sin() * scaling)
+        return freqs.cos() * scaling, freqs.sin() * scaling  # (T, head_dim / 2) each
 
 
 class RexBertAttention(nn.Module):
@@ -117,10 +116,10 @@ class RexBertAttention(nn.Module):
 
     def forward(self, hidden_states: torch.Tensor, batch: UnpaddedBatch, rotary: tuple[torch.Tensor, torch.Tensor]):
         qkv = self.Wqkv(hidden_states).view(-1, 3, self.num_heads, self.head_dim)
-        qkv = apply_rotary_to_qkv(qkv, *rotary)
+        q, k, v = apply_rotary(qkv, *rotary)
         attend = ATTENTION_FUNCTIONS[self.config._attn_implementation]
         out = attend(
-            qkv, batch, self.half_window, self.config.attention_dropout if self.training else 0.0, self.scale,
+            q, k, v, batch, self.half_window, self.config.attention_dropout if self.training else 0.0, self.scale,
             deterministic=self.config.deterministic_flash_attn,
         )
         return self.out_drop(self.Wo(out))

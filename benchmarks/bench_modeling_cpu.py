@@ -1,0 +1,215 @@
+"""RexBERT vs stock transformers ModernBERT on CPU: same weights, same batches, side by side.
+
+Scenarios (each for every preset asked for):
+  train-varlen   MLM step (forward, backward, AdamW step; 30% of real tokens masked) on
+                 product-text-like lengths padded to --seq-len (about three quarters padding)
+  infer-varlen   encoder forward (`AutoModel`), same batches, no grad
+  train-full / infer-full   the same on full rows without padding
+
+Peers: `rexbert` (ours, sdpa), `stock-sparse` (ModernBertForMaskedLM, sdpa, sparse_prediction=True)
+and `stock` (its default: dense logits). Each case runs in its own subprocess so that its peak
+memory (max RSS above the process's state after setup) is its own.
+
+    python benchmarks/bench_modeling_cpu.py --presets micro,mini --output benchmarks/results/modeling_cpu.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import math
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+SCENARIOS = ("train-varlen", "infer-varlen", "train-full", "infer-full")
+PEERS = ("rexbert", "stock-sparse", "stock")
+MASK_RATE = 0.30
+
+
+def product_lengths(batch_size: int, seq_len: int, seed: int) -> list[int]:
+    """Lengths like tokenized product titles + descriptions: log-normal, median ~80 tokens, capped."""
+    gen = torch.Generator().manual_seed(seed)
+    lengths = torch.exp(torch.randn(batch_size, generator=gen) * 0.8 + math.log(80)).round().clamp(8, seq_len)
+    lengths[0] = seq_len  # the longest product sets the padded width, as in a real batch
+    return [int(x) for x in lengths]
+
+
+def make_batch(scenario: str, batch_size: int, seq_len: int, vocab: int, seed: int):
+    lengths = product_lengths(batch_size, seq_len, seed) if "varlen" in scenario else [seq_len] * batch_size
+    gen = torch.Generator().manual_seed(seed + 1)
+    ids = torch.randint(5, vocab - 100, (batch_size, seq_len), generator=gen)
+    mask = (torch.arange(seq_len)[None, :] < torch.tensor(lengths)[:, None]).long()
+    ids[mask == 0] = 50283
+    labels = torch.full_like(ids, -100)
+    chosen = (torch.rand(ids.shape, generator=gen) < MASK_RATE) & mask.bool()
+    labels[chosen] = ids[chosen]
+    ids = ids.masked_fill(chosen, 50284)
+    return ids, mask, labels
+
+
+def build(peer: str, preset: str, train: bool):
+    import modeling_rexbert
+    from modeling_rexbert.convert import to_modernbert_config
+    from transformers import ModernBertForMaskedLM
+
+    torch.manual_seed(0)
+    config = modeling_rexbert.RexBertConfig.from_preset(preset, attn_implementation="sdpa")
+    ours = modeling_rexbert.RexBertForMaskedLM(config)
+    if peer == "rexbert":
+        model = ours if train else ours.model
+    else:
+        stock_config = to_modernbert_config(config, sparse_prediction=peer == "stock-sparse")
+        stock = ModernBertForMaskedLM(stock_config)
+        stock.load_state_dict(ours.state_dict())
+        model = stock if train else stock.model
+    return model.train(train)
+
+
+def reset_peak_rss() -> None:
+    """Restarts the kernel's peak-RSS counter (Linux >= 4.0), so setup does not count as the step's peak."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb() -> float:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return peak_rss_mb()
+
+
+def run_case(peer: str, preset: str, scenario: str, batch_size: int, seq_len: int, steps: int) -> dict:
+    torch.set_num_threads(args_threads)
+    train = scenario.startswith("train")
+    model = build(peer, preset, train)
+    ids, mask, labels = make_batch(scenario, batch_size, seq_len, model.config.vocab_size, seed=1234)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True) if train else None
+
+    def step():
+        if train:
+            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            return float(loss)
+        with torch.inference_mode():
+            model(input_ids=ids, attention_mask=mask)
+        return None
+
+    gc.collect()
+    baseline = current_rss_mb()
+    reset_peak_rss()
+    step()  # warm-up (allocator, oneDNN kernels)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    real_tokens = int(mask.sum())
+    return {
+        "peer": peer, "preset": preset, "scenario": scenario, "seconds_per_step": seconds,
+        "real_tokens_per_s": real_tokens / seconds, "real_tokens": real_tokens,
+        "padding_fraction": 1 - real_tokens / mask.numel(), "peak_mb_above_setup": peak_rss_mb() - baseline,
+    }
+
+
+def spawn(peer, preset, scenario, a) -> dict:
+    cmd = [sys.executable, __file__, "--case", f"{peer}:{preset}:{scenario}", "--batch-size", str(a.batch_size),
+           "--seq-len", str(a.seq_len), "--steps", str(a.steps), "--threads", str(a.threads)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"case {peer}:{preset}:{scenario} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def render(results: list[dict], a) -> str:
+    lines = [
+        f"RexBERT vs stock ModernBERT (transformers, sdpa) on CPU, {a.threads} threads, torch {torch.__version__}; "
+        f"batch {a.batch_size} x {a.seq_len}, median of {a.steps} steps after one warm-up.",
+        "",
+        "| preset | scenario | padding | rexbert tok/s | stock-sparse tok/s | stock tok/s | "
+        "x stock-sparse | x stock | peak MB rexbert / stock-sparse / stock |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    by_key = {(r["preset"], r["scenario"], r["peer"]): r for r in results}
+    for preset in a.presets:
+        for scenario in SCENARIOS:
+            row = {p: by_key.get((preset, scenario, p)) for p in PEERS}
+            if row["rexbert"] is None:
+                continue
+            ours = row["rexbert"]["real_tokens_per_s"]
+
+            def cell(peer, key="real_tokens_per_s", fmt="{:,.0f}"):
+                return fmt.format(row[peer][key]) if row[peer] else "-"
+
+            def ratio(peer):
+                return f"{ours / row[peer]['real_tokens_per_s']:.2f}x" if row[peer] else "-"
+
+            lines.append(
+                f"| {preset} | {scenario} | {row['rexbert']['padding_fraction']:.0%} | {cell('rexbert')} | "
+                f"{cell('stock-sparse')} | {cell('stock')} | {ratio('stock-sparse')} | {ratio('stock')} | "
+                + " / ".join(cell(p, "peak_mb_above_setup", "{:,.0f}") for p in PEERS) + " |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    global args_threads
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", default="micro,mini")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--seq-len", type=int, default=512)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, help="also write the markdown table (and a .json beside it)")
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    a = parser.parse_args()
+    args_threads = a.threads
+    if a.case:
+        peer, preset, scenario = a.case.split(":")
+        print(json.dumps(run_case(peer, preset, scenario, a.batch_size, a.seq_len, a.steps)))
+        return
+    a.presets = a.presets.split(",")
+    results = []
+    for preset in a.presets:
+        for scenario in a.scenarios.split(","):
+            # stock-sparse and stock differ only in the MLM head, which inference does not run
+            peers = PEERS if scenario.startswith("train") else ("rexbert", "stock")
+            for peer in peers:
+                result = spawn(peer, preset, scenario, a)
+                results.append(result)
+                print(f"{preset:6s} {scenario:13s} {peer:13s} {result['real_tokens_per_s']:>10,.0f} real tok/s "
+                      f"{result['peak_mb_above_setup']:>8,.0f} MB", flush=True)
+    table = render(results, a)
+    print("\n" + table)
+    if a.output:
+        a.output.parent.mkdir(parents=True, exist_ok=True)
+        a.output.write_text(table + "\n")
+        a.output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+
+
+args_threads = 2
+
+if __name__ == "__main__":
+    main()
