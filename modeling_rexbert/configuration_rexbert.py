@@ -33,7 +33,6 @@ PRESET_OPTIMIZER: dict[str, dict[str, float]] = {
 
 ATTENTION_BACKENDS = ("sdpa", "eager", "flash_attention_2")
 LAYER_TYPES = ("full_attention", "sliding_attention")
-POOLINGS = ("cls", "mean")
 
 
 class RexBertConfigError(ValueError):
@@ -132,8 +131,6 @@ class RexBertConfig(ModernBertConfig):
         for layer_type in set(self.layer_types):
             if "rope_theta" not in (self.rope_parameters or {}).get(layer_type, {}):
                 raise RexBertConfigError(f"rope_parameters[{layer_type!r}] needs a rope_theta.")
-        if self.classifier_pooling not in POOLINGS:
-            raise RexBertConfigError(f"classifier_pooling={self.classifier_pooling!r} must be one of {list(POOLINGS)}.")
 
 
 __all__ = ["RexBertConfig", "RexBertConfigError", "PRESETS", "PRESET_OPTIMIZER", "ATTENTION_BACKENDS"]

@@ -194,6 +194,12 @@ class RexBertPreTrainedModel(PreTrainedModel):
     def _can_set_attn_implementation(cls) -> bool:
         return True  # switching backends changes no module or weight
 
+    def _initialize_weights(self, module: nn.Module, is_custom_code: bool = False) -> None:
+        # transformers skips parameter-less modules of custom code (our MLP, attention and heads set
+        # their children's std); `_init_weights` uses `transformers.initialization`, which already
+        # leaves loaded weights alone, so the stock path is safe.
+        super()._initialize_weights(module, is_custom_code=False)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)

@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny configs, stock ModernBERT twins with the same weights, padded batches."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import modeling_rexbert  # noqa: E402  (registers the Auto classes)
+from modeling_rexbert.convert import to_modernbert_config  # noqa: E402
+
+PAD, CLS, SEP, MASK = 50283, 50281, 50282, 50284
+
+
+def tiny_config(**overrides) -> modeling_rexbert.RexBertConfig:
+    """Small enough for CPU tests, with the real vocabulary and the real +-64 local window."""
+    settings = dict(hidden_size=64, intermediate_size=96, num_hidden_layers=4, num_attention_heads=4)
+    return modeling_rexbert.RexBertConfig(**{**settings, **overrides})
+
+
+def stock_twin(model: torch.nn.Module, attn_implementation: str = "sdpa", head: str = "ForMaskedLM"):
+    """transformers' ModernBERT with the same config and weights as a RexBERT model."""
+    import transformers
+
+    config = to_modernbert_config(model.config)
+    config._attn_implementation = attn_implementation
+    stock = getattr(transformers, f"ModernBert{head}")(config)
+    stock.load_state_dict(model.state_dict())
+    return stock.eval()
+
+
+def padded_batch(lengths: list[int], seed: int = 0, left: bool = False):
+    """Random ids in `[CLS] ... [SEP]` rows of the given lengths, padded (right or left) with [PAD]."""
+    gen = torch.Generator().manual_seed(seed)
+    width = max(lengths)
+    ids = torch.full((len(lengths), width), PAD)
+    mask = torch.zeros(len(lengths), width, dtype=torch.long)
+    for row, length in enumerate(lengths):
+        tokens = torch.randint(100, 50000, (length,), generator=gen)
+        tokens[0], tokens[-1] = CLS, SEP
+        span = slice(width - length, width) if left else slice(0, length)
+        ids[row, span] = tokens
+        mask[row, span] = 1
+    return ids, mask
+
+
+@pytest.fixture
+def mlm_model():
+    torch.manual_seed(0)
+    return modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval()
+
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
