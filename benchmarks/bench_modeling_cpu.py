@@ -5,6 +5,8 @@ Scenarios (each for every preset asked for):
                  product-text-like lengths padded to --seq-len (about three quarters padding)
   infer-varlen   encoder forward (`AutoModel`), same batches, no grad
   train-full / infer-full   the same on full rows without padding
+  infer-long     encoder forward on 2 full rows of 4,096 tokens (context-extension lengths, where
+                 local attention's window matters most)
 
 Peers: `rexbert` (ours, sdpa), `stock-sparse` (ModernBertForMaskedLM, sdpa, sparse_prediction=True)
 and `stock` (its default: dense logits). Each case runs in its own subprocess so that its peak
@@ -28,7 +30,8 @@ from pathlib import Path
 
 import torch
 
-SCENARIOS = ("train-varlen", "infer-varlen", "train-full", "infer-full")
+SCENARIOS = ("train-varlen", "infer-varlen", "train-full", "infer-full", "infer-long")
+LONG_BATCH = (2, 4096)  # (rows, tokens) of the infer-long scenario
 PEERS = ("rexbert", "stock-sparse", "stock")
 MASK_RATE = 0.30
 
@@ -42,6 +45,8 @@ def product_lengths(batch_size: int, seq_len: int, seed: int) -> list[int]:
 
 
 def make_batch(scenario: str, batch_size: int, seq_len: int, vocab: int, seed: int):
+    if scenario == "infer-long":
+        batch_size, seq_len = LONG_BATCH
     lengths = product_lengths(batch_size, seq_len, seed) if "varlen" in scenario else [seq_len] * batch_size
     gen = torch.Generator().manual_seed(seed + 1)
     ids = torch.randint(5, vocab - 100, (batch_size, seq_len), generator=gen)
@@ -145,7 +150,8 @@ def spawn(peer, preset, scenario, a) -> dict:
 def render(results: list[dict], a) -> str:
     lines = [
         f"RexBERT vs stock ModernBERT (transformers, sdpa) on CPU, {a.threads} threads, torch {torch.__version__}; "
-        f"batch {a.batch_size} x {a.seq_len}, median of {a.steps} steps after one warm-up.",
+        f"batch {a.batch_size} x {a.seq_len} ({LONG_BATCH[0]} x {LONG_BATCH[1]} for infer-long), "
+        f"median of {a.steps} steps after one warm-up.",
         "",
         "| preset | scenario | padding | rexbert tok/s | stock-sparse tok/s | stock tok/s | "
         "x stock-sparse | x stock | peak MB rexbert / stock-sparse / stock |",

@@ -14,7 +14,7 @@ This file travels to the Hub as remote code: it may import only torch (flash-att
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 from collections.abc import Callable
 
 import torch
@@ -104,8 +104,14 @@ def _eager(q, k, v, mask, dropout, scale):
     return torch.matmul(probs, v)
 
 
-def flash_attn_installed() -> bool:
-    return importlib.util.find_spec("flash_attn") is not None
+@functools.cache
+def flash_attn_varlen_kernel() -> Callable[..., torch.Tensor] | None:
+    """flash-attn's varlen kernel, or None when the package is not installed."""
+    try:  # in a try block so that transformers' remote-code import check does not require flash-attn
+        from flash_attn import flash_attn_varlen_func
+    except ImportError:
+        return None
+    return flash_attn_varlen_func
 
 
 def _flash_varlen(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
@@ -117,11 +123,10 @@ def _flash_varlen(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropou
         q, k, v = (x.to(torch.bfloat16) for x in (q, k, v))
     window = (half_window, half_window) if half_window is not None else (-1, -1)
     cu, longest = batch.cu_seqlens, batch.max_seqlen
-    if flash_attn_installed():
-        from flash_attn import flash_attn_varlen_func
-
-        out = flash_attn_varlen_func(q, k, v, cu, cu, longest, longest, dropout_p=dropout, softmax_scale=scale,
-                                     causal=False, window_size=window, deterministic=deterministic)
+    flash_varlen = flash_attn_varlen_kernel()
+    if flash_varlen is not None:
+        out = flash_varlen(q, k, v, cu, cu, longest, longest, dropout_p=dropout, softmax_scale=scale,
+                           causal=False, window_size=window, deterministic=deterministic)
     else:
         from torch.nn.attention.varlen import varlen_attn
 

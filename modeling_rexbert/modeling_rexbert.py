@@ -177,17 +177,21 @@ class RexBertPreTrainedModel(PreTrainedModel):
 
     @classmethod
     def from_pretrained(cls, *args, **kwargs):
-        """As in transformers, but a checkpoint without the encoder weights this config needs is an error
-        (transformers would initialise them randomly); head weights may be absent for fine-tuning."""
+        """As in transformers, but encoder weights missing from the checkpoint (transformers would
+        initialise them randomly) or encoder weights the model has no place for are errors that name
+        them. Task-head weights may be absent or extra, as when fine-tuning from a masked-LM checkpoint."""
         wants_info = kwargs.pop("output_loading_info", False)
         model, info = super().from_pretrained(*args, output_loading_info=True, **kwargs)
-        missing = sorted(k for k in info["missing_keys"] if k.split(".")[0] not in HEAD_MODULES)
-        if missing:
-            shown = ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")
-            raise ValueError(
-                f"The checkpoint {args[0] if args else ''} lacks encoder weights: {shown}. It does not match "
-                "this config (a different size or architecture?)."
-            )
+        source = args[0] if args else kwargs.get("pretrained_model_name_or_path", "")
+        for problem in ("missing", "unexpected"):
+            keys = sorted(k for k in info[f"{problem}_keys"] if k.split(".")[0] not in HEAD_MODULES)
+            if keys:
+                shown = ", ".join(keys[:6]) + (f" and {len(keys) - 6} more" if len(keys) > 6 else "")
+                verb = "lacks" if problem == "missing" else "has unexpected"
+                raise ValueError(
+                    f"The checkpoint {source} {verb} encoder weights: {shown}. It does not match this config "
+                    "(a different size or architecture?)."
+                )
         return (model, info) if wants_info else model
 
     @classmethod

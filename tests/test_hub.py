@@ -69,6 +69,23 @@ def test_checkpoint_missing_encoder_weights_is_a_clear_error(saved_mlm):
         modeling_rexbert.RexBertForMaskedLM.from_pretrained(saved_mlm)
 
 
+def test_checkpoint_with_extra_encoder_weights_is_a_clear_error(saved_mlm):
+    from safetensors.torch import load_file, save_file
+
+    weights = load_file(saved_mlm / "model.safetensors")
+    weights["model.layers.9.attn.Wqkv.weight"] = torch.zeros(192, 64)  # a deeper checkpoint than the config
+    save_file(weights, saved_mlm / "model.safetensors", metadata={"format": "pt"})
+    with pytest.raises(ValueError, match=r"unexpected encoder weights: model\.layers\.9\.attn\.Wqkv\.weight"):
+        modeling_rexbert.RexBertForMaskedLM.from_pretrained(saved_mlm)
+
+
+def test_task_checkpoint_loads_into_another_head(tmp_path):
+    """Fine-tuning: a classifier checkpoint into a masked LM (head weights missing/extra) is fine."""
+    modeling_rexbert.RexBertForSequenceClassification(tiny_config(num_labels=2)).save_pretrained(tmp_path)
+    model, info = modeling_rexbert.RexBertForMaskedLM.from_pretrained(tmp_path, output_loading_info=True)
+    assert info["missing_keys"] == {"decoder.bias"}  # the encoder and head.* came from the classifier
+
+
 def test_remote_code_loads_without_the_package(saved_mlm, mlm_model, tmp_path):
     """A fresh interpreter in which `modeling_rexbert` cannot be imported loads the folder as remote code."""
     ids, mask = padded_batch([40, 90, 5])
