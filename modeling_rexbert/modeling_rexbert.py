@@ -236,7 +236,8 @@ class RexBertPreTrainedModel(PreTrainedModel):
 
     def save_pretrained(self, save_directory, *args, **kwargs):
         """As in transformers, plus an `auto_map` for every head (a masked-LM folder also loads with
-        `AutoModel`, as sentence-transformers does) and the bundled tokenizer when the folder has none."""
+        `AutoModel`, as sentence-transformers does) and the bundled tokenizer when the folder has none
+        and the vocabulary is RexBERT's."""
         code_module = type(self).__module__.split(".")[-1]
         config_module = type(self.config).__module__.split(".")[-1]
         self.config.auto_map = {
@@ -251,7 +252,9 @@ class RexBertPreTrainedModel(PreTrainedModel):
             tokenization = importlib.import_module(f"{__package__}.tokenization_rexbert")
         except ImportError:  # running as remote code: the folder we were loaded from carries the tokenizer
             return
-        tokenization.load_tokenizer().save_pretrained(folder)
+        tokenizer = tokenization.load_tokenizer()
+        if len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own tokenizer
+            tokenizer.save_pretrained(folder)
 
 
 @dataclass
