@@ -13,6 +13,7 @@ import sys
 # subcommand -> module that registers it
 SUBCOMMANDS = {
     "convert": "modeling_rexbert.cli",
+    "eval": "evaluation.cli",
 }
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ValueError, FileNotFoundError, FileExistsError) as error:
+    except (ValueError, OSError) as error:  # bad input: say what, no traceback
         print(f"rexbert {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0

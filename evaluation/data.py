@@ -1,0 +1,55 @@
+"""Loading evaluation data the way `datasets` users expect: a Hub id, a `save_to_disk` folder, or
+local csv / json(l) / parquet / text files, with dotted names for nested columns (`fields.title`)."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
+
+FILE_BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
+_TAG = re.compile(r"<[^>]+>")
+_SPACE = re.compile(r"\s+")
+
+
+class EvaluationDataError(ValueError):
+    """Bad evaluation input: a missing column, an unknown label, an empty split; the message names it."""
+
+
+def load_split(dataset: str | Path, split: str = "test") -> Dataset:
+    """One split of `dataset`: a local file or folder (a `save_to_disk` folder, or a folder of data
+    files) or a Hub id. A single local file is its own split whatever `split` says."""
+    path = Path(dataset)
+    if path.is_file():
+        if path.suffix not in FILE_BUILDERS:
+            raise EvaluationDataError(f"{path}: unsupported file type {path.suffix!r}; use {sorted(FILE_BUILDERS)}.")
+        if path.stat().st_size == 0:
+            raise EvaluationDataError(f"{path} is empty.")
+        loaded = load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
+    elif path.is_dir() and any((path / name).exists() for name in ("dataset_dict.json", "dataset_info.json")):
+        loaded = load_from_disk(str(path))
+    else:
+        loaded = load_dataset(str(dataset), split=split)  # a Hub id or a folder of data files
+    if isinstance(loaded, DatasetDict):
+        if split not in loaded:
+            raise EvaluationDataError(f"{dataset} has no split {split!r}; it has {sorted(loaded)}.")
+        loaded = loaded[split]
+    if len(loaded) == 0:
+        raise EvaluationDataError(f"{dataset} (split {split!r}) is empty.")
+    return loaded.flatten()  # nested columns become dotted names: fields.title
+
+
+def column(dataset: Dataset, name: str) -> list:
+    if name not in dataset.column_names:
+        raise EvaluationDataError(f"column {name!r} not found; available: {dataset.column_names}.")
+    return list(dataset[name])
+
+
+def clean_text(value: object) -> str:
+    """Product text as a reader sees it: HTML tags dropped, entities decoded, whitespace collapsed."""
+    if value is None:
+        return ""
+    text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()

@@ -1,0 +1,155 @@
+"""Top-k masked-token recovery (paper §6.1, Table 3) for any `AutoModelForMaskedLM`.
+
+Masks are chosen once per text, over *words*, as spans (span-aware masking) until 15% of the
+words are masked, from a generator seeded by (seed, column, row): every model sees the same masked
+words, and models that share a tokenizer (RexBERT, ModernBERT, Ettin) the same masked tokens. Each
+model masks the tokens of its own tokenizer that overlap a masked word, after truncating the text
+to the block size, and is scored on whether the original token is among its top-k predictions.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+
+from .data import EvaluationDataError, clean_text, column, load_split
+from .results import EvalResult
+
+_WORD = re.compile(r"\S+")
+MEAN_SPAN_WORDS = 2.0  # span lengths ~ 1 + Poisson(1): single words and short phrases like "64 GB"
+
+
+@dataclass(frozen=True)
+class MaskedText:
+    text: str
+    spans: tuple[tuple[int, int], ...]  # character spans of the masked words
+
+
+def choose_masked_words(text: str, rate: float, seed: int, stream: Sequence[int]) -> MaskedText:
+    """Masks whole-word spans of `text` until `rate` of its words are masked; deterministic in (seed, stream)."""
+    words = [m.span() for m in _WORD.finditer(text)]
+    target = math.ceil(rate * len(words))
+    rng = np.random.default_rng([seed, *stream])
+    masked = np.zeros(len(words), dtype=bool)
+    while masked.sum() < target:
+        start = int(rng.integers(len(words)))
+        length = min(1 + int(rng.poisson(MEAN_SPAN_WORDS - 1)), target - int(masked.sum()))
+        masked[start:start + length] = True
+    return MaskedText(text, tuple(words[i] for i in np.flatnonzero(masked)))
+
+
+def mask_tokens(masked: MaskedText, tokenizer, block_size: int) -> tuple[list[int], list[int]] | None:
+    """(input ids with [MASK]s, labels with -100 elsewhere) for one text, truncated to `block_size`."""
+    encoded = tokenizer(masked.text, truncation=True, max_length=block_size, return_offsets_mapping=True)
+    ids, labels = list(encoded["input_ids"]), [-100] * len(encoded["input_ids"])
+    special = set(tokenizer.all_special_ids)
+    for position, (start, end) in enumerate(encoded["offset_mapping"]):
+        if ids[position] in special or start == end:
+            continue
+        if any(start < span_end and span_start < end for span_start, span_end in masked.spans):
+            labels[position], ids[position] = ids[position], tokenizer.mask_token_id
+    return (ids, labels) if any(label != -100 for label in labels) else None
+
+
+def load_masked_lm(name: str, implementation: str = "auto"):
+    """The model and tokenizer of `name`. ModernBERT-architecture checkpoints run on RexBERT's
+    unpadded implementation with `implementation="auto"` (identical outputs, faster);
+    `"transformers"` forces transformers' own classes."""
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=True)
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=True)
+        if implementation == "auto" and config.model_type in ("modernbert", "rexbert"):
+            from modeling_rexbert import RexBertForMaskedLM
+
+            model, info = RexBertForMaskedLM.from_pretrained(name, output_loading_info=True)
+        else:
+            model, info = AutoModelForMaskedLM.from_pretrained(name, trust_remote_code=True, output_loading_info=True)
+    except ValueError as error:
+        if "Unrecognized configuration class" in str(error):
+            raise EvaluationDataError(f"model {name!r} has no masked-language-modelling head.") from error
+        raise
+    if info["missing_keys"]:  # a head initialised at random would score noise
+        missing = ", ".join(sorted(info["missing_keys"])[:4])
+        raise EvaluationDataError(f"model {name!r} has no trained masked-language-modelling head (missing {missing}).")
+    if tokenizer.mask_token_id is None or not tokenizer.is_fast:
+        raise EvaluationDataError(f"model {name!r}: its tokenizer needs a mask token and offsets (a fast tokenizer).")
+    return model.eval(), tokenizer
+
+
+@torch.inference_mode()
+def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks: Sequence[int],
+               batch_size: int, progress: str | None = None) -> tuple[dict[int, int], int]:
+    """Counts, over all masked positions, how often the original token is in the top k."""
+    from modeling_rexbert import RexBertForMaskedLM
+
+    hits, total = {k: 0 for k in ks}, 0
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
+    batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+    for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
+        width = max(len(examples[i][0]) for i in batch)
+        ids = torch.full((len(batch), width), tokenizer.pad_token_id)
+        labels = torch.full((len(batch), width), -100)
+        for row, i in enumerate(batch):
+            ids[row, : len(examples[i][0])] = torch.tensor(examples[i][0])
+            labels[row, : len(examples[i][1])] = torch.tensor(examples[i][1])
+        mask = (torch.arange(width)[None, :] < torch.tensor([len(examples[i][0]) for i in batch])[:, None]).long()
+        masked = labels != -100
+        if isinstance(model, RexBertForMaskedLM):  # sparse head: logits of the masked rows only
+            logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
+        else:
+            logits = model(input_ids=ids, attention_mask=mask).logits[masked]
+        top = logits.topk(max(ks), dim=-1).indices
+        correct = top == labels[masked][:, None]
+        for k in ks:
+            hits[k] += int(correct[:, :k].any(dim=-1).sum())
+        total += int(masked.sum())
+    return hits, total
+
+
+def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequence[str], block_sizes: Sequence[int],
+                       ks: Sequence[int] = (1, 3, 5), split: str = "test", rate: float = 0.15, seed: int = 0,
+                       batch_size: int = 16, max_texts: int | None = None, implementation: str = "auto",
+                       show_progress: bool = True) -> list[EvalResult]:
+    """Top-k masked-token accuracy for each model x text column x block size x k."""
+    data = load_split(dataset, split)
+    if max_texts is not None:
+        data = data.select(range(min(max_texts, len(data))))
+    texts = {name: [clean_text(v) for v in column(data, name)] for name in text_columns}
+    masks = {name: [choose_masked_words(t, rate, seed, (c, row)) if t else None for row, t in enumerate(values)]
+             for c, (name, values) in enumerate(texts.items())}
+    results = []
+    for model_name in models:
+        model, tokenizer = load_masked_lm(model_name, implementation)
+        for name in text_columns:
+            for block_size in block_sizes:
+                examples = [e for m in masks[name] if m is not None
+                            for e in [mask_tokens(m, tokenizer, block_size)] if e is not None]
+                if not examples:
+                    raise EvaluationDataError(f"column {name!r} of {dataset} has no text to mask.")
+                label = f"{model_name} {name}@{block_size}" if show_progress else None
+                hits, total = top_k_hits(model, tokenizer, examples, ks, batch_size, progress=label)
+                for k in ks:
+                    results.append(EvalResult(
+                        model=model_name, task="masked-token-recovery", dataset=str(dataset), split=split,
+                        metric=f"top{k}_accuracy", value=hits[k] / total, seed=seed,
+                        settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate,
+                                  "masked_tokens": total, "texts": len(examples), "implementation": implementation},
+                    ))
+    return results
+
+
+def table3(results: list[EvalResult]) -> str:
+    """Side-by-side table like the paper's Table 3: models x (column, block size, k), in percent."""
+    from .results import render_table
+
+    return render_table(
+        [r for r in results if r.task == "masked-token-recovery"],
+        column_key=lambda r: f"{r.settings['column']} {r.settings['block_size']} k={r.settings['k']}",
+    )

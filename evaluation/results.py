@@ -1,0 +1,78 @@
+"""One JSON schema for every evaluation result, written without silently overwriting, rendered side by side.
+
+A results file is `{"schema": "rexbert-eval/1", "results": [record, ...]}`; a record:
+
+    model, task, dataset, split, metric, value, settings (dict), seed, date, versions (dict)
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+SCHEMA = "rexbert-eval/1"
+_VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in _VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions
+
+
+@dataclass
+class EvalResult:
+    model: str
+    task: str
+    dataset: str
+    split: str
+    metric: str
+    value: float
+    settings: dict = field(default_factory=dict)
+    seed: int | None = None
+    date: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    versions: dict = field(default_factory=package_versions)
+
+    def __post_init__(self) -> None:
+        self.value = float(self.value)  # plain floats: numpy scalars do not survive JSON or model-index metadata
+
+
+def write_results(path: str | Path, results: list[EvalResult], overwrite: bool = False) -> Path:
+    """Writes `results`; an existing file is an error unless `overwrite` (nothing is replaced silently)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another --output or pass --overwrite.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"schema": SCHEMA, "results": [asdict(r) for r in results]}
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.replace(path)  # atomic: a crash never leaves half a file
+    return path
+
+
+def read_results(path: str | Path) -> list[EvalResult]:
+    payload = json.loads(Path(path).read_text())
+    if payload.get("schema") != SCHEMA:
+        raise ValueError(f"{path} is not a RexBERT results file (schema {payload.get('schema')!r}, want {SCHEMA!r}).")
+    return [EvalResult(**record) for record in payload["results"]]
+
+
+def render_table(results: list[EvalResult], row_key=lambda r: r.model,
+                 column_key=lambda r: f"{r.task}/{r.metric}", scale: float = 100.0, digits: int = 1) -> str:
+    """A markdown table: one row per model, one column per (task, metric); values x `scale`."""
+    rows = list(dict.fromkeys(row_key(r) for r in results))
+    columns = list(dict.fromkeys(column_key(r) for r in results))
+    cells = {(row_key(r), column_key(r)): r.value for r in results}
+    lines = ["| model | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for row in rows:
+        values = [f"{cells[(row, c)] * scale:.{digits}f}" if (row, c) in cells else "-" for c in columns]
+        lines.append(f"| {row} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
