@@ -1,4 +1,4 @@
-"""`rexbert eval <task>`: masked-token recovery today; each task is a thin shell over `evaluation.*`."""
+"""`rexbert eval <task>`: masked-token recovery and GLUE; each task is a thin shell over `evaluation.*`."""
 
 from __future__ import annotations
 
@@ -31,6 +31,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mlm.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     mlm.set_defaults(func=run_mlm)
 
+    glue = tasks.add_parser("glue", help="fine-tune and score on a GLUE task with transformers' Trainer")
+    glue.add_argument("--task", required=True, help="sst2, qnli, qqp, mnli, stsb, mrpc, rte or cola")
+    glue.add_argument("--model", required=True)
+    source = glue.add_mutually_exclusive_group()
+    source.add_argument("--dataset", help="Hub id (default nyu-mll/glue) or a save_to_disk folder")
+    source.add_argument("--train-file", help="csv/jsonl/parquet with GLUE's column names")
+    glue.add_argument("--validation-file")
+    glue.add_argument("--seeds", type=_ints, default=[1])
+    glue.add_argument("--epochs", type=float, default=3.0)
+    glue.add_argument("--learning-rate", type=float, default=5e-5)
+    glue.add_argument("--batch-size", type=int, default=32)
+    glue.add_argument("--max-length", type=int, default=128)
+    glue.add_argument("--output")
+    glue.add_argument("--overwrite", action="store_true")
+    glue.set_defaults(func=run_glue)
+
     render = tasks.add_parser("render", help="print several results files side by side")
     render.add_argument("files", nargs="+")
     render.set_defaults(func=run_render)
@@ -46,6 +62,19 @@ def run_mlm(args: argparse.Namespace) -> None:
         implementation=args.implementation,
     )
     print(table3(results))
+    if args.output:
+        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+
+
+def run_glue(args: argparse.Namespace) -> None:
+    from .glue import HUB_DATASET, finetune_glue, load_glue
+    from .results import render_table, write_results
+
+    splits = load_glue(args.task, args.dataset, args.train_file, args.validation_file)
+    results = finetune_glue(args.model, args.task, splits, seeds=args.seeds, epochs=args.epochs,
+                            learning_rate=args.learning_rate, batch_size=args.batch_size, max_length=args.max_length,
+                            dataset_name=args.dataset or args.train_file or HUB_DATASET)
+    print(render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
     if args.output:
         print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
 
