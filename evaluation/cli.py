@@ -1,4 +1,4 @@
-"""`rexbert eval <task>`: masked-token recovery and GLUE; each task is a thin shell over `evaluation.*`."""
+"""`rexbert eval <task>`: masked-token recovery, CoSENT on ESCI, GLUE; thin shells over `evaluation.*`."""
 
 from __future__ import annotations
 
@@ -47,6 +47,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     glue.add_argument("--overwrite", action="store_true")
     glue.set_defaults(func=run_glue)
 
+    cosent = tasks.add_parser("cosent", help="CoSENT fine-tuning on ESCI; Spearman/Pearson of cosine vs relevance")
+    cosent.add_argument("--model", required=True)
+    cosent_source = cosent.add_mutually_exclusive_group()
+    cosent_source.add_argument("--dataset", help="Hub id (default tasksource/esci) or an examples file with a split column")
+    cosent_source.add_argument("--train-file")
+    cosent.add_argument("--test-file")
+    cosent.add_argument("--products-file", help="official layout: products (product_id, product_title, ...) to join")
+    cosent.add_argument("--epochs", type=float, default=1.0)
+    cosent.add_argument("--learning-rate", type=float, default=2e-5)
+    cosent.add_argument("--batch-size", type=int, default=32)
+    cosent.add_argument("--max-length", type=int, default=512)
+    cosent.add_argument("--seed", type=int, default=0)
+    cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
+    cosent.add_argument("--output")
+    cosent.add_argument("--overwrite", action="store_true")
+    cosent.set_defaults(func=run_cosent)
+
     render = tasks.add_parser("render", help="print several results files side by side")
     render.add_argument("files", nargs="+")
     render.set_defaults(func=run_render)
@@ -75,6 +92,20 @@ def run_glue(args: argparse.Namespace) -> None:
                             learning_rate=args.learning_rate, batch_size=args.batch_size, max_length=args.max_length,
                             dataset_name=args.dataset or args.train_file or HUB_DATASET)
     print(render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
+    if args.output:
+        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+
+
+def run_cosent(args: argparse.Namespace) -> None:
+    from .cosent import HUB_DATASET, finetune_cosent, load_esci
+    from .results import render_table, write_results
+
+    pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file)
+    results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
+                              learning_rate=args.learning_rate, batch_size=args.batch_size,
+                              max_length=args.max_length, seed=args.seed,
+                              dataset_name=args.dataset or args.train_file or HUB_DATASET)
+    print(render_table(results))
     if args.output:
         print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
 

@@ -1,0 +1,151 @@
+"""Semantic similarity on ESCI (paper §6.2): CoSENT fine-tuning with sentence-transformers, scored by
+Spearman / Pearson of cosine similarity against graded relevance on the test split.
+
+Pairs come from the Hub (`tasksource/esci`), from the official layout (an examples file joined with
+a products file on `product_id`), or from one local file with `query`, product text columns and
+`esci_label` (E/S/C/I or Exact/Substitute/Complement/Irrelevant) or a numeric `score` in [0, 1].
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from datasets import Dataset
+
+from .data import EvaluationDataError, clean_text, load_split
+from .metrics import pearson, spearman
+from .results import EvalResult
+
+HUB_DATASET = "tasksource/esci"
+LABEL_SCORES = {"E": 1.0, "S": 0.66, "C": 0.33, "I": 0.0}
+LABEL_WORDS = {"exact": "E", "substitute": "S", "complement": "C", "irrelevant": "I"}
+PRODUCT_FIELDS = ("product_title", "product_description")
+# The ESCI sample's products file is a Vespa feed: fields.id, fields.title, fields.description, ...
+VESPA_COLUMNS = {"fields.id": "product_id", "fields.title": "product_title",
+                 "fields.description": "product_description", "fields.locale": "product_locale"}
+
+
+def label_score(label: object) -> float:
+    key = LABEL_WORDS.get(str(label).strip().lower(), str(label).strip().upper())
+    if key not in LABEL_SCORES:
+        raise EvaluationDataError(f"unknown esci_label {label!r}; expected E/S/C/I or Exact/Substitute/"
+                                  "Complement/Irrelevant.")
+    return LABEL_SCORES[key]
+
+
+def join_products(examples: Dataset, products: Dataset) -> Dataset:
+    """The official layout: attach product text to each (query, product_id) example."""
+    products = products.rename_columns({k: v for k, v in VESPA_COLUMNS.items() if k in products.column_names})
+    if "product_id" not in products.column_names:
+        raise EvaluationDataError(f"products file: column 'product_id' not found; available: {products.column_names}.")
+    by_id = {row["product_id"]: row for row in products}
+    missing = [pid for pid in examples["product_id"] if pid not in by_id]
+    if missing:
+        raise EvaluationDataError(f"{len(missing)} example(s) name products missing from the products file, "
+                                  f"e.g. {missing[0]!r}.")
+    columns = {f: [by_id[pid].get(f) for pid in examples["product_id"]] for f in PRODUCT_FIELDS}
+    for name, values in columns.items():
+        examples = examples.remove_columns([name]) if name in examples.column_names else examples
+        examples = examples.add_column(name, values)
+    return examples
+
+
+def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str | None = "us") -> Dataset:
+    """(query, product text, score) rows; product text = fields joined, HTML stripped."""
+    if locale and "product_locale" in data.column_names:
+        data = data.filter(lambda row: row["product_locale"] == locale)
+    for col in ("query", *fields):
+        if col not in data.column_names:
+            raise EvaluationDataError(f"column {col!r} not found; available: {data.column_names}.")
+    if "score" in data.column_names:
+        scores = [float(s) for s in data["score"]]
+        bad = [s for s in scores if not 0.0 <= s <= 1.0]
+        if bad:
+            raise EvaluationDataError(f"score must be in [0, 1]; found {bad[0]}.")
+    elif "esci_label" in data.column_names:
+        scores = [label_score(label) for label in data["esci_label"]]
+    else:
+        raise EvaluationDataError("pairs need an 'esci_label' or a numeric 'score' column.")
+    texts = [" ".join(t for t in (clean_text(row[f]) for f in fields) if t) for row in data]
+    if len(texts) == 0:
+        raise EvaluationDataError("no query-product pairs left (after the locale filter).")
+    return Dataset.from_dict({"query": list(data["query"]), "product": texts, "score": scores})
+
+
+def split_by_query(pairs: Dataset, dev_fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
+    """Holds out whole queries for the dev split (no query in both); None if there are too few queries."""
+    queries = sorted(set(pairs["query"]))
+    n_dev = int(round(dev_fraction * len(queries)))
+    if n_dev == 0 or n_dev == len(queries):
+        return pairs, None
+    dev_queries = set(np.random.default_rng(seed).permutation(queries)[:n_dev].tolist())
+    in_dev = [q in dev_queries for q in pairs["query"]]
+    train = pairs.select([i for i, d in enumerate(in_dev) if not d])
+    dev = pairs.select([i for i, d in enumerate(in_dev) if d])
+    return train, dev
+
+
+def load_esci(dataset: str | None = None, train_file: str | None = None, test_file: str | None = None,
+              products_file: str | None = None) -> dict[str, Dataset]:
+    """train and test pairs from the Hub, a local split-labelled file, or train/test files."""
+    def prepare(path_or_id: str, split: str) -> Dataset:
+        data = load_split(path_or_id, split)
+        if products_file:
+            data = join_products(data, load_split(products_file))
+        return data
+
+    if train_file or test_file:
+        if not (train_file and test_file):
+            raise EvaluationDataError("pass both --train-file and --test-file.")
+        return {"train": to_pairs(prepare(train_file, "train")), "test": to_pairs(prepare(test_file, "test"))}
+    source = dataset or HUB_DATASET
+    path = Path(source)
+    if path.is_file():  # one file holding both splits in a `split` column, as ESCI's examples parquet
+        data = prepare(source, "train")
+        if "split" not in data.column_names:
+            raise EvaluationDataError(f"{source} has no 'split' column; pass --train-file and --test-file.")
+        splits = {s: data.filter(lambda row, s=s: row["split"] == s) for s in ("train", "test")}
+        empty = [s for s, rows in splits.items() if len(rows) == 0]
+        if empty:
+            raise EvaluationDataError(f"{source} has no rows with split {empty[0]!r}; pass --train-file and --test-file.")
+        return {s: to_pairs(rows) for s, rows in splits.items()}
+    return {s: to_pairs(prepare(source, s)) for s in ("train", "test")}
+
+
+def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str | Path | None = None,
+                    epochs: float = 1.0, learning_rate: float = 2e-5, batch_size: int = 32, max_length: int = 512,
+                    dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET) -> list[EvalResult]:
+    """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder."""
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+    from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+
+    model = SentenceTransformer(model_name, trust_remote_code=True)
+    model.max_seq_length = max_length
+    train, dev = split_by_query(pairs["train"], dev_fraction, seed)
+    evaluator = (EmbeddingSimilarityEvaluator(dev["query"], dev["product"], dev["score"], name="esci-dev")
+                 if dev is not None else None)
+    with tempfile.TemporaryDirectory() as scratch:
+        args = SentenceTransformerTrainingArguments(
+            output_dir=scratch, num_train_epochs=epochs, learning_rate=learning_rate, seed=seed,
+            per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, save_strategy="no",
+            report_to=[], logging_strategy="no", disable_tqdm=True,
+            eval_strategy="epoch" if evaluator is not None else "no",
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=CoSENTLoss(model),
+                                             evaluator=evaluator)
+        trainer.train()
+    test = pairs["test"]
+    queries = model.encode(test["query"], convert_to_tensor=True, normalize_embeddings=True)
+    products = model.encode(test["product"], convert_to_tensor=True, normalize_embeddings=True)
+    cosine = (queries * products).sum(-1).cpu().numpy()
+    if output_dir is not None:
+        model.save(str(output_dir))
+    settings = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
+                "train_pairs": len(train), "dev_pairs": len(dev) if dev is not None else 0, "test_pairs": len(test)}
+    return [EvalResult(model=model_name, task="esci-cosent", dataset=dataset_name, split="test", metric=name,
+                       value=fn(cosine, test["score"]), seed=seed, settings=settings)
+            for name, fn in (("spearman", spearman), ("pearson", pearson))]
