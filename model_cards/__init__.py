@@ -1,1 +1,5 @@
-"""RexBERT model_cards (see the project README; this package's issue has not landed yet)."""
+"""Model cards from RexBERT evaluation results, and publishing checkpoints to the Hub."""
+
+from .card import push_model, render_card, upload_plan
+
+__all__ = ["push_model", "render_card", "upload_plan"]

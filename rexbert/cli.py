@@ -14,6 +14,7 @@ import sys
 SUBCOMMANDS = {
     "convert": "modeling_rexbert.cli",
     "eval": "evaluation.cli",
+    "card": "model_cards.cli",
 }
 
 

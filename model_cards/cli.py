@@ -1,0 +1,40 @@
+"""`rexbert card render|push`: thin shells over `model_cards.card`."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("card", help="render model cards and publish checkpoints to the Hub")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    render = actions.add_parser("render", help="write README.md (+ plots) for a model folder from results files")
+    render.add_argument("--model", required=True, help="saved model folder")
+    render.add_argument("--results", nargs="+", default=[], help="results JSON files (rexbert eval --output)")
+    render.add_argument("--output-dir", help="default: the model folder")
+    render.add_argument("--name", help="model name in the card (default: folder name)")
+    render.set_defaults(func=run_render)
+
+    push = actions.add_parser("push", help="upload checkpoint, tokenizer, code and card")
+    push.add_argument("--model", required=True)
+    push.add_argument("--repo-id", required=True)
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
+    push.set_defaults(func=run_push)
+
+
+def run_render(args: argparse.Namespace) -> None:
+    from .card import render_card
+
+    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name)}")
+
+
+def run_push(args: argparse.Namespace) -> None:
+    from .card import push_model
+
+    files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
+    verb = "Would upload" if args.dry_run else "Uploaded"
+    print(f"{verb} {len(files)} files to {args.repo_id}:")
+    for name in files:
+        print(f"  {name}")
