@@ -25,6 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mlm.add_argument("--seed", type=int, default=0)
     mlm.add_argument("--batch-size", type=int, default=16)
     mlm.add_argument("--max-texts", type=int, help="evaluate the first N rows only")
+    mlm.add_argument("--packed", action="store_true", help="concatenate texts into full blocks instead of truncating")
     mlm.add_argument("--implementation", choices=["auto", "transformers"], default="auto",
                      help="auto: ModernBERT-architecture checkpoints run on RexBERT's implementation")
     mlm.add_argument("--output", help="write results JSON here")
@@ -76,7 +77,7 @@ def run_mlm(args: argparse.Namespace) -> None:
     results = evaluate_masked_lm(
         args.model, args.dataset, args.text_columns.split(","), args.block_sizes, args.k, split=args.split,
         rate=args.mask_rate, seed=args.seed, batch_size=args.batch_size, max_texts=args.max_texts,
-        implementation=args.implementation,
+        implementation=args.implementation, packed=args.packed,
     )
     print(table3(results))
     if args.output:

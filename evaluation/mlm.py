@@ -83,6 +83,22 @@ def load_masked_lm(name: str, implementation: str = "auto"):
     return model.eval(), tokenizer
 
 
+def pack_blocks(examples: list[tuple[list[int], list[int]]], tokenizer, block_size: int):
+    """Concatenates the texts' tokens (specials dropped) and cuts them into full `[CLS] ... [SEP]` blocks,
+    so every block is `block_size` long; a masked text may straddle two blocks."""
+    special = set(tokenizer.all_special_ids)
+    stream = [(i, label) for ids, labels in examples for i, label in zip(ids, labels) if i not in special
+              or i == tokenizer.mask_token_id]
+    body = block_size - 2
+    blocks = []
+    for start in range(0, len(stream), body):
+        chunk = stream[start:start + body]
+        if any(label != -100 for _, label in chunk):
+            blocks.append(([tokenizer.cls_token_id, *(i for i, _ in chunk), tokenizer.sep_token_id],
+                           [-100, *(label for _, label in chunk), -100]))
+    return blocks
+
+
 @torch.inference_mode()
 def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks: Sequence[int],
                batch_size: int, progress: str | None = None) -> tuple[dict[int, int], int]:
@@ -116,8 +132,9 @@ def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks
 def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequence[str], block_sizes: Sequence[int],
                        ks: Sequence[int] = (1, 3, 5), split: str = "test", rate: float = 0.15, seed: int = 0,
                        batch_size: int = 16, max_texts: int | None = None, implementation: str = "auto",
-                       show_progress: bool = True) -> list[EvalResult]:
-    """Top-k masked-token accuracy for each model x text column x block size x k."""
+                       packed: bool = False, show_progress: bool = True) -> list[EvalResult]:
+    """Top-k masked-token accuracy for each model x text column x block size x k. Each text is
+    truncated to the block size, or with `packed`, texts are concatenated into full blocks."""
     data = load_split(dataset, split)
     if max_texts is not None:
         data = data.select(range(min(max_texts, len(data))))
@@ -129,8 +146,11 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
         model, tokenizer = load_masked_lm(model_name, implementation)
         for name in text_columns:
             for block_size in block_sizes:
+                length = model.config.max_position_embeddings if packed else block_size
                 examples = [e for m in masks[name] if m is not None
-                            for e in [mask_tokens(m, tokenizer, block_size)] if e is not None]
+                            for e in [mask_tokens(m, tokenizer, length)] if e is not None]
+                if packed:
+                    examples = pack_blocks(examples, tokenizer, block_size)
                 if not examples:
                     raise EvaluationDataError(f"column {name!r} of {dataset} has no text to mask.")
                 label = f"{model_name} {name}@{block_size}" if show_progress else None
@@ -139,7 +159,7 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                     results.append(EvalResult(
                         model=model_name, task="masked-token-recovery", dataset=str(dataset), split=split,
                         metric=f"top{k}_accuracy", value=hits[k] / total, seed=seed,
-                        settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate,
+                        settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate, "packed": packed,
                                   "masked_tokens": total, "texts": len(examples), "implementation": implementation},
                     ))
     return results

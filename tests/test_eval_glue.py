@@ -79,3 +79,17 @@ def test_cli_glue_writes_results(tiny_rexbert, tmp_path):
                 "--output", str(out)])
     assert code == 0
     assert [r.task for r in read_results(out)] == ["glue-sst2"]
+
+
+def test_save_to_disk_folder_in_glue_schema(tiny_rexbert, tmp_path):
+    """The Hub path (`nyu-mll/glue`) yields a DatasetDict; a save_to_disk folder in the same schema goes the same way."""
+    from datasets import DatasetDict
+
+    from evaluation.data import load_split
+
+    DatasetDict({"train": load_split(str(SST2 / "train.jsonl")),
+                 "validation": load_split(str(SST2 / "validation.jsonl"))}).save_to_disk(tmp_path / "sst2")
+    splits = load_glue("sst2", dataset=str(tmp_path / "sst2"))
+    assert {name: len(split) for name, split in splits.items()} == {"train": 300, "validation": 100}
+    with pytest.raises(EvaluationDataError, match=r"lacks split\(s\) \['validation_matched'"):
+        load_glue("mnli", dataset=str(tmp_path / "sst2"))

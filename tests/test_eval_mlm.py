@@ -11,7 +11,7 @@ from conftest import tiny_config
 
 import modeling_rexbert
 from evaluation.data import EvaluationDataError, clean_text, load_split
-from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, table3, top_k_hits
+from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, table3, top_k_hits
 from evaluation.results import EvalResult, read_results, render_table, write_results
 from modeling_rexbert.convert import convert_checkpoint
 from rexbert.cli import main as cli
@@ -169,3 +169,18 @@ def test_cli_mlm_and_render(trained_pair, tmp_path, capsys):
 
 def test_clean_text_strips_html():
     assert clean_text("<b>Features</b><br> &amp; more&nbsp;text") == "Features & more text"
+
+
+def test_packed_blocks_are_full_and_keep_every_masked_token(trained_pair):
+    tokenizer = modeling_rexbert.load_tokenizer()
+    texts = [clean_text(t) for t in load_split(PRODUCTS)["fields.description"]]
+    examples = [e for i, t in enumerate(texts) if t
+                for e in [mask_tokens(choose_masked_words(t, 0.15, 0, (0, i)), tokenizer, 8192)] if e]
+    blocks = pack_blocks(examples, tokenizer, 128)
+    assert all(len(ids) == 128 for ids, _ in blocks[:-1]) and len(blocks[-1][0]) <= 128
+    assert all(ids[0] == tokenizer.cls_token_id and ids[-1] == tokenizer.sep_token_id for ids, _ in blocks)
+    masked = sum(label != -100 for _, labels in examples for label in labels)
+    assert sum(label != -100 for _, labels in blocks for label in labels) == masked
+    results = evaluate_masked_lm([str(trained_pair[0])], str(PRODUCTS), ["fields.description"], [128], ks=(1,),
+                                 packed=True, show_progress=False)
+    assert results[0].settings["packed"] and results[0].settings["masked_tokens"] == masked
