@@ -9,10 +9,12 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
 from .metrics import METRICS
@@ -70,8 +72,6 @@ def _spec(task: str) -> GlueTask:
 
 
 def _is_saved_dataset(path: str) -> bool:
-    from pathlib import Path
-
     return (Path(path) / "dataset_dict.json").exists()
 
 
@@ -112,7 +112,7 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
                 output_dir=output_dir, num_train_epochs=epochs, learning_rate=learning_rate, seed=seed,
                 per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
                 save_strategy="no", report_to=[], logging_strategy="no", disable_tqdm=True,
-                use_cpu=not _cuda_available(),
+                use_cpu=not torch.cuda.is_available(),
             )
             trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], processing_class=tokenizer)
             trainer.train()
@@ -131,9 +131,6 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
 
 
 def _load_classifier(model_name: str, num_labels: int, seed: int):
-    import torch
-    from transformers import AutoConfig
-
     torch.manual_seed(seed)  # the new head's initialisation follows the seed
     config = AutoConfig.from_pretrained(model_name, trust_remote_code=True)
     kwargs = {"num_labels": num_labels, "trust_remote_code": True}
@@ -145,9 +142,3 @@ def _load_classifier(model_name: str, num_labels: int, seed: int):
         return RexBertForSequenceClassification.from_pretrained(model_name, num_labels=num_labels,
                                                                 problem_type=kwargs.get("problem_type"))
     return AutoModelForSequenceClassification.from_pretrained(model_name, **kwargs)
-
-
-def _cuda_available() -> bool:
-    import torch
-
-    return torch.cuda.is_available()
