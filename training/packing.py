@@ -1,0 +1,62 @@
+"""Best-fit packing of tokenized documents into rows, with document boundaries kept.
+
+Documents longer than a row are cut into pieces (never truncated); each piece is wrapped as
+`[CLS] piece [SEP]`. Pieces are placed best-fit decreasing: each goes into the open row whose free
+space it fills most tightly, so rows end up nearly full and every token is used exactly once per
+epoch. A row records its pieces; positions restart at 0 in each piece, so attention never crosses
+documents (the model reads the boundaries from `position_ids`).
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Piece:
+    document: int
+    start: int  # token range [start, end) of the document body (without [CLS]/[SEP])
+    end: int
+
+    @property
+    def length(self) -> int:
+        return self.end - self.start + 2  # with [CLS] and [SEP]
+
+
+def split_documents(lengths: list[int], row_length: int) -> list[Piece]:
+    """Pieces of at most `row_length` tokens (with specials) covering every document body."""
+    if row_length < 3:
+        raise ValueError(f"row_length must leave room for [CLS], a token and [SEP]; got {row_length}.")
+    body = row_length - 2
+    return [Piece(doc, start, min(start + body, length))
+            for doc, length in enumerate(lengths) if length > 0
+            for start in range(0, length, body)]
+
+
+def best_fit_pack(pieces: list[Piece], row_length: int) -> list[list[Piece]]:
+    """Rows of pieces, best-fit decreasing. Deterministic for a given input order."""
+    rows: list[list[Piece]] = []
+    free: list[tuple[int, int]] = []  # (free space, row index), sorted
+    for piece in sorted(pieces, key=lambda p: (-p.length, p.document, p.start)):
+        slot = bisect.bisect_left(free, (piece.length, -1))
+        if slot < len(free):
+            space, row = free.pop(slot)
+            rows[row].append(piece)
+            if space - piece.length > 2:
+                bisect.insort(free, (space - piece.length, row))
+        else:
+            rows.append([piece])
+            if row_length - piece.length > 2:
+                bisect.insort(free, (row_length - piece.length, len(rows) - 1))
+    return rows
+
+
+def row_tokens(row: list[Piece], documents: list[list[int]], cls_id: int, sep_id: int) -> tuple[list[int], list[int]]:
+    """(input ids, position ids) of a packed row; positions restart at 0 in every piece."""
+    ids, positions = [], []
+    for piece in row:
+        tokens = [cls_id, *documents[piece.document][piece.start:piece.end], sep_id]
+        ids.extend(tokens)
+        positions.extend(range(len(tokens)))
+    return ids, positions
