@@ -1,0 +1,74 @@
+"""Tokenized shards: bad lines reported with file and line, documents round-trip, reruns resume."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import modeling_rexbert
+from training.shards import ShardedCorpus, tokenize_to_shards
+
+TOKENIZER = modeling_rexbert.load_tokenizer()
+
+
+@pytest.fixture
+def messy_jsonl(tmp_path):
+    path = tmp_path / "corpus.jsonl"
+    lines = [
+        json.dumps({"text": "Apple iPhone 13, 128 GB, Midnight"}).encode(),
+        b'{"text": "broken json',
+        json.dumps({"text": "   "}).encode(),
+        b'{"text": "caf\xe9 latte"}',  # latin-1 byte: not UTF-8
+        json.dumps({"title": "no text field"}).encode(),
+        json.dumps({"text": "Hydro Flask 32 oz, Pacific"}).encode(),
+        json.dumps({"text": "Color: Navy; Size: 10"}).encode(),
+    ]
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+def test_bad_lines_are_counted_with_file_and_line(messy_jsonl, tmp_path):
+    manifest = tokenize_to_shards(messy_jsonl, TOKENIZER, tmp_path / "shards", progress=False)
+    assert manifest["documents"] == 3
+    assert manifest["skipped"] == {"malformed json": 1, "empty": 1, "undecodable bytes": 1,
+                                   "no text field 'text'": 1}
+    assert any(p.startswith(f"{messy_jsonl}:4") and "undecodable" in p for p in manifest["problems"])
+    assert any(p.startswith(f"{messy_jsonl}:2") for p in manifest["problems"])
+
+
+def test_documents_round_trip(messy_jsonl, tmp_path):
+    tokenize_to_shards(messy_jsonl, TOKENIZER, tmp_path / "shards", shard_documents=2, progress=False)
+    corpus = ShardedCorpus(tmp_path / "shards")
+    texts = ["Apple iPhone 13, 128 GB, Midnight", "Hydro Flask 32 oz, Pacific", "Color: Navy; Size: 10"]
+    expected = [TOKENIZER(t, add_special_tokens=False)["input_ids"] for t in texts]
+    assert len(corpus) == 3 and list(corpus.lengths) == [len(e) for e in expected]
+    assert [corpus.document(i).tolist() for i in range(3)] == expected
+
+
+def test_rerun_resumes_after_completed_shards(tmp_path):
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(f"product {i} with {i} GB" for i in range(10)) + "\n")
+    out = tmp_path / "shards"
+    tokenize_to_shards(source, TOKENIZER, out, shard_documents=4, progress=False)
+    full = [ShardedCorpus(out).document(i).tolist() for i in range(10)]
+    # a crash after the first shard: the manifest names one shard only
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["shards"], manifest["documents"] = manifest["shards"][:1], 4
+    manifest["tokens"] = manifest["shards"][0]["tokens"]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    first_shard = (out / "tokens-00000.npy").stat().st_mtime_ns
+    resumed = tokenize_to_shards(source, TOKENIZER, out, shard_documents=4, progress=False)
+    assert resumed["documents"] == 10 and len(resumed["shards"]) == 3
+    assert (out / "tokens-00000.npy").stat().st_mtime_ns == first_shard  # not redone
+    assert [ShardedCorpus(out).document(i).tolist() for i in range(10)] == full
+
+
+def test_another_source_in_the_same_folder_is_refused(tmp_path):
+    (tmp_path / "a.txt").write_text("one\n")
+    (tmp_path / "b.txt").write_text("two\n")
+    tokenize_to_shards(tmp_path / "a.txt", TOKENIZER, tmp_path / "shards", progress=False)
+    with pytest.raises(ValueError, match="another source"):
+        tokenize_to_shards(tmp_path / "b.txt", TOKENIZER, tmp_path / "shards", progress=False)
+    assert np.load(tmp_path / "shards" / "tokens-00000.npy").size > 0

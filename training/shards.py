@@ -1,0 +1,177 @@
+"""Tokenize once into memory-mappable shards, resumably; read documents back without loading them.
+
+A shard folder holds `tokens-NNNNN.npy` (uint32, documents back to back), `offsets-NNNNN.npy`
+(int64 document boundaries) and `manifest.json` (completed shards, documents read, documents
+skipped by reason). A rerun skips the documents its completed shards already hold.
+
+Sources: local `.txt` (one document per line) and `.jsonl` files are read line by line, so a bad
+line (undecodable bytes, malformed JSON, a missing text field) is reported with its file and line
+and skipped; anything else `datasets` opens (a Hub id, parquet/csv files, a `save_to_disk` folder)
+goes through `datasets`, streamed for Hub ids.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class ReadReport:
+    """What was set aside while reading, with where: nothing is dropped silently."""
+
+    skipped: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+    def skip(self, reason: str, where: str | None = None) -> None:
+        self.skipped[reason] += 1
+        if where is not None and len(self.problems) < 1000:
+            self.problems.append(f"{where}: {reason}")
+
+
+def read_documents(source: str | Path, text_column: str = "text", report: ReadReport | None = None,
+                   split: str = "train") -> Iterator[str]:
+    """Non-empty documents of `source`; empty/whitespace ones and bad lines are counted in `report`."""
+    report = report if report is not None else ReadReport()
+    path = Path(source)
+    if path.is_file() and path.suffix in (".txt", ".jsonl"):
+        rows = _read_lines(path, text_column, report)
+    else:
+        rows = _read_with_datasets(str(source), text_column, split)
+    for text in rows:
+        if text is None:
+            continue
+        if not text.strip():
+            report.skip("empty")
+            continue
+        yield text
+
+
+def _read_lines(path: Path, text_column: str, report: ReadReport) -> Iterator[str | None]:
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                report.skip("undecodable bytes", f"{where} (byte {error.start})")
+                yield None
+                continue
+            if path.suffix == ".txt":
+                yield line.rstrip("\n")
+                continue
+            if not line.strip():
+                report.skip("empty")
+                yield None
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                report.skip("malformed json", f"{where} ({error.msg})")
+                yield None
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get(text_column), str):
+                report.skip(f"no text field {text_column!r}", where)
+                yield None
+                continue
+            yield record[text_column]
+
+
+def _read_with_datasets(source: str, text_column: str, split: str) -> Iterator[str]:
+    from datasets import load_dataset, load_from_disk
+
+    path = Path(source)
+    if path.is_dir() and (path / "dataset_info.json").exists():
+        data = load_from_disk(source)
+    elif path.is_file():
+        builder = {".parquet": "parquet", ".csv": "csv", ".json": "json"}.get(path.suffix)
+        if builder is None:
+            raise ValueError(f"{source}: unsupported file type {path.suffix!r}.")
+        data = load_dataset(builder, data_files=source, split="train")
+    else:
+        data = load_dataset(source, split=split, streaming=True)  # Hub corpora can be larger than the disk
+    for record in data:
+        if text_column not in record:
+            raise ValueError(f"{source}: column {text_column!r} not found; available: {sorted(record)}.")
+        yield record[text_column]
+
+
+def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_column: str = "text",
+                       shard_documents: int = 50_000, batch_size: int = 1000, progress: bool = True) -> dict:
+    """Tokenizes `source` (no special tokens) into shards in `out_dir`; resumes after completed shards."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    manifest_path = out_dir / MANIFEST
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {
+        "source": str(source), "text_column": text_column, "shards": [], "documents": 0, "tokens": 0, "skipped": {}}
+    if manifest["source"] != str(source) or manifest["text_column"] != text_column:
+        raise ValueError(f"{out_dir} holds shards of {manifest['source']!r} ({manifest['text_column']!r}); "
+                         "use another folder for another source.")
+    report = ReadReport(Counter(manifest["skipped"]))
+    documents = read_documents(source, text_column, report)
+    for _ in range(manifest["documents"]):  # already in completed shards
+        next(documents, None)
+    bar = tqdm(desc=f"tokenizing {Path(str(source)).name}", unit=" docs", disable=not progress,
+               initial=manifest["documents"])
+    pending: list[str] = []
+
+    def flush() -> None:
+        if not pending:
+            return
+        ids = tokenizer(pending, add_special_tokens=False)["input_ids"]
+        lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+        index = len(manifest["shards"])
+        np.save(out_dir / f"tokens-{index:05d}.npy", np.fromiter((t for x in ids for t in x), dtype=np.uint32,
+                                                                 count=int(lengths.sum())))
+        np.save(out_dir / f"offsets-{index:05d}.npy", np.concatenate([[0], np.cumsum(lengths)]))
+        manifest["shards"].append({"index": index, "documents": len(ids), "tokens": int(lengths.sum())})
+        manifest["documents"] += len(ids)
+        manifest["tokens"] += int(lengths.sum())
+        manifest["skipped"] = dict(report.skipped)
+        tmp = manifest_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(manifest, indent=1))
+        tmp.replace(manifest_path)  # the shard is complete only once the manifest names it
+        bar.update(len(ids))
+        pending.clear()
+
+    for text in documents:
+        pending.append(text)
+        if len(pending) >= shard_documents:
+            flush()
+    flush()
+    manifest["skipped"] = dict(report.skipped)
+    manifest["problems"] = report.problems[:100]
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    bar.close()
+    return manifest
+
+
+class ShardedCorpus:
+    """Documents of a shard folder, memory-mapped: `len()`, `lengths`, `document(i)`."""
+
+    def __init__(self, folder: str | Path):
+        folder = Path(folder)
+        manifest = json.loads((folder / MANIFEST).read_text())
+        self.tokens = [np.load(folder / f"tokens-{s['index']:05d}.npy", mmap_mode="r") for s in manifest["shards"]]
+        offsets = [np.load(folder / f"offsets-{s['index']:05d}.npy") for s in manifest["shards"]]
+        self._shard_of = np.concatenate([np.full(len(o) - 1, i) for i, o in enumerate(offsets)]) if offsets else \
+            np.zeros(0, dtype=np.int64)
+        self._local = np.concatenate([np.arange(len(o) - 1) for o in offsets]) if offsets else np.zeros(0, np.int64)
+        self._offsets = offsets
+        self.lengths = np.concatenate([np.diff(o) for o in offsets]) if offsets else np.zeros(0, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def document(self, i: int) -> np.ndarray:
+        shard, local = self._shard_of[i], self._local[i]
+        start, end = self._offsets[shard][local], self._offsets[shard][local + 1]
+        return np.asarray(self.tokens[shard][start:end], dtype=np.int64)
