@@ -72,3 +72,28 @@ def test_another_source_in_the_same_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="another source"):
         tokenize_to_shards(tmp_path / "b.txt", TOKENIZER, tmp_path / "shards", progress=False)
     assert np.load(tmp_path / "shards" / "tokens-00000.npy").size > 0
+
+
+def test_collator_masks_packed_rows_deterministically(tmp_path):
+    import torch
+
+    from conftest import tiny_config
+    from training.collator import MLMCollator, PackedRows
+    from training.masking import MaskingConfig
+
+    source = tmp_path / "docs.txt"
+    source.write_text("\n".join(f"Hydro Flask {i} oz bottle, Color: Navy, model HF{i:04d}" for i in range(40)) + "\n")
+    tokenize_to_shards(source, TOKENIZER, tmp_path / "shards", progress=False)
+    rows = PackedRows(ShardedCorpus(tmp_path / "shards"), 64, TOKENIZER.cls_token_id, TOKENIZER.sep_token_id)
+    collate = MLMCollator(TOKENIZER, MaskingConfig(rate=0.3), seed=7, phase=1)
+    batch = collate([rows[0], rows[1], rows[2]])
+    alone = collate([rows[1]])
+    n = len(rows[1]["input_ids"])
+    assert torch.equal(batch["labels"][1, :n], alone["labels"][0])  # masks follow the row, not the batch
+    original = torch.tensor(rows[1]["input_ids"])
+    predicted = alone["labels"][0] != -100
+    assert torch.equal(alone["labels"][0][predicted], original[predicted])
+    assert batch["attention_mask"].sum() == sum(len(rows[i]["input_ids"]) for i in range(3))
+    torch.manual_seed(0)
+    model = modeling_rexbert.RexBertForMaskedLM(tiny_config())
+    assert torch.isfinite(model(**batch).loss)

@@ -10,6 +10,7 @@ documents (the model reads the boundaries from `position_ids`).
 from __future__ import annotations
 
 import bisect
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -52,8 +53,10 @@ def best_fit_pack(pieces: list[Piece], row_length: int) -> list[list[Piece]]:
     return rows
 
 
-def row_tokens(row: list[Piece], documents: list[list[int]], cls_id: int, sep_id: int) -> tuple[list[int], list[int]]:
-    """(input ids, position ids) of a packed row; positions restart at 0 in every piece."""
+def row_tokens(row: list[Piece], documents: Mapping[int, Sequence[int]] | Sequence[Sequence[int]], cls_id: int,
+               sep_id: int) -> tuple[list[int], list[int]]:
+    """(input ids, position ids) of a packed row; positions restart at 0 in every piece. `documents`
+    maps document ids to their tokens (a list, or a dict holding just this row's documents)."""
     ids, positions = [], []
     for piece in row:
         tokens = [cls_id, *documents[piece.document][piece.start:piece.end], sep_id]
