@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
 
 from .data import EvaluationDataError, clean_text, column, load_split
-from .results import EvalResult
+from .results import EvalResult, render_table
 
 _WORD = re.compile(r"\S+")
 MEAN_SPAN_WORDS = 2.0  # span lengths ~ 1 + Poisson(1): single words and short phrases like "64 GB"
@@ -167,8 +167,6 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
 
 def table3(results: list[EvalResult]) -> str:
     """Side-by-side table like the paper's Table 3: models x (column, block size, k), in percent."""
-    from .results import render_table
-
     return render_table(
         [r for r in results if r.task == "masked-token-recovery"],
         column_key=lambda r: f"{r.settings['column']} {r.settings['block_size']} k={r.settings['k']}",

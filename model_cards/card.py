@@ -51,18 +51,23 @@ def _hub_results(results: list[EvalResult]) -> list[HubEvalResult]:
     return entries
 
 
-def _plot_topk(results: list[EvalResult], path: Path) -> bool:
+def _pyplot():
     import matplotlib
 
-    matplotlib.use("Agg")
+    matplotlib.use("Agg")  # files only, no display
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _plot_topk(results: list[EvalResult], path: Path) -> bool:
     series = defaultdict(list)
     for r in results:
         if r.task == "masked-token-recovery":
             series[(r.model, r.settings["column"], r.settings["k"])].append((r.settings["block_size"], r.value * 100))
     if not series:
         return False
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     for (model, col, k), points in sorted(series.items()):
         points.sort()
@@ -76,14 +81,10 @@ def _plot_topk(results: list[EvalResult], path: Path) -> bool:
 
 
 def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     bars = {Path(r.model).name: r.value for r in results if r.task == "esci-cosent" and r.metric == "spearman"}
     if not bars:
         return False
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(list(bars), list(bars.values()))
     ax.set(ylabel="Spearman", title="ESCI semantic similarity (CoSENT)")
