@@ -15,6 +15,8 @@ SUBCOMMANDS = {
     "convert": "modeling_rexbert.cli",
     "eval": "evaluation.cli",
     "card": "model_cards.cli",
+    "train": "training.cli",
+    "mine-spans": "training.cli",
 }
 
 

@@ -8,6 +8,7 @@ how the model keeps documents apart) and `attention_mask`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,11 +21,17 @@ from .spans import SpanLexicon
 
 
 class PackedRows(torch.utils.data.Dataset):
-    """Rows of at most `row_length` tokens; row `i` is `{"index": i, "input_ids", "position_ids"}`."""
+    """Rows of at most `row_length` tokens (of all documents, or of `documents` only); row `i` is
+    `{"index": i, "input_ids", "position_ids"}`."""
 
-    def __init__(self, corpus: ShardedCorpus, row_length: int, cls_id: int, sep_id: int):
+    def __init__(self, corpus: ShardedCorpus, row_length: int, cls_id: int, sep_id: int,
+                 documents: Iterable[int] | None = None):
         self.corpus, self.cls_id, self.sep_id = corpus, cls_id, sep_id
-        self.rows = best_fit_pack(split_documents([int(n) for n in corpus.lengths], row_length), row_length)
+        self.rows = best_fit_pack(split_documents(corpus.lengths, row_length, documents), row_length)
+
+    @property
+    def tokens(self) -> int:
+        return sum(piece.length for row in self.rows for piece in row)
 
     def __len__(self) -> int:
         return len(self.rows)

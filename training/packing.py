@@ -10,7 +10,7 @@ documents (the model reads the boundaries from `position_ids`).
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 
@@ -25,14 +25,16 @@ class Piece:
         return self.end - self.start + 2  # with [CLS] and [SEP]
 
 
-def split_documents(lengths: list[int], row_length: int) -> list[Piece]:
-    """Pieces of at most `row_length` tokens (with specials) covering every document body."""
+def split_documents(lengths: Sequence[int], row_length: int, documents: Iterable[int] | None = None) -> list[Piece]:
+    """Pieces of at most `row_length` tokens (with specials) covering every document body (of the
+    `documents` ids only, when given; `lengths` is indexed by document id)."""
     if row_length < 3:
         raise ValueError(f"row_length must leave room for [CLS], a token and [SEP]; got {row_length}.")
     body = row_length - 2
-    return [Piece(doc, start, min(start + body, length))
-            for doc, length in enumerate(lengths) if length > 0
-            for start in range(0, length, body)]
+    ids = range(len(lengths)) if documents is None else documents
+    return [Piece(doc, start, min(start + body, int(lengths[doc])))
+            for doc in ids if lengths[doc] > 0
+            for start in range(0, int(lengths[doc]), body)]
 
 
 def best_fit_pack(pieces: list[Piece], row_length: int) -> list[list[Piece]]:

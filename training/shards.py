@@ -4,9 +4,9 @@ A shard folder holds `tokens-NNNNN.npy` (uint32, documents back to back), `offse
 (int64 document boundaries) and `manifest.json` (completed shards, documents read, documents
 skipped by reason). A rerun skips the documents its completed shards already hold.
 
-Sources: local `.txt` (one document per line) and `.jsonl` files are read line by line, so a bad
-line (undecodable bytes, malformed JSON, a missing text field) is reported with its file and line
-and skipped; anything else `datasets` opens (a Hub id, parquet/csv files, a `save_to_disk` folder)
+Sources: local `.txt` (one document per line) and `.jsonl` files, or folders of them, are read
+line by line, so a bad line (undecodable bytes, malformed JSON, a missing text field) is reported
+with its file and line and skipped; anything else `datasets` opens (a Hub id, parquet/csv files, a `save_to_disk` folder)
 goes through `datasets`, streamed for Hub ids.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 MANIFEST = "manifest.json"
+LINE_FILES = (".txt", ".jsonl")  # read line by line, so that a bad line is reported with its number
 
 
 @dataclass
@@ -42,8 +43,10 @@ def read_documents(source: str | Path, text_column: str = "text", report: ReadRe
     """Non-empty documents of `source`; empty/whitespace ones and bad lines are counted in `report`."""
     report = report if report is not None else ReadReport()
     path = Path(source)
-    if path.is_file() and path.suffix in (".txt", ".jsonl"):
+    if path.is_file() and path.suffix in LINE_FILES:
         rows = _read_lines(path, text_column, report)
+    elif path.is_dir() and _line_files(path):
+        rows = (row for file in _line_files(path) for row in _read_lines(file, text_column, report))
     else:
         rows = _read_with_datasets(str(source), text_column, split)
     for text in rows:
@@ -53,6 +56,12 @@ def read_documents(source: str | Path, text_column: str = "text", report: ReadRe
             report.skip("empty")
             continue
         yield text
+
+
+def _line_files(folder: Path) -> list[Path]:
+    """A folder's .txt/.jsonl files in name order, when those are all it holds (else `datasets` reads it)."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return files if files and all(p.suffix in LINE_FILES for p in files) else []
 
 
 def _read_lines(path: Path, text_column: str, report: ReadReport) -> Iterator[str | None]:
@@ -105,7 +114,7 @@ def _read_with_datasets(source: str, text_column: str, split: str) -> Iterator[s
 
 
 def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_column: str = "text",
-                       shard_documents: int = 50_000, batch_size: int = 1000, progress: bool = True) -> dict:
+                       shard_documents: int = 50_000, progress: bool = True, split: str = "train") -> dict:
     """Tokenizes `source` (no special tokens) into shards in `out_dir`; resumes after completed shards."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -116,7 +125,7 @@ def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_
         raise ValueError(f"{out_dir} holds shards of {manifest['source']!r} ({manifest['text_column']!r}); "
                          "use another folder for another source.")
     report = ReadReport(Counter(manifest["skipped"]))
-    documents = read_documents(source, text_column, report)
+    documents = read_documents(source, text_column, report, split)
     for _ in range(manifest["documents"]):  # already in completed shards
         next(documents, None)
     bar = tqdm(desc=f"tokenizing {Path(str(source)).name}", unit=" docs", disable=not progress,
@@ -126,7 +135,7 @@ def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_
     def flush() -> None:
         if not pending:
             return
-        ids = tokenizer(pending, add_special_tokens=False)["input_ids"]
+        ids = tokenizer(pending, add_special_tokens=False, verbose=False)["input_ids"]
         lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
         index = len(manifest["shards"])
         np.save(out_dir / f"tokens-{index:05d}.npy", np.fromiter((t for x in ids for t in x), dtype=np.uint32,

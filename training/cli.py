@@ -1,0 +1,68 @@
+"""`rexbert train` (a phase file or a curriculum folder) and `rexbert mine-spans`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("train", help="pretrain with the three-phase curriculum (Accelerate)")
+    add_train_arguments(parser)
+    parser.set_defaults(func=run_train)
+
+    mine = subparsers.add_parser("mine-spans", help="mine commerce spans (brands, attributes, quantities, models) "
+                                                   "for Guided MLM")
+    mine.add_argument("--source", required=True, help="text/jsonl file or folder, parquet, save_to_disk folder, Hub id")
+    mine.add_argument("--text-column", default="text")
+    mine.add_argument("--min-count", type=int, default=2, help="keep spans seen at least this often")
+    mine.add_argument("--output", required=True, help="spans JSON for data.spans in a phase config")
+    mine.set_defaults(func=run_mine_spans)
+
+
+def add_train_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True,
+                        help="a phase YAML, or a folder of phase*.yaml run in order (e.g. training/configs/micro)")
+    parser.add_argument("--output-dir", default=None, help="run root; phases go to DIR/<phase name> (default runs/"
+                                                           "<config name>)")
+    parser.add_argument("--max-steps", type=int, help="steps per phase; warmup/decay/annealing scale with it")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoints, exactly")
+    parser.add_argument("--stop-after", type=int, help="checkpoint and stop after N steps in this session "
+                                                       "(for time-limited jobs; rerun with --resume)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from accelerate import PartialState
+
+    from .curriculum import train_curriculum
+
+    output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
+    summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
+                                 stop_after=args.stop_after, progress=not args.no_progress)
+    if not PartialState().is_main_process:
+        return
+    for summary in summaries:
+        if "stopped_at" in summary:
+            print(f"stopped at step {summary['stopped_at']}; continue with --resume")
+        else:
+            evaluation = ", ".join(f"{k.removeprefix('eval/')} {v:.4f}" for k, v in summary.items()
+                                   if k in ("eval/loss", "eval/accuracy"))
+            print(f"{summary['phase']}: {summary['steps']} steps, {summary['tokens']:,} tokens; held-out {evaluation}"
+                  f" -> {Path(output) / summary['phase']}")
+
+
+def run_mine_spans(args: argparse.Namespace) -> None:
+    from tqdm.auto import tqdm
+
+    from .shards import ReadReport, read_documents
+    from .spans import mine_spans, save_spans
+
+    report = ReadReport()
+    texts = tqdm(read_documents(args.source, args.text_column, report), desc="mining spans", unit=" docs")
+    spans = mine_spans(texts, min_count=args.min_count)
+    path = save_spans(spans, args.output)
+    print(json.dumps({kind: len(found) for kind, found in spans.items()}), f"-> {path}")
+    if report.skipped:
+        print(f"set aside: {dict(report.skipped)}")

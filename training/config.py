@@ -1,0 +1,306 @@
+"""Phase configs: YAML files validated into typed dataclasses before any work starts.
+
+A phase file may `extends: other.yaml` (a path relative to itself); its keys are merged over the
+other file's, recursively. Relative data paths are relative to the file that names them. Unknown keys, wrong types and out-of-range values raise `ConfigError`
+naming the field (`phase2.yaml: optimizer.lr: expected a number, got 'fast'`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modeling_rexbert import PRESET_OPTIMIZER, PRESETS
+
+from .masking import MaskingConfig
+
+
+class ConfigError(ValueError):
+    """A training config that cannot run; the message names the file and the field."""
+
+
+@dataclass
+class SourceConfig:
+    name: str
+    path: str | None = None  # local file or folder; relative to the YAML file that names it
+    dataset: str | None = None  # a Hub id, streamed
+    split: str = "train"
+    text_column: str = "text"
+    weight: float = 1.0
+
+    def check(self) -> None:
+        if (self.path is None) == (self.dataset is None):
+            raise ValueError(f"source {self.name!r}: give exactly one of `path` (local) or `dataset` (Hub id).")
+        if self.weight < 0:
+            raise ValueError(f"source {self.name!r}: weight must be >= 0, got {self.weight}.")
+
+
+@dataclass
+class DataConfig:
+    sources: list[SourceConfig]
+    sequence_length: int = 512
+    temperature: float = 1.0  # sampling probability of a source is proportional to weight ** (1 / temperature)
+    anneal_to: dict[str, float] | None = None  # phase 3: target weights by source name ...
+    anneal_steps: int = 0  # ... reached linearly over this many steps
+    eval_documents: int = 32  # held out per source for the MLM loss/accuracy (the same in every phase)
+    eval_rows: int = 32  # packed held-out rows scored per source at each evaluation
+    spans: str | None = None  # mined commerce spans (`rexbert mine-spans`) for Guided MLM
+
+    def check(self) -> None:
+        if not self.sources:
+            raise ValueError("sources: at least one source is needed.")
+        names = [s.name for s in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"sources: names must be unique, got {names}.")
+        for source in self.sources:
+            source.check()
+        if sum(s.weight for s in self.sources) <= 0:
+            raise ValueError("sources: at least one weight must be positive.")
+        if self.sequence_length < 16:
+            raise ValueError(f"sequence_length must be >= 16, got {self.sequence_length}.")
+        if self.temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {self.temperature}.")
+        unknown = set(self.anneal_to or {}) - set(names)
+        if unknown:
+            raise ValueError(f"anneal_to names unknown sources {sorted(unknown)}; sources are {names}.")
+        if self.anneal_steps < 0 or self.eval_documents < 0 or self.eval_rows < 0:
+            raise ValueError("anneal_steps, eval_documents and eval_rows must be >= 0.")
+
+
+@dataclass
+class ModelConfig:
+    preset: str | None = None  # start from scratch at one of the paper's sizes ...
+    init_from: str | None = None  # ... or from a previous phase: its name (under the output root) or a folder
+    overrides: dict[str, Any] = field(default_factory=dict)  # RexBertConfig fields, e.g. rope_parameters
+    attn_implementation: str = "sdpa"
+
+    def check(self) -> None:
+        if (self.preset is None) == (self.init_from is None):
+            raise ValueError("give exactly one of `preset` (from scratch) or `init_from` (a previous phase).")
+        if self.preset is not None and self.preset not in PRESETS:
+            raise ValueError(f"preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}.")
+
+
+@dataclass
+class OptimizerConfig:
+    lr: float | None = None  # None: the preset's value from the paper's Table 2
+    weight_decay: float | None = None  # idem; never applied to norms and biases
+    betas: tuple[float, float] = (0.9, 0.98)
+    eps: float = 1e-6
+    warmup_steps: int = 0
+    decay_steps: int = 0  # 1-sqrt decay over the last `decay_steps`; the rest is stable
+    min_lr_ratio: float = 0.0
+
+    def check(self) -> None:
+        if self.lr is not None and self.lr <= 0:
+            raise ValueError(f"lr must be > 0, got {self.lr}.")
+        if self.weight_decay is not None and self.weight_decay < 0:
+            raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay}.")
+        if not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"betas must be in [0, 1), got {self.betas}.")
+        if self.warmup_steps < 0 or self.decay_steps < 0:
+            raise ValueError("warmup_steps and decay_steps must be >= 0.")
+
+
+@dataclass
+class BatchConfig:
+    micro_batch_size: int = 8  # packed rows per process per forward pass
+    gradient_accumulation_steps: int = 1
+    warmup_tokens: int = 0  # batch-size warmup: accumulation ramps from 1 to its full value over these tokens
+
+    def check(self) -> None:
+        if self.micro_batch_size < 1 or self.gradient_accumulation_steps < 1:
+            raise ValueError("micro_batch_size and gradient_accumulation_steps must be >= 1.")
+        if self.warmup_tokens < 0:
+            raise ValueError(f"warmup_tokens must be >= 0, got {self.warmup_tokens}.")
+
+
+@dataclass
+class RunConfig:
+    max_steps: int = 1000
+    seed: int = 0
+    save_every: int = 500
+    keep_last: int = 2
+    eval_every: int = 500
+    log_every: int = 10
+    mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU; or no / bf16 / fp16
+    log_with: list[str] = field(default_factory=lambda: ["tensorboard"])
+    push_to_hub: str | None = None  # repo id for the exported model
+
+    def check(self) -> None:
+        if min(self.max_steps, self.save_every, self.keep_last, self.eval_every, self.log_every) < 1:
+            raise ValueError("max_steps, save_every, keep_last, eval_every and log_every must be >= 1.")
+        if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
+            raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
+
+
+@dataclass
+class PhaseConfig:
+    name: str  # the phase's folder under the output root: phase1, phase2, ...
+    phase: int  # seeds the data path together with run.seed
+    model: ModelConfig
+    data: DataConfig
+    masking: MaskingConfig = field(default_factory=MaskingConfig)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    source_file: str | None = None  # the YAML file it was read from
+
+    def check(self) -> None:
+        if self.phase < 0:
+            raise ValueError(f"phase must be >= 0, got {self.phase}.")
+        for name in ("model", "data", "optimizer", "batch", "run"):
+            try:
+                getattr(self, name).check()
+            except ValueError as error:
+                raise ValueError(f"{name}: {error}") from None
+        if self.optimizer.warmup_steps + self.optimizer.decay_steps > self.run.max_steps:
+            raise ValueError(f"optimizer: warmup_steps + decay_steps ({self.optimizer.warmup_steps} + "
+                             f"{self.optimizer.decay_steps}) exceed run.max_steps ({self.run.max_steps}).")
+
+    def learning_rate(self, preset: str) -> tuple[float, float]:
+        """(lr, weight decay): the config's, else the paper's Table 2 values for `preset`."""
+        defaults = PRESET_OPTIMIZER.get(preset, PRESET_OPTIMIZER["base"])
+        lr = self.optimizer.lr if self.optimizer.lr is not None else defaults["learning_rate"]
+        wd = self.optimizer.weight_decay if self.optimizer.weight_decay is not None else defaults["weight_decay"]
+        return lr, wd
+
+    def source_path(self, source: SourceConfig) -> str:
+        return source.dataset if source.dataset is not None else str(Path(source.path).expanduser())
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# --- YAML -> dataclasses ---------------------------------------------------------------------------
+
+def _merge(base: dict, over: dict) -> dict:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
+            else value
+    return merged
+
+
+def read_yaml(path: str | Path) -> dict:
+    """The file's mapping with any `extends:` chain merged in (the later file wins)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} not found.")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level.")
+    _anchor_paths(data, path.parent)
+    parent = data.pop("extends", None)
+    return _merge(read_yaml(path.parent / parent), data) if parent else data
+
+
+def _anchor_paths(data: dict, folder: Path) -> None:
+    """Makes relative local paths absolute, relative to the file that names them (not the one extending it)."""
+    section = data.get("data")
+    if not isinstance(section, dict):
+        return
+    def anchor(value):
+        return str(folder / Path(value).expanduser()) if isinstance(value, str) and not Path(value).expanduser() \
+            .is_absolute() else value
+    if "spans" in section:
+        section["spans"] = anchor(section["spans"])
+    for source in section.get("sources") or []:
+        if isinstance(source, dict) and "path" in source:
+            source["path"] = anchor(source["path"])
+
+
+def _error(where: str, message: str) -> ConfigError:
+    return ConfigError(f"{where}: {message}" if where else message)
+
+
+def _build(kind: Any, value: Any, where: str) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _build(inner, value, where)
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise _error(where, f"expected a mapping, got {value!r}.")
+        hints = typing.get_type_hints(kind)
+        fields = {f.name for f in dataclasses.fields(kind)}
+        unknown = sorted(set(value) - fields)
+        if unknown:
+            raise _error(where, f"unknown field(s) {unknown}; expected some of {sorted(fields)}.")
+        missing = [f.name for f in dataclasses.fields(kind) if f.name not in value
+                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+        if missing:
+            raise _error(where, f"missing required field(s) {missing}.")
+        built = {name: _build(hints[name], item, f"{where}.{name}".lstrip(".")) for name, item in value.items()}
+        try:
+            return kind(**built)
+        except ValueError as error:  # a dataclass's own __post_init__ validation
+            raise _error(where, f"{error}") from None
+    if origin is list:
+        if not isinstance(value, list):
+            raise _error(where, f"expected a list, got {value!r}.")
+        return [_build(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise _error(where, f"expected a list of {len(args)} values, got {value!r}.")
+        return tuple(_build(a, item, f"{where}[{i}]") for i, (a, item) in enumerate(zip(args, value)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _error(where, f"expected a mapping, got {value!r}.")
+        return {str(k): _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
+    if kind is Any:
+        return value
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _error(where, f"expected a number, got {value!r}.")
+        return float(value)
+    if kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _error(where, f"expected an integer, got {value!r}.")
+        return value
+    if kind is bool and not isinstance(value, bool) or kind is str and not isinstance(value, str):
+        raise _error(where, f"expected {kind.__name__}, got {value!r}.")
+    return value
+
+
+def parse_config(data: dict, source_file: str | Path | None = None) -> PhaseConfig:
+    """A validated `PhaseConfig` from a mapping; raises `ConfigError` naming the offending field."""
+    config = _build(PhaseConfig, {**data, "source_file": str(source_file) if source_file else None}, "")
+    try:
+        config.check()
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return config
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
+    """The phase file at `path` (with its `extends:` chain and `overrides` merged in), validated."""
+    data = _merge(read_yaml(path), overrides or {})
+    try:
+        return parse_config(data, path)
+    except ConfigError as error:
+        raise ConfigError(f"{Path(path).name}: {error}") from None
+
+
+def phase_files(config: str | Path) -> list[Path]:
+    """A phase file, or a curriculum folder's `phase*.yaml` files in phase order."""
+    config = Path(config)
+    if config.is_dir():
+        files = sorted(config.glob("phase*.yaml"))
+        if not files:
+            raise ConfigError(f"{config} holds no phase*.yaml files.")
+        return files
+    if not config.is_file():
+        raise ConfigError(f"config {config} not found.")
+    return [config]

@@ -1,0 +1,64 @@
+"""A phase's sources, tokenized once and packed into training and held-out rows.
+
+Tokenized shards are cached under `<output root>/tokens/<source>-<key>/`, shared by every phase
+that reads the same source, and resumable. Each source holds out `eval_documents` documents, chosen
+by the run seed alone so that all phases score the same held-out text.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .collator import PackedRows
+from .config import PhaseConfig, SourceConfig
+from .shards import ShardedCorpus, tokenize_to_shards
+
+HELDOUT_STREAM = 3
+
+
+@dataclass
+class SourceRows:
+    name: str
+    train: PackedRows
+    heldout: PackedRows
+    skipped: dict  # documents set aside while reading, by reason
+
+
+def cache_folder(root: Path, config: PhaseConfig, source: SourceConfig) -> Path:
+    key = json.dumps([config.source_path(source), source.split, source.text_column])
+    return root / "tokens" / f"{source.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
+
+
+def heldout_documents(count: int, wanted: int, seed: int) -> np.ndarray:
+    """Up to `wanted` document ids (never more than a tenth of the source), a pure function of the seed."""
+    take = min(wanted, count // 10)
+    return np.sort(np.random.default_rng([seed, HELDOUT_STREAM]).permutation(count)[:take])
+
+
+def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool = True) -> list[SourceRows]:
+    prepared = []
+    length = config.data.sequence_length
+    for source in config.data.sources:
+        folder = cache_folder(root, config, source)
+        path = config.source_path(source)
+        if source.dataset is None and not Path(path).exists():
+            raise FileNotFoundError(f"source {source.name!r}: {path} does not exist.")
+        manifest = tokenize_to_shards(path, tokenizer, folder, text_column=source.text_column, split=source.split,
+                                      progress=progress)
+        corpus = ShardedCorpus(folder)
+        if len(corpus) == 0:
+            raise ValueError(f"source {source.name!r} ({path}) has no usable documents; "
+                             f"set aside: {manifest['skipped'] or 'none'}.")
+        heldout = heldout_documents(len(corpus), config.data.eval_documents, config.run.seed)
+        train = np.setdiff1d(np.arange(len(corpus)), heldout)
+        prepared.append(SourceRows(
+            source.name,
+            PackedRows(corpus, length, tokenizer.cls_token_id, tokenizer.sep_token_id, train),
+            PackedRows(corpus, length, tokenizer.cls_token_id, tokenizer.sep_token_id, heldout),
+            manifest["skipped"]))
+    return prepared

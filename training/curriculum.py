@@ -1,0 +1,40 @@
+"""Runs a curriculum: the phase files of a folder in order, each from the previous phase's export."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .config import PhaseConfig, load_config, phase_files
+from .loop import train_phase
+
+
+def shorten(config: PhaseConfig, max_steps: int) -> PhaseConfig:
+    """The same phase over `max_steps` steps, with warmup and decay scaled to keep the schedule's shape."""
+    scale = max_steps / config.run.max_steps
+    config.optimizer.warmup_steps = round(config.optimizer.warmup_steps * scale)
+    config.optimizer.decay_steps = round(config.optimizer.decay_steps * scale)
+    config.data.anneal_steps = round(config.data.anneal_steps * scale)
+    config.run.max_steps = max_steps
+    config.run.save_every = min(config.run.save_every, max_steps)
+    config.run.eval_every = min(config.run.eval_every, max_steps)
+    config.check()
+    return config
+
+
+def load_phases(config: str | Path, max_steps: int | None = None, overrides: dict | None = None) -> list[PhaseConfig]:
+    """Every phase of `config` (a file or a folder of phase*.yaml), validated before anything runs."""
+    phases = [load_config(path, overrides) for path in phase_files(config)]
+    return [shorten(p, max_steps) if max_steps is not None else p for p in phases]
+
+
+def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,
+                     stop_after: int | None = None, progress: bool = True) -> list[dict]:
+    """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
+    unfinished one continues from its latest checkpoint."""
+    summaries = []
+    for phase in load_phases(config, max_steps):
+        summary = train_phase(phase, output_dir, resume=resume, stop_after=stop_after, progress=progress)
+        summaries.append(summary)
+        if "stopped_at" in summary:
+            break
+    return summaries

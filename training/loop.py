@@ -1,0 +1,374 @@
+"""One training phase with Accelerate: one CPU, one GPU, DDP/FSDP and multi-node from the same code.
+
+Each optimizer step draws its samples from the mixture (the same draw on every process), gives each
+process its share of micro-batches, and scales each micro-batch's mean loss so that the step's
+gradient is the mean over every masked token of the global batch, whatever the accumulation or
+world size. A non-finite loss stops the run before the optimizer step, so the last checkpoint stays
+good. The phase ends with a `save_pretrained` export in `<output root>/<phase name>/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from tqdm.auto import tqdm
+
+from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
+from modeling_rexbert.configuration_rexbert import PRESETS
+from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer
+
+from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
+from .collator import MLMCollator
+from .config import ConfigError, PhaseConfig, _merge
+from .corpus import SourceRows, prepare_sources
+from .masking import MaskingConfig
+from .mixture import MixtureSampler, MixtureSchedule
+from .optim import accumulation_at, build_optimizer, build_scheduler
+from .spans import SpanLexicon
+
+EVAL_PHASE = 0  # the held-out masks' rng stream; phases are numbered from 1
+SUMMARY_FILE = "training_summary.json"
+METRICS_FILE = "metrics.jsonl"
+# dense bf16 peak FLOP/s, for MFU; other GPUs report no MFU rather than a wrong one
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last checkpoint (written before it) is intact."""
+
+
+@dataclass
+class Progress:
+    """The loop's position, saved in every checkpoint next to the model and optimizer."""
+
+    step: int = 0
+    tokens: int = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step, "tokens": self.tokens}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.step, self.tokens = int(state["step"]), int(state["tokens"])
+
+
+# --- setup -----------------------------------------------------------------------------------------
+
+def resolve_init(config: PhaseConfig, root: Path) -> str:
+    """The folder (or Hub id) a phase starts from: a previous phase under `root`, or a path."""
+    name = config.model.init_from
+    if (root / name / "config.json").is_file():
+        return str(root / name)
+    if (root / name).exists():
+        raise FileNotFoundError(f"{config.name} starts from {root / name}, which has no exported model yet: "
+                                f"run that phase to the end first.")
+    if Path(name).expanduser().exists():
+        return str(Path(name).expanduser())
+    if "/" not in name:
+        raise FileNotFoundError(f"{config.name} starts from {name!r}, which is neither a phase under {root} "
+                                "nor a folder; run that phase first.")
+    return name  # a Hub id
+
+
+def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | None]:
+    """The phase's model config (preset or previous phase, with `model.overrides`; mappings such as
+    `rope_parameters` merge into the existing value) and the folder to load weights from, if any."""
+    folder = resolve_init(config, root) if config.model.init_from is not None else None
+    base = RexBertConfig.from_preset(config.model.preset) if folder is None else RexBertConfig.from_pretrained(folder)
+    overrides = config.model.overrides
+    unknown = sorted(k for k in overrides if not hasattr(base, k))
+    if unknown:
+        raise ConfigError(f"{config.name}: model.overrides: unknown RexBertConfig field(s) {unknown}.")
+    merged = {k: _merge(getattr(base, k), v) if isinstance(v, dict) and isinstance(getattr(base, k), dict) else v
+              for k, v in overrides.items()}
+    if folder is None:  # from the preset, so that derived fields (layer_types) follow the overrides
+        return RexBertConfig.from_preset(config.model.preset, **merged), None
+    return RexBertConfig.from_dict({**base.to_dict(), **merged}), folder
+
+
+def build_model(config: PhaseConfig, root: Path) -> tuple[RexBertForMaskedLM, str | None]:
+    """The phase's model and the preset whose size it has (None for custom sizes)."""
+    attn = config.model.attn_implementation
+    model_cfg, folder = model_config(config, root)
+    if folder is None:
+        model = RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
+    else:
+        model = RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
+    sizes = {k: getattr(model.config, k) for k in next(iter(PRESETS.values()))}
+    preset = next((name for name, values in PRESETS.items() if values == sizes), None)
+    return model, preset
+
+
+def phase_tokenizer(config: PhaseConfig, root: Path):
+    if config.model.init_from is not None:
+        folder = Path(resolve_init(config, root))
+        if (folder / "tokenizer.json").is_file():
+            return load_tokenizer(folder)
+    return load_tokenizer()
+
+
+def flops_per_token(model_config: RexBertConfig, parameters: int, sequence_length: int, mask_rate: float) -> float:
+    """Training FLOPs per token: 6 x non-embedding parameters, attention (global layers see the
+    whole row, local ones their window) and the vocabulary projection on the masked share only."""
+    hidden, vocab = model_config.hidden_size, model_config.vocab_size
+    dense = parameters - vocab * hidden
+    spans = [sequence_length if t == "full_attention" else min(sequence_length, model_config.local_attention)
+             for t in model_config.layer_types]
+    return 6 * dense + 12 * hidden * sum(spans) + 6 * mask_rate * vocab * hidden
+
+
+def peak_flops() -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((flops for key, flops in PEAK_FLOPS.items() if key in name), None)
+
+
+def _flat(config: dict, prefix: str = "") -> dict:
+    """Scalar hyper-parameters for the trackers (TensorBoard's hparams take no nested values)."""
+    flat = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{name}."))
+        elif isinstance(value, (int, float, str, bool)):
+            flat[name] = value
+        elif value is not None:
+            flat[name] = json.dumps(value)
+    return flat
+
+
+# --- the loop --------------------------------------------------------------------------------------
+
+class PhaseRun:
+    def __init__(self, config: PhaseConfig, root: Path, accelerator: Accelerator, progress: bool):
+        self.config, self.root, self.accelerator = config, root, accelerator
+        self.folder = root / config.name
+        self.checkpoints = self.folder / "checkpoints"
+        self.show = progress and accelerator.is_main_process
+        self.tokenizer = phase_tokenizer(config, root)
+        model, preset = build_model(config, root)
+        check_vocab_matches(self.tokenizer, model.config.vocab_size)
+        if preset is None and (config.optimizer.lr is None or config.optimizer.weight_decay is None):
+            raise ConfigError(f"{config.name}: the model is not one of the presets {sorted(PRESETS)}; "
+                              "set optimizer.lr and optimizer.weight_decay.")
+        lr, weight_decay = config.learning_rate(preset or "base")
+        with accelerator.main_process_first():  # tokenize once, then every process reads the cache
+            self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show)
+        names = [s.name for s in config.data.sources]
+        anneal = config.data.anneal_to
+        schedule = MixtureSchedule([s.weight for s in config.data.sources], config.data.temperature,
+                                   [anneal.get(n, 0.0) for n in names] if anneal else None, config.data.anneal_steps)
+        self.sampler = MixtureSampler([len(s.train) for s in self.sources], schedule, config.run.seed, config.phase)
+        lexicon = None
+        if config.masking.guided_fraction > 0:
+            if config.data.spans is None:
+                raise ConfigError(f"{config.name}: masking.guided_fraction > 0 needs data.spans (rexbert mine-spans).")
+            if not Path(config.data.spans).is_file():
+                raise FileNotFoundError(f"{config.name}: data.spans {config.data.spans} not found; mine it with "
+                                        "`rexbert mine-spans`.")
+            lexicon = SpanLexicon.from_file(config.data.spans, self.tokenizer)
+        self.collator = MLMCollator(self.tokenizer, config.masking, config.run.seed, config.phase, lexicon)
+        eval_masking = MaskingConfig(rate=config.masking.rate, mean_span=config.masking.mean_span)
+        self.eval_collator = MLMCollator(self.tokenizer, eval_masking, config.run.seed, EVAL_PHASE)
+        self.parameters = sum(p.numel() for p in model.parameters())
+        self.flops_per_token = flops_per_token(model.config, self.parameters, config.data.sequence_length,
+                                               config.masking.rate)
+        optimizer = build_optimizer(model, lr, weight_decay, config)
+        self.scheduler = build_scheduler(optimizer, config)
+        # the scheduler is stepped by hand once per optimizer step, so it is registered, not prepared
+        self.model, self.optimizer = accelerator.prepare(model, optimizer)
+        self.state = Progress()
+        accelerator.register_for_checkpointing(self.scheduler, self.sampler, self.state)
+
+    # -- data --
+
+    def step_batches(self) -> list[dict[str, torch.Tensor]]:
+        """This process's micro-batches for the next optimizer step."""
+        acc = self.accelerator
+        micro = self.config.batch.micro_batch_size
+        accumulation = accumulation_at(self.state.tokens, self.config)
+        draws = self.sampler.draw(self.state.step, acc.num_processes * micro * accumulation)
+        batches = []
+        for j in range(accumulation):
+            start = (j * acc.num_processes + acc.process_index) * micro
+            rows = [{**self.sources[d.source].train[d.row], "index": d.sample} for d in draws[start:start + micro]]
+            batches.append({k: v.to(acc.device) for k, v in self.collator(rows).items()})
+        return batches
+
+    def global_sum(self, value: float | int) -> float:
+        return self.accelerator.reduce(torch.tensor(float(value), device=self.accelerator.device, dtype=torch.float64),
+                                       reduction="sum").item()
+
+    # -- one step --
+
+    def train_step(self) -> dict:
+        acc = self.accelerator
+        self.model.train()
+        batches = self.step_batches()
+        masked = [int((b["labels"] != -100).sum()) for b in batches]
+        global_masked = self.global_sum(sum(masked))
+        loss_sum = 0.0
+        for i, (batch, count) in enumerate(zip(batches, masked)):
+            last = i == len(batches) - 1
+            context = acc.no_sync(self.model) if not last else contextlib.nullcontext()
+            with context, acc.autocast():
+                loss = self.model(**batch).loss if count else None
+                # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
+                scaled = loss * (count * acc.num_processes / global_masked) if loss is not None else \
+                    sum(p.sum() * 0.0 for p in self.model.parameters())
+                acc.backward(scaled)
+            loss_sum += loss.detach().float().item() * count if loss is not None else 0.0
+        step_loss = self.global_sum(loss_sum) / max(global_masked, 1.0)
+        if not math.isfinite(step_loss):
+            last = list_checkpoints(self.checkpoints)
+            raise TrainingDivergedError(
+                f"{self.config.name}: the loss is {step_loss} at step {self.state.step + 1}; nothing was saved after "
+                f"it. The last good checkpoint is {last[-1] if last else 'none (no checkpoint yet)'}. Lower the "
+                "learning rate or check the data, then rerun with --resume.")
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        tokens = self.global_sum(sum(int(b["attention_mask"].sum()) for b in batches))
+        self.state.step += 1
+        self.state.tokens += int(tokens)
+        return {"loss": step_loss, "tokens": tokens, "rows": len(batches) * len(batches[0]["input_ids"]) *
+                acc.num_processes, "lr": self.scheduler.get_last_lr()[0]}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict:
+        """Held-out MLM loss and top-1 accuracy per source (same rows and masks at every evaluation)."""
+        self.model.eval()
+        results, total = {}, [0.0, 0.0, 0.0]
+        micro = self.config.batch.micro_batch_size
+        for source in self.sources:
+            count = min(len(source.heldout), self.config.data.eval_rows)
+            loss_sum = correct = masked = 0.0
+            for start in range(0, count, micro):
+                rows = [{**source.heldout[i], "index": i} for i in range(start, min(start + micro, count))]
+                batch = {k: v.to(self.accelerator.device) for k, v in self.eval_collator(rows).items()}
+                with self.accelerator.autocast():
+                    out = self.model(**batch)
+                target = batch["labels"][batch["labels"] != -100]
+                loss_sum += out.loss.float().item() * target.numel()
+                correct += (out.logits.argmax(-1) == target).sum().item()
+                masked += target.numel()
+            if masked:
+                results[f"eval/{source.name}/loss"] = loss_sum / masked
+                results[f"eval/{source.name}/accuracy"] = correct / masked
+                total = [total[0] + loss_sum, total[1] + correct, total[2] + masked]
+        if total[2]:
+            results["eval/loss"], results["eval/accuracy"] = total[0] / total[2], total[1] / total[2]
+        return results
+
+    # -- bookkeeping --
+
+    def log(self, values: dict) -> None:
+        self.accelerator.log(values, step=self.state.step)
+        if self.accelerator.is_main_process:
+            with (self.folder / METRICS_FILE).open("a") as handle:
+                handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
+
+    def export(self, summary: dict) -> None:
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        state_dict = acc.get_state_dict(self.model)
+        acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
+                                                     save_function=acc.save, state_dict=state_dict)
+        if acc.is_main_process:
+            self.tokenizer.save_pretrained(self.folder)
+            (self.folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
+            if self.config.run.push_to_hub:
+                acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
+                self.tokenizer.push_to_hub(self.config.run.push_to_hub)
+        acc.wait_for_everyone()
+
+
+def mixed_precision(config: PhaseConfig) -> str:
+    if config.run.mixed_precision == "auto":
+        return "bf16" if torch.cuda.is_available() else "no"
+    return config.run.mixed_precision
+
+
+def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = False, stop_after: int | None = None,
+                progress: bool = True) -> dict:
+    """Trains one phase into `<output_root>/<config.name>/` and returns its summary.
+
+    `resume` continues from the latest checkpoint (bit-identically); `stop_after` ends this session
+    after that many steps with a checkpoint, for time-limited jobs that a later `resume` continues.
+    """
+    root = Path(output_root)
+    folder = root / config.name
+    summary_file = folder / SUMMARY_FILE
+    if summary_file.is_file():
+        if resume:
+            return json.loads(summary_file.read_text())
+        raise FileExistsError(f"{folder} already holds a finished {config.name}; choose another --output-dir.")
+    existing = list_checkpoints(folder / "checkpoints")
+    if existing and not resume:
+        raise FileExistsError(f"{folder} has checkpoints up to {existing[-1].name}; pass --resume to continue "
+                              "or choose another --output-dir.")
+    if existing:
+        check_resumable(existing[-1], config)  # before any model is built or data read
+    folder.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(mixed_precision=mixed_precision(config), log_with=config.run.log_with or None,
+                              project_config=ProjectConfiguration(project_dir=str(folder),
+                                                                  logging_dir=str(folder / "logs")))
+    set_seed(config.run.seed)  # the initial weights; the data path seeds itself per sample
+    run = PhaseRun(config, root, accelerator, progress)
+    if existing:
+        accelerator.load_state(str(existing[-1]))
+        if accelerator.is_main_process and (folder / METRICS_FILE).exists():  # drop lines past the checkpoint
+            lines = (folder / METRICS_FILE).read_text().splitlines()
+            kept = [line for line in lines if json.loads(line)["step"] <= run.state.step]
+            (folder / METRICS_FILE).write_text("".join(line + "\n" for line in kept))
+    accelerator.init_trackers(config.name, config=_flat(config.to_dict()))
+    total = config.run.max_steps
+    bar = tqdm(total=total, initial=run.state.step, desc=config.name, unit="step", disable=not run.show)
+    peak = peak_flops()
+    started, window_tokens, window_start = run.state.step, 0.0, time.perf_counter()
+    wall_start = time.perf_counter()
+    metrics: dict = {}
+    if run.state.step == 0:  # the baseline that the held-out loss should fall from
+        run.log(run.evaluate())
+    while run.state.step < total:
+        if stop_after is not None and run.state.step - started >= stop_after:
+            save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
+            bar.close()
+            accelerator.end_training()
+            return {"stopped_at": run.state.step}
+        result = run.train_step()
+        window_tokens += result["tokens"]
+        bar.update(1)
+        bar.set_postfix(loss=f"{result['loss']:.3f}")
+        step = run.state.step
+        if step % config.run.log_every == 0 or step == total:
+            elapsed = time.perf_counter() - window_start
+            logged = {"train/loss": result["loss"], "train/lr": result["lr"], "train/rows": result["rows"],
+                      "train/tokens_seen": run.state.tokens, "train/tokens_per_s": window_tokens / elapsed}
+            if peak is not None:
+                logged["train/mfu"] = window_tokens / elapsed * run.flops_per_token / (peak * accelerator.num_processes)
+            run.log(logged)
+            window_tokens, window_start = 0.0, time.perf_counter()
+        if step % config.run.eval_every == 0 or step == total:
+            metrics = run.evaluate()
+            run.log(metrics)
+        if step % config.run.save_every == 0 and step < total:
+            save_checkpoint(accelerator, run.checkpoints, step, config, config.run.keep_last)
+    bar.close()
+    summary = {"phase": config.name, "steps": run.state.step, "tokens": run.state.tokens,
+               "parameters": run.parameters, "seconds_this_session": round(time.perf_counter() - wall_start, 2),
+               "sources": {s.name: {"train_rows": len(s.train), "heldout_rows": len(s.heldout),
+                                    "set_aside": s.skipped} for s in run.sources},
+               **{k: v for k, v in metrics.items()}}
+    save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
+    run.export(summary)
+    accelerator.end_training()
+    return summary

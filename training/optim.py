@@ -1,0 +1,36 @@
+"""StableAdamW, the Warmup-Stable-Decay schedule and batch-size warmup for one phase."""
+
+from __future__ import annotations
+
+import math
+
+import optimi
+import torch
+from transformers import get_wsd_schedule
+
+from .config import PhaseConfig
+
+
+def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, config: PhaseConfig) -> optimi.StableAdamW:
+    """StableAdamW (update clipping, so no separate gradient clipping); norms and biases get no weight decay."""
+    groups = optimi.param_groups_weight_decay(model, weight_decay)
+    return optimi.StableAdamW(groups, lr=lr, betas=config.optimizer.betas, eps=config.optimizer.eps,
+                              weight_decay=weight_decay)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, config: PhaseConfig) -> torch.optim.lr_scheduler.LambdaLR:
+    """Warmup, stable, then 1-sqrt decay over the last `decay_steps` (phase 1: warmup + stable; phase 3: decay)."""
+    opt = config.optimizer
+    return get_wsd_schedule(optimizer, num_warmup_steps=opt.warmup_steps, num_decay_steps=opt.decay_steps,
+                            num_training_steps=config.run.max_steps, decay_type="1-sqrt",
+                            min_lr_ratio=opt.min_lr_ratio)
+
+
+def accumulation_at(tokens_seen: int, config: PhaseConfig) -> int:
+    """Micro-batches per optimizer step: batch-size warmup ramps them linearly from 1 to the configured
+    number over `batch.warmup_tokens` tokens, so early steps are small and stable, later ones efficient."""
+    full = config.batch.gradient_accumulation_steps
+    budget = config.batch.warmup_tokens
+    if budget <= 0 or tokens_seen >= budget:
+        return full
+    return max(1, min(full, 1 + math.floor((full - 1) * tokens_seen / budget)))
