@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 
 POSITIVE = "__label__relevant"
 NEGATIVE = "__label__irrelevant"
@@ -17,12 +16,15 @@ def fasttext_text(text: str, max_chars: int = 4000) -> str:
     return _SPACE.sub(" ", text[:max_chars]).strip().lower()
 
 
-@dataclass
 class Classifier:
-    domain: str
-    model: object  # fasttext.FastText._FastText
-    threshold: float
-    metadata: dict
+    """Not a dataclass on purpose: datatrove's executor JSON encoder deep-copies dataclasses, and a
+    loaded fastText model cannot be copied."""
+
+    def __init__(self, domain: str, model, threshold: float, metadata: dict):
+        self.domain, self.model, self.threshold, self.metadata = domain, model, threshold, metadata
+
+    def __repr__(self) -> str:
+        return f"Classifier({self.domain!r}, threshold={self.threshold:.3f})"
 
     def score(self, text: str) -> float:
         labels, probs = self.model.predict(fasttext_text(text), k=2)

@@ -47,6 +47,7 @@ class AuditConfig:
     min_kappa: float = 0.8  # stop criterion: labels are stable once agreement reaches this
     seed: int = 0
     examples_per_domain: int = 5
+    enforce: bool = False  # `curate run` stops before distilling when the audit is not stable
 
 
 @dataclass

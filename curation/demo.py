@@ -49,7 +49,8 @@ def _reviews(path: str) -> list[str]:
 def _paragraph_docs(path: str, words: int = 120) -> list[str]:
     """Consecutive paragraphs merged into documents of about `words` words."""
     with open(path, encoding="utf-8", errors="replace") as f:
-        paragraphs = [" ".join(p.split()) for p in f.read().split("\n\n") if p.strip()]
+        # these sources put one paragraph on each line
+        paragraphs = [" ".join(p.split()) for p in f.read().splitlines() if p.strip()]
     docs, current = [], []
     for p in paragraphs:
         current.append(p)

@@ -60,6 +60,12 @@ class RobustReader(BaseDiskReader):
         self._tokenizer = None
         self._rejects: IO | None = None
 
+    def __getstate__(self):
+        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
+        state = self.__dict__.copy()
+        state.update({"_tokenizer": None, "_rejects": None})
+        return state
+
     # -- token counting ------------------------------------------------------------------------
     def _count_tokens(self, text: str) -> int:
         if not self.tokenizer_file:

@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     "convert": "modeling_rexbert.cli",
     "eval": "evaluation.cli",
     "card": "model_cards.cli",
+    "curate": "curation.cli",
 }
 
 

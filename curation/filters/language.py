@@ -29,6 +29,12 @@ class OfflineLanguageFilter(TokenAccounting, BaseFilter):
         self.max_chars = max_chars  # the first KBs decide; scoring 1 MB pages buys nothing
         self._identifier = None
 
+    def __getstate__(self):
+        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
+        state = self.__dict__.copy()
+        state.update({"_identifier": None})
+        return state
+
     @property
     def identifier(self):
         if self._identifier is None:  # built lazily: the model loads in each worker, not in the pickle

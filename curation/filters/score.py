@@ -35,6 +35,12 @@ class DomainScoreFilter(TokenAccounting, BaseFilter):
                 "(run `rexbert curate distill` first)"
             )
 
+    def __getstate__(self):
+        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
+        state = self.__dict__.copy()
+        state.update({"_models": {}})
+        return state
+
     def _model(self, domain: str):
         if domain not in self._models:  # loaded lazily, once per worker
             try:
