@@ -107,14 +107,15 @@ def build_demo_corpus(data_dir: str, out_dir: str, near_duplicates: int = 6) -> 
                                 "url": f"https://example.com/{origin}/{n}", "source_label": label})
 
     # alternate e-commerce sources between the two filtered domains so both get both classes
-    for i, text in enumerate(commerce["reviews"] + commerce["esci"] + commerce["pros_cons"]):
-        add("hobby" if i % 2 == 0 else "news", text, 1, "shop")
+    shop = [(text, f"shop-{origin}") for origin, texts in commerce.items() for text in texts]
+    for i, (text, origin) in enumerate(shop):
+        add("hobby" if i % 2 == 0 else "news", text, 1, origin)
     for i, text in enumerate(general):
         add("news" if i % 3 else "hobby", text, 0, "speech")
     for text in photo:
         add("photo", text, 1, "camera-reviews")
     for lang, text in NON_ENGLISH:
-        add("hobby", text, 1, f"shop-{lang}")
+        add("hobby", text, 1, f"foreign-{lang}")
     # planted near-duplicates: a copy of an existing review with a changed first word and an appended line
     for i in range(near_duplicates):
         original = records["hobby"][i]["text"]
