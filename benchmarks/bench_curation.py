@@ -39,8 +39,8 @@ def load_corpus(tmp: str):
         for line in open(os.path.join(tmp, domain, f"{domain}_000000.jsonl"), encoding="utf-8"):
             r = json.loads(line)
             origin = r["url"].split("/")[3]
-            docs.append(Document(text=r["text"], id=r["id"], metadata={"domain": domain, "source_label": r["source_label"],
-                                                                        "origin": origin, "url": r["url"]}))
+            meta = {"domain": domain, "source_label": r["source_label"], "origin": origin, "url": r["url"]}
+            docs.append(Document(text=r["text"], id=r["id"], metadata=meta))
     return docs
 
 
@@ -111,7 +111,8 @@ def quality_table(docs) -> list[str]:
             counts["t"] += results["tg"] or results["tc"]
         top = ", ".join(f"{k} {v}" for k, v in reasons.most_common(3)) or "-"
         n = len(group)
-        rows.append(f"| {label} | {n} | {counts['sg']} | {counts['sc']} | {counts['s']} ({100 * counts['s'] / n:.0f}%) | "
+        rows.append(f"| {label} | {n} | {counts['sg']} | {counts['sc']} | "
+                    f"{counts['s']} ({100 * counts['s'] / n:.0f}%) | "
                     f"{counts['tg']} | {counts['tc']} | {counts['t']} ({100 * counts['t'] / n:.0f}%) | {top} |")
     return rows
 
@@ -134,7 +135,8 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-curation-")
     base = load_corpus(os.path.join(tmp, "corpus"))
     # the quality table: e-commerce groups and a general-text control (non-English and mirrors left out)
-    ecommerce = [d for d in base if not d.metadata["origin"].startswith("foreign-") and d.metadata["origin"] != "mirror"]
+    ecommerce = [d for d in base
+                 if not d.metadata["origin"].startswith("foreign-") and d.metadata["origin"] != "mirror"]
     models = train_classifiers(tmp, base)
 
     docs = base * args.repeat
@@ -181,7 +183,8 @@ def main() -> None:
     header = (f"Curation throughput on CPU ({platform.processor() or platform.machine()}, 1 process, 1 thread), "
               f"datatrove {datatrove.__version__ if hasattr(datatrove, '__version__') else '0.10.1'}, Python "
               f"{platform.python_version()}: the bundled demo corpus ({len(base)} docs, "
-              f"{sum(len(d.text.encode()) for d in base) / 1e3:.0f} kB) x {args.repeat}, median of {args.rounds} rounds.")
+              f"{sum(len(d.text.encode()) for d in base) / 1e3:.0f} kB) x {args.repeat}, "
+              f"median of {args.rounds} rounds.")
     extrapolation = (f"Ours, filter + score then MinHash signatures: {tokens_per_s:,.0f} tokens/s per core at "
                      f"{bytes_per_token:.2f} bytes per RexBERT token on this text -> {cpu_hours:,.0f} CPU-hours per "
                      f"350B input tokens (signature stage included; MinHash buckets/cluster and I/O not included).")

@@ -162,7 +162,8 @@ def build_executors(cfg: CurationConfig) -> dict:
             from datatrove.executor import SlurmPipelineExecutor
 
             s = ex.slurm
-            executor = SlurmPipelineExecutor(**common, time=s.time, partition=s.partition, cpus_per_task=s.cpus_per_task,
+            executor = SlurmPipelineExecutor(**common, time=s.time, partition=s.partition,
+                                             cpus_per_task=s.cpus_per_task,
                                              mem_per_cpu_gb=s.mem_per_cpu_gb, qos=s.qos or "normal",
                                              sbatch_args=s.sbatch_args or None, job_name=f"ecomniverse-{job}",
                                              workers=ex.workers)
@@ -184,7 +185,7 @@ def run_pipeline(cfg: CurationConfig, progress: bool = True) -> dict[str, dict]:
     if cfg.executor.type != "local":
         list(executors.values())[-1].run()
         return {}
-    for job, executor in tqdm(executors.items(), desc="curate filter", unit="job", disable=not progress):
+    for _job, executor in tqdm(executors.items(), desc="curate filter", unit="job", disable=not progress):
         executor.run()
     from .card import job_summaries
 

@@ -27,7 +27,8 @@ def domain_stream(source: str, domain: Domain, domain_key: str = "domain"):
 
     did = domain.finefineweb_id
     if os.path.isdir(source):
-        files = sorted(f for p in _LOCAL_PATTERNS for f in glob.glob(os.path.join(source, did, "**", p), recursive=True))
+        files = sorted(f for p in _LOCAL_PATTERNS
+                       for f in glob.glob(os.path.join(source, did, "**", p), recursive=True))
         if not files:
             raise FileNotFoundError(f"no jsonl/parquet files for domain {did!r} under {os.path.join(source, did)}")
         return load_dataset(_builder(files), data_files=files, split="train", streaming=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 from pathlib import Path
 
 import pytest
@@ -113,7 +112,8 @@ def test_audit_agreement_kappa_confusion_and_revision_log(tmp_path):
             for i, (t, label) in enumerate([("price of the camera with zoom lens and battery", 1),
                                             ("buy this usb charger, great price and quality", 1),
                                             ("the senate debated the bill", 0), ("a poem about the sea", 0),
-                                            ("the weather was mild", 1), ("review: the shoes fit, good price, durable", 0),
+                                            ("the weather was mild", 1),
+                                            ("review: the shoes fit, good price, durable", 0),
                                             ("cheap deal on the laptop bag, free shipping and returns", 1),
                                             ("the mayor opened the bridge", 0)])]
     labels = tmp_path / "labels.jsonl"

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import os
+
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
@@ -26,8 +28,6 @@ class DomainScoreFilter(TokenAccounting, BaseFilter):
         self.filter_domains = set(filter_domains)
         self.direct_domains = set(direct_domains)
         self._models: dict = {}
-        import os
-
         missing = [d for d in sorted(self.filter_domains) if not os.path.exists(os.path.join(models_dir, f"{d}.bin"))]
         if missing:
             raise FileNotFoundError(

@@ -119,7 +119,8 @@ class LLMLabeler:
         stats.add(failed=1)
         return None
 
-    def label(self, texts: list[str], domains: list[str], progress: bool = False) -> tuple[list[int | None], LabelStats]:
+    def label(self, texts: list[str], domains: list[str],
+              progress: bool = False) -> tuple[list[int | None], LabelStats]:
         from tqdm.auto import tqdm
 
         stats = LabelStats(requested=len(texts))
