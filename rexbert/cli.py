@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "card": "model_cards.cli",
     "train": "training.cli",
     "mine-spans": "training.cli",
+    "curate": "curation.cli",
 }
 
 

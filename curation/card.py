@@ -1,0 +1,165 @@
+"""Dataset card from the pipeline's own datatrove stats: stage-by-stage documents and tokens kept
+and dropped (by reason), rejects of the reader, the domain distribution chart (paper Figure 1)."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import Counter
+
+from .pipeline import JOBS, Layout
+from .plots import domain_distribution_png
+
+
+def _total(value) -> int:
+    return int(value.get("total", 0)) if isinstance(value, dict) else int(value)
+
+
+def load_job_stats(layout: Layout, job: str) -> list[dict]:
+    """datatrove's merged `stats.json` of a job; the per-task files summed when it is missing."""
+    path = os.path.join(layout.logs(job), "stats.json")
+    if os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    merged: list[dict] = []
+    for task_file in sorted(glob.glob(os.path.join(layout.logs(job), "stats", "*.json"))):
+        with open(task_file, encoding="utf-8") as f:
+            for i, step in enumerate(json.load(f)):
+                if i == len(merged):
+                    merged.append({"name": step["name"], "stats": {}})
+                for key, value in step["stats"].items():
+                    merged[i]["stats"][key] = merged[i]["stats"].get(key, 0) + _total(value)
+    return merged
+
+
+def step_rows(layout: Layout) -> list[dict]:
+    """One row per counting step: documents in/kept/dropped, tokens in/kept/dropped, drop reasons."""
+    rows = []
+    for job in JOBS:
+        raw = load_job_stats(layout, job)
+        steps = [{k: _total(v) for k, v in step["stats"].items()} for step in raw]
+        names = [step["name"].split(": ", 1)[-1] for step in raw]
+        tokens_in = None
+        for i, (name, stats) in enumerate(zip(names, steps)):
+            if "total" in stats and ("forwarded" in stats or "dropped" in stats):
+                kept_tokens = stats.get("doc_len_tokens")
+                dropped_tokens = stats.get("dropped_tokens")
+                if kept_tokens is None and dropped_tokens is not None:
+                    kept_tokens = 0  # one of our filters that dropped everything
+                elif kept_tokens is None:
+                    # datatrove's MinHash filter keeps no length stats: the next writer's are the same docs
+                    kept_tokens = next((s["doc_len_tokens"] for s in steps[i + 1:] if "doc_len_tokens" in s), 0)
+                    dropped_tokens = tokens_in - kept_tokens if tokens_in is not None else None
+                elif dropped_tokens is None:
+                    dropped_tokens = 0
+                tokens_in = kept_tokens
+                reasons = {k[len("dropped_"):]: v for k, v in stats.items()
+                           if k.startswith("dropped_") and not k.startswith("dropped_tokens")}
+                if not reasons and stats.get("dropped") and "MinHash" in name:
+                    reasons = {"near_duplicate": stats["dropped"]}
+                rows.append({"job": job, "step": name, "docs_in": stats["total"],
+                             "docs_kept": stats.get("forwarded", stats["total"] - stats.get("dropped", 0)),
+                             "docs_dropped": stats.get("dropped", 0), "tokens_kept": kept_tokens,
+                             "tokens_dropped": dropped_tokens, "reasons": reasons})
+            elif "doc_len_tokens" in stats and "total" not in stats:
+                tokens_in = stats["doc_len_tokens"]  # a reader: what the next filter receives
+            if name.endswith("reader") and job == "1_filter":
+                rejected = {k[len("rejected_"):]: v for k, v in stats.items() if k.startswith("rejected_")}
+                docs = stats.get("documents", 0)
+                rows.append({"job": job, "step": name, "docs_in": docs + stats.get("rejected", 0), "docs_kept": docs,
+                             "docs_dropped": stats.get("rejected", 0), "tokens_kept": stats.get("doc_len_tokens", 0),
+                             "tokens_dropped": None, "reasons": rejected})
+    return rows
+
+
+def job_summaries(layout: Layout) -> dict[str, dict]:
+    """Per job: its steps' rows (what `rexbert curate` prints at the end)."""
+    out: dict[str, dict] = {}
+    for row in step_rows(layout):
+        out.setdefault(row["job"], {"steps": []})["steps"].append(row)
+    return out
+
+
+def domain_counts(dataset_dir: str) -> tuple[Counter, Counter]:
+    """Documents and (whitespace) words per domain in the written Parquet shards."""
+    import pyarrow.parquet as pq
+
+    docs, words = Counter(), Counter()
+    for path in sorted(glob.glob(os.path.join(dataset_dir, "data", "*.parquet"))):
+        table = pq.read_table(path, columns=["text", "domain"])
+        for text, domain in zip(table.column("text").to_pylist(), table.column("domain").to_pylist()):
+            docs[domain] += 1
+            words[domain] += len(text.split())
+    return docs, words
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:,}"
+
+
+def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, token_unit: str = "words"):
+    """Writes `README.md` and `domain_distribution.png` into the dataset folder; returns the DatasetCard."""
+    from huggingface_hub import DatasetCard, DatasetCardData
+
+    rows = step_rows(layout)
+    if not rows:
+        raise FileNotFoundError(f"no pipeline stats under {layout.work}: run `rexbert curate filter` first")
+    docs, words = domain_counts(layout.dataset)
+    if not docs:
+        raise FileNotFoundError(f"no Parquet shards in {layout.dataset}/data")
+    domain_distribution_png(os.path.join(layout.dataset, "domain_distribution.png"), dict(words),
+                            f"{pretty_name}: domain distribution")
+    total_docs, total_words = sum(docs.values()), sum(words.values())
+    stage_table = ["| job | step | docs in | kept | dropped | tokens kept | tokens dropped | dropped by reason |",
+                   "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        reasons = ", ".join(f"{k}: {v:,}" for k, v in sorted(r["reasons"].items())) or "-"
+        stage_table.append(f"| {r['job']} | {r['step']} | {_fmt(r['docs_in'])} | {_fmt(r['docs_kept'])} | "
+                           f"{_fmt(r['docs_dropped'])} | {_fmt(r['tokens_kept'])} | {_fmt(r['tokens_dropped'])} | "
+                           f"{reasons} |")
+    domain_table = ["| domain | documents | words | share of words |", "|---|---|---|---|"]
+    for domain, n in sorted(words.items(), key=lambda kv: kv[1], reverse=True):
+        domain_table.append(f"| {domain} | {docs[domain]:,} | {n:,} | {100 * n / total_words:.1f}% |")
+    data = DatasetCardData(license=license, language=["en"], pretty_name=pretty_name,
+                           task_categories=["fill-mask", "text-classification"], tags=["e-commerce", "datatrove"],
+                           configs=[{"config_name": "default", "data_files": [{"split": "train",
+                                                                               "path": "data/*.parquet"}]}])
+    content = f"""---
+{data.to_yaml()}
+---
+
+# {pretty_name}
+
+Commerce-relevant English web text filtered from FineFineWeb (`m-a-p/FineFineWeb`) with the
+RexBERT curation pipeline (`rexbert curate`; paper §3): Table 1 domain selection, LLM relevance
+labels distilled into per-domain fastText classifiers with per-domain thresholds, English language
+ID, boilerplate and product-tuned quality filters, profanity/adult filtering and MinHash near-dedup.
+
+```python
+from datasets import load_dataset
+ds = load_dataset("{repo_id}", split="train")
+```
+
+Columns: `text`, `domain` (FineFineWeb domain id), `score` (classifier relevance score; empty for
+directly selected domains without a classifier), `source_id`, `provenance` (JSON: source file and
+line, language and its score, the stages passed).
+
+**{total_docs:,} documents, {total_words:,} words.**
+
+## Domain distribution
+
+![domain distribution](domain_distribution.png)
+
+{chr(10).join(domain_table)}
+
+## Stage by stage
+
+Counts come from datatrove's stats files of each job. Tokens are {token_unit}. The reader's
+"dropped" are records rejected as unusable input (listed with file and line in the rejects files).
+
+{chr(10).join(stage_table)}
+"""
+    card = DatasetCard(content)
+    card.save(os.path.join(layout.dataset, "README.md"))
+    return card

@@ -1,0 +1,88 @@
+"""`rexbert curate <stage>`: sample, label, audit, distill, filter, card, publish, run, demo-data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+STAGE_HELP = {
+    "sample": "reproducible per-domain samples from FineFineWeb (or local files in its layout)",
+    "label": "binary relevance labels (OpenAI-compatible server; 'rules'/'provenance' backends for demos)",
+    "audit": "a stronger model relabels a sample; agreement, kappa, confusion, disagreements",
+    "distill": "per-domain fastText classifiers, held-out validation, thresholds for a target precision",
+    "filter": "the datatrove pipeline: language, quality, blocklists, score threshold, MinHash dedup -> Parquet",
+    "card": "dataset card with stage-by-stage counts and the domain-distribution chart",
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("curate", help="build the Ecom-niverse corpus (datatrove pipeline)")
+    stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    for name, text in STAGE_HELP.items():
+        p = stages.add_parser(name, help=text)
+        p.add_argument("--config", required=True, help="YAML config (see curation/configs/)")
+        p.add_argument("--no-progress", action="store_true")
+        p.set_defaults(func=run_stage)
+    run = stages.add_parser("run", help="the whole chain: sample, label, audit, distill, filter, card")
+    run.add_argument("--config", required=True)
+    run.add_argument("--skip", default="", help="comma-separated stages to skip (e.g. sample,label to reuse labels)")
+    run.add_argument("--no-progress", action="store_true")
+    run.set_defaults(func=run_chain)
+    publish = stages.add_parser("publish", help="push the dataset folder to the Hub (create_repo + upload_folder)")
+    publish.add_argument("--config", required=True)
+    publish.add_argument("--repo-id", help="default: card.repo_id from the config")
+    publish.add_argument("--private", action="store_true")
+    publish.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
+    publish.set_defaults(func=run_publish)
+    demo = stages.add_parser("demo-data", help="write the bundled demo corpus (FineFineWeb layout) from tests/data")
+    demo.add_argument("--data-dir", default="tests/data")
+    demo.add_argument("--out", required=True)
+    demo.set_defaults(func=run_demo_data)
+
+
+def _print_summary(summaries: dict[str, dict]) -> None:
+    print("\n== curation summary ==")
+    for stage, summary in summaries.items():
+        print(f"[{stage}]")
+        for key, value in summary.items():
+            print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
+
+
+def run_stage(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .stages import STAGES
+
+    cfg = load_config(args.config)
+    _print_summary({args.stage: STAGES[args.stage](cfg, not args.no_progress)})
+
+
+def run_chain(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .stages import STAGES, run_all
+
+    skip = tuple(s for s in args.skip.split(",") if s)
+    unknown = [s for s in skip if s not in STAGES]
+    if unknown:
+        raise ValueError(f"--skip: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
+    _print_summary(run_all(load_config(args.config), not args.no_progress, skip))
+
+
+def run_publish(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .pipeline import Layout
+    from .publish import publish
+
+    cfg = load_config(args.config)
+    repo_id = args.repo_id or cfg.card.repo_id
+    files = publish(Layout(cfg.output_dir).dataset, repo_id, private=args.private, dry_run=args.dry_run)
+    verb = "would upload" if args.dry_run else "uploaded"
+    print(f"{verb} {len(files)} file(s) to dataset repo {repo_id}:")
+    for name in files:
+        print(f"  {name}")
+
+
+def run_demo_data(args: argparse.Namespace) -> None:
+    from .demo import build_demo_corpus
+
+    counts = build_demo_corpus(args.data_dir, args.out)
+    print(f"wrote {sum(counts.values())} documents to {args.out}: {counts}")

@@ -1,0 +1,214 @@
+"""YAML -> typed dataclasses, validated before any work starts; errors name the field."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+
+from .domains import resolve
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class SampleConfig:
+    source: str = "m-a-p/FineFineWeb"  # Hub id, a local folder in FineFineWeb's layout, or a file with a domain column
+    per_domain: int = 1000
+    seed: int = 0
+    text_key: str = "text"
+    domain_key: str = "domain"
+    shuffle_buffer: int = 10_000
+
+
+@dataclass
+class LabelConfig:
+    backend: str = "openai"  # openai (any OpenAI-compatible server) | rules | provenance (demo/test labelers)
+    base_url: str = "http://localhost:8000/v1"
+    model: str = "microsoft/phi-4"
+    prompt_version: str = "v2"
+    api_key_env: str = "OPENAI_API_KEY"
+    workers: int = 8
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    backoff_s: float = 1.0
+    max_chars: int = 4000
+
+
+@dataclass
+class AuditConfig:
+    backend: str = "openai"
+    base_url: str = "http://localhost:8001/v1"
+    model: str = "meta-llama/Meta-Llama-3-70B-Instruct"
+    sample_size: int = 500
+    min_kappa: float = 0.8  # stop criterion: labels are stable once agreement reaches this
+    seed: int = 0
+    examples_per_domain: int = 5
+    enforce: bool = False  # `curate run` stops before distilling when the audit is not stable
+
+
+@dataclass
+class DistillConfig:
+    target_precision: float = 0.9
+    validation_fraction: float = 0.2
+    seed: int = 0
+    epoch: int = 25
+    lr: float = 0.5
+    word_ngrams: int = 2
+    dim: int = 50
+    min_count: int = 1
+
+
+@dataclass
+class BlocklistConfig:
+    word_files: list[str] = field(default_factory=list)
+    url_files: list[str] = field(default_factory=list)
+    min_hits: int = 2
+
+
+@dataclass
+class DedupConfig:
+    n_grams: int = 5
+    num_buckets: int = 14
+    hashes_per_bucket: int = 8
+    seed: int = 1
+
+
+@dataclass
+class FilterConfig:
+    input: str = ""  # folder of jsonl/parquet (FineFineWeb layout: one folder per domain)
+    glob_pattern: str | None = None
+    max_bytes: int = 1_000_000
+    tokenizer_file: str | None = None  # tokens in stats; whitespace words when unset
+    default_domain: str | None = None
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    min_language_score: float = 0.1
+    boilerplate_max_ratio: float = 0.5
+    gopher: dict = field(default_factory=dict)  # overrides of curation.filters.quality.PRODUCT_GOPHER
+    c4: dict = field(default_factory=dict)  # overrides of PRODUCT_C4
+    blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    shard_rows: int = 100_000
+
+
+@dataclass
+class SlurmConfig:
+    partition: str = "cpu"
+    time: str = "24:00:00"
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+    qos: str | None = None
+    sbatch_args: dict = field(default_factory=dict)
+
+
+@dataclass
+class RayConfig:
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: int = 2
+
+
+@dataclass
+class ExecutorConfig:
+    type: str = "local"  # local | slurm | ray
+    tasks: int = 1
+    workers: int = 1
+    dedup_tasks: int = 1  # tasks of the MinHash bucket stage
+    slurm: SlurmConfig = field(default_factory=SlurmConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+@dataclass
+class CardConfig:
+    repo_id: str = "your-name/ecom-niverse"
+    pretty_name: str = "Ecom-niverse"
+    license: str = "odc-by"  # FineFineWeb's license
+
+
+@dataclass
+class CurationConfig:
+    output_dir: str = "rexbert-output/curation"
+    domains: list[str] = field(default_factory=list)  # FineFineWeb ids from Table 1; empty = all 15
+    sample: SampleConfig = field(default_factory=SampleConfig)
+    label: LabelConfig = field(default_factory=LabelConfig)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    filter: FilterConfig = field(default_factory=FilterConfig)
+    executor: ExecutorConfig = field(default_factory=ExecutorConfig)
+    card: CardConfig = field(default_factory=CardConfig)
+
+    def validate(self) -> CurationConfig:
+        try:
+            resolve(self.domains)
+        except ValueError as error:
+            raise ConfigError(f"config field 'domains': {error}") from None
+        checks = [
+            ("label.backend", self.label.backend in ("openai", "rules", "provenance"), "openai, rules or provenance"),
+            ("audit.backend", self.audit.backend in ("openai", "rules", "provenance"), "openai, rules or provenance"),
+            ("executor.type", self.executor.type in ("local", "slurm", "ray"), "local, slurm or ray"),
+            ("sample.per_domain", self.sample.per_domain > 0, "a positive integer"),
+            ("distill.target_precision", 0 < self.distill.target_precision <= 1, "in (0, 1]"),
+            ("distill.validation_fraction", 0 < self.distill.validation_fraction < 1, "in (0, 1)"),
+            ("audit.min_kappa", -1 <= self.audit.min_kappa <= 1, "in [-1, 1]"),
+            ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
+            ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
+            ("label.workers", self.label.workers > 0, "a positive integer"),
+        ]
+        for name, ok, expected in checks:
+            if not ok:
+                raise ConfigError(f"config field {name!r}: expected {expected}")
+        return self
+
+
+def _check_type(value, hint, name: str):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        hint = next(h for h in options if h is not type(None))
+        origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, name)
+    expected = origin or hint
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+        raise ConfigError(f"config field {name!r}: expected {getattr(expected, '__name__', expected)}, "
+                          f"got {type(value).__name__} ({value!r})")
+    if expected is list and typing.get_args(hint):
+        item = typing.get_args(hint)[0]
+        return [_check_type(v, item, f"{name}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def _build(cls, data, prefix: str = ""):
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config field {prefix or '<root>'!r}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        where = f" in {prefix!r}" if prefix else ""
+        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}{where}; known: {', '.join(sorted(known))}")
+    values = {key: _check_type(value, hints[key], f"{prefix}.{key}" if prefix else key) for key, value in data.items()}
+    return cls(**values)
+
+
+def config_from_dict(data: dict) -> CurationConfig:
+    return _build(CurationConfig, data).validate()
+
+
+def load_config(path: str) -> CurationConfig:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML: {error}") from None
+    return config_from_dict(data or {})

@@ -1,0 +1,130 @@
+"""The bundled demo corpus: real e-commerce and general text from `tests/data/` laid out like
+FineFineWeb (`<domain>/<domain>_000000.jsonl`, records `id`, `text`, `domain`, `url`), with
+`source_label` (1 = e-commerce origin, 0 = general) for the provenance labeler, plus a few
+non-English product texts and planted near-duplicates so every filter has work to do."""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+
+_TAGS = re.compile(r"<[^>]+>")
+_ASPECT = re.compile(r"^[^#]*##")  # Hu & Liu aspect annotations: "camera[+3],size[+2]##I'm ..."
+
+# Written for this project: product texts in German, French and Spanish (language-ID must drop them).
+NON_ENGLISH = [
+    ("de", "Diese Edelstahl-Trinkflasche hält Getränke 24 Stunden lang kalt und 12 Stunden lang heiß. "
+           "Der Deckel ist auslaufsicher, die Flasche passt in jeden Getränkehalter und ist spülmaschinenfest. "
+           "Farbe: Mitternachtsblau. Fassungsvermögen: 750 ml. Lieferung innerhalb von zwei Werktagen."),
+    ("de", "Ich habe die Kamera vor drei Monaten gekauft und bin sehr zufrieden. Die Bildqualität ist auch "
+           "bei wenig Licht hervorragend, der Akku hält einen ganzen Tag und das Gehäuse wirkt robust."),
+    ("fr", "Ce sac à dos imperméable en nylon recyclé possède un compartiment rembourré pour ordinateur "
+           "portable de 15 pouces, deux poches latérales et des bretelles réglables. Livraison gratuite dès "
+           "50 euros d'achat et retour sous trente jours."),
+    ("fr", "J'ai commandé ces écouteurs sans fil pour courir. Ils tiennent bien dans les oreilles, le son est "
+           "clair et la batterie dure environ huit heures. Je les recommande pour ce prix."),
+    ("es", "Esta chaqueta impermeable para mujer está hecha de poliéster reciclado y tiene capucha ajustable, "
+           "bolsillos con cremallera y costuras selladas. Disponible en las tallas S, M, L y XL. Envío gratis "
+           "en pedidos superiores a 40 euros."),
+    ("es", "Compré esta licuadora hace un mes y funciona muy bien. Tiene seis velocidades, el vaso de vidrio "
+           "es fácil de limpiar y el motor de 1000 vatios tritura hielo sin problemas."),
+]
+
+
+def _reviews(path: str) -> list[str]:
+    """One document per review ("[t]" starts a review); annotation prefixes removed."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        body = f.read()
+    reviews = []
+    for chunk in body.split("[t]")[1:]:
+        lines = [_ASPECT.sub("", line).strip() for line in chunk.splitlines()[1:]]
+        text = " ".join(line for line in lines if line)
+        if len(text.split()) >= 20:
+            reviews.append(text)
+    return reviews
+
+
+def _paragraph_docs(path: str, words: int = 120) -> list[str]:
+    """Consecutive paragraphs merged into documents of about `words` words."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        # these sources put one paragraph on each line
+        paragraphs = [" ".join(p.split()) for p in f.read().splitlines() if p.strip()]
+    docs, current = [], []
+    for p in paragraphs:
+        current.append(p)
+        if sum(len(x.split()) for x in current) >= words:
+            docs.append("\n".join(current))
+            current = []
+    if current:
+        docs.append("\n".join(current))
+    return [d for d in docs if len(d.split()) >= 30]
+
+
+def _esci_products(path: str) -> list[str]:
+    docs = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            fields = json.loads(line)["fields"]
+            parts = [fields.get("title", "")]
+            if fields.get("brand"):
+                parts.append(f"Brand: {fields['brand']}")
+            if fields.get("color"):
+                parts.append(f"Color: {fields['color']}")
+            description = html.unescape(_TAGS.sub("\n", fields.get("description") or ""))
+            parts += [ln.strip() for ln in description.splitlines() if ln.strip()]
+            bullets = fields.get("bullets") or fields.get("bullet_points") or ""
+            parts += [ln.strip() for ln in html.unescape(_TAGS.sub("\n", bullets)).splitlines() if ln.strip()]
+            docs.append("\n".join(p for p in parts if p))
+    return docs
+
+
+def _pros_cons(path: str, per_doc: int = 10) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        phrases = [json.loads(line)["sentence"] for line in f if line.strip()]
+    return ["\n".join(phrases[i:i + per_doc]) for i in range(0, len(phrases) - per_doc + 1, per_doc)]
+
+
+def build_demo_corpus(data_dir: str, out_dir: str, near_duplicates: int = 6) -> dict[str, int]:
+    """Writes the corpus; returns documents per domain. Domains: `hobby` and `news` need filtering
+    (both hold e-commerce and general text), `photo` is taken whole (camera and router reviews)."""
+    cur = os.path.join(data_dir, "curation")
+    commerce = {
+        "reviews": _reviews(os.path.join(cur, "Diaper_Champ.txt")) + _reviews(os.path.join(cur, "Hitachi_router.txt")),
+        "esci": _esci_products(os.path.join(data_dir, "esci_sample", "sample-products.jsonl")),
+        "pros_cons": _pros_cons(os.path.join(data_dir, "glue_sst2_format", "train.jsonl")),
+    }
+    general = _paragraph_docs(os.path.join(cur, "1947-Truman.txt")) + _paragraph_docs(
+        os.path.join(cur, "1950-Truman.txt")) + _paragraph_docs(os.path.join(data_dir, "text", "1861-Lincoln.txt"))
+    photo = _reviews(os.path.join(data_dir, "text", "Canon_G3-reviews.txt"))
+
+    records: dict[str, list[dict]] = {"hobby": [], "news": [], "photo": []}
+
+    def add(domain: str, text: str, label: int, origin: str) -> None:
+        n = len(records[domain])
+        records[domain].append({"id": f"{domain}-{n:05d}", "text": text, "domain": domain,
+                                "url": f"https://example.com/{origin}/{n}", "source_label": label})
+
+    # alternate e-commerce sources between the two filtered domains so both get both classes
+    shop = [(text, f"shop-{origin}") for origin, texts in commerce.items() for text in texts]
+    for i, (text, origin) in enumerate(shop):
+        add("hobby" if i % 2 == 0 else "news", text, 1, origin)
+    for i, text in enumerate(general):
+        add("news" if i % 3 else "hobby", text, 0, "speech")
+    for text in photo:
+        add("photo", text, 1, "camera-reviews")
+    for lang, text in NON_ENGLISH:
+        add("hobby", text, 1, f"foreign-{lang}")
+    # planted near-duplicates: a copy of an existing review with a changed first word and an appended line
+    for i in range(near_duplicates):
+        original = records["hobby"][i]["text"]
+        add("hobby", "Honestly, " + original + "\nPosted again by another user.", 1, "mirror")
+    counts = {}
+    for domain, rows in records.items():
+        os.makedirs(os.path.join(out_dir, domain), exist_ok=True)
+        with open(os.path.join(out_dir, domain, f"{domain}_000000.jsonl"), "w", encoding="utf-8") as f:
+            for row in rows:
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+        counts[domain] = len(rows)
+    return counts

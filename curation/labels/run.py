@@ -1,0 +1,46 @@
+"""The `label` stage: every sampled record gets a binary label; failures are written out, not lost."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..sampling import read_jsonl
+from .rules import ProvenanceLabeler
+
+
+def label_records(records: list[dict], labeler, progress: bool = False) -> tuple[list[int | None], dict]:
+    texts = [r["text"] for r in records]
+    domains = [r["domain"] for r in records]
+    if isinstance(labeler, ProvenanceLabeler):
+        labels, stats = labeler.label(texts, domains, progress, sources=[r.get("source_label") for r in records])
+    else:
+        labels, stats = labeler.label(texts, domains, progress)
+    return labels, stats.as_dict()
+
+
+def label_samples(samples_dir: str, out_dir: str, labeler, domains: list[str], progress: bool = True) -> dict:
+    """Reads `<samples_dir>/<domain>.jsonl`, writes `<out_dir>/labels.jsonl` (and `failed.jsonl` for
+    records no attempt could label); returns per-domain label counts and the labeler's stats."""
+    records = []
+    for domain in domains:
+        path = os.path.join(samples_dir, f"{domain}.jsonl")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no samples for domain {domain!r}: {path} (run `rexbert curate sample` first)")
+        records += read_jsonl(path)
+    labels, stats = label_records(records, labeler, progress)
+    os.makedirs(out_dir, exist_ok=True)
+    version = getattr(getattr(labeler, "prompt", None), "version", None)
+    summary: dict = {"labeler": labeler.name, "model": labeler.model_id, "prompt_version": version, "stats": stats,
+                     "domains": {}}
+    with open(os.path.join(out_dir, "labels.jsonl"), "w", encoding="utf-8") as ok, \
+            open(os.path.join(out_dir, "failed.jsonl"), "w", encoding="utf-8") as failed:
+        for record, label in zip(records, labels):
+            row = {"id": record["id"], "domain": record["domain"], "text": record["text"], "label": label,
+                   "labeler": labeler.model_id, "prompt_version": version}
+            (failed if label is None else ok).write(json.dumps(row, ensure_ascii=False) + "\n")
+            counts = summary["domains"].setdefault(record["domain"], {"relevant": 0, "not_relevant": 0, "failed": 0})
+            counts["failed" if label is None else ("relevant" if label else "not_relevant")] += 1
+    with open(os.path.join(out_dir, "summary.json"), "w", encoding="utf-8") as f:
+        json.dump(summary, f, indent=2)
+    return summary

@@ -1,0 +1,192 @@
+"""The filtering pipeline as four datatrove jobs, on Local, Slurm or Ray executors from config.
+
+1 filter:  RobustReader -> language -> boilerplate -> Gopher -> C4 -> blocklist -> score
+           -> JsonlWriter (kept docs, one file per task) -> MinhashDedupSignature
+2 buckets: MinhashDedupBuckets            3 cluster: MinhashDedupCluster
+4 write:   kept docs of task r -> MinhashDedupFilter -> ParquetWriter (text, domain, score, source_id, provenance)
+
+Each job has its own logging dir (stats, completions): a rerun skips every finished task.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from datatrove.data import DocumentsPipeline
+from datatrove.pipeline.readers import JsonlReader
+from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+
+from . import dedup
+from .config import CurationConfig
+from .domains import resolve
+from .filters import (
+    BlocklistFilter,
+    BoilerplateFilter,
+    DomainScoreFilter,
+    OfflineLanguageFilter,
+    ProductC4Filter,
+    ProductGopherFilter,
+)
+from .reader import RobustReader
+
+JOBS = ("1_filter", "2_buckets", "3_cluster", "4_write")
+OUTPUT_COLUMNS = ("text", "domain", "score", "source_id", "provenance")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where every stage reads and writes, under `output_dir`."""
+
+    root: str
+
+    @property
+    def work(self) -> str:
+        return os.path.join(self.root, "pipeline")
+
+    @property
+    def kept(self) -> str:
+        return os.path.join(self.work, "filtered")
+
+    @property
+    def minhash(self) -> str:
+        return os.path.join(self.work, "minhash")
+
+    @property
+    def rejects(self) -> str:
+        return os.path.join(self.work, "rejects")
+
+    def logs(self, job: str) -> str:
+        return os.path.join(self.work, "logs", job)
+
+    @property
+    def dataset(self) -> str:
+        return os.path.join(self.root, "dataset")
+
+    @property
+    def models(self) -> str:
+        return os.path.join(self.root, "classifiers")
+
+
+class TaskFileReader(JsonlReader):
+    """Reads exactly the file that task `rank` of the filter job wrote: MinHash signatures index
+    documents by their position in that task's stream, so the filter must see the same stream
+    (sharding a listing would misalign when a task wrote no file)."""
+
+    name = "📖 Task file reader"
+
+    def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
+        name = f"{rank:05d}.jsonl.gz"
+        if self.data_folder.isfile(name):
+            for doc in self.read_file(name):
+                self.update_doc_stats(doc)
+                yield doc
+
+
+def _provenance_adapter(steps: list[str]):
+    def adapter(self, document) -> dict:
+        meta = document.metadata
+        provenance = {
+            "file": meta.get("file"), "line": meta.get("line"), "language": meta.get("language"),
+            "language_score": meta.get("language_score"), "stages": steps,
+        }
+        return {"text": document.text, "domain": meta.get("domain"), "score": meta.get("score"),
+                "source_id": meta.get("source_id", document.id), "provenance": json.dumps(provenance)}
+
+    return adapter
+
+
+def output_schema():
+    import pyarrow as pa
+
+    return pa.schema([("text", pa.string()), ("domain", pa.string()), ("score", pa.float64()),
+                      ("source_id", pa.string()), ("provenance", pa.string())])
+
+
+def filter_steps(cfg: CurationConfig) -> list:
+    """The filter + score steps (also what the benchmark times)."""
+    domains = resolve(cfg.domains)
+    f = cfg.filter
+    return [
+        OfflineLanguageFilter(languages=tuple(f.languages), min_score=f.min_language_score),
+        BoilerplateFilter(max_boilerplate_ratio=f.boilerplate_max_ratio),
+        ProductGopherFilter(**f.gopher),
+        ProductC4Filter(**f.c4),
+        BlocklistFilter(word_files=tuple(f.blocklist.word_files), url_files=tuple(f.blocklist.url_files),
+                        min_hits=f.blocklist.min_hits),
+        DomainScoreFilter(Layout(cfg.output_dir).models, [d.finefineweb_id for d in domains if d.needs_filter],
+                          [d.finefineweb_id for d in domains if not d.needs_filter]),
+    ]
+
+
+def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
+    """job name -> (pipeline steps, number of tasks)."""
+    layout = Layout(cfg.output_dir)
+    f = cfg.filter
+    if not f.input:
+        raise ValueError("config field 'filter.input' is empty: name the folder of jsonl/parquet files to filter")
+    if not os.path.exists(f.input) and "://" not in f.input:
+        raise FileNotFoundError(f"filter.input {f.input!r} does not exist")
+    domain_ids = [d.finefineweb_id for d in resolve(cfg.domains)]
+    reader = RobustReader(f.input, layout.rejects, max_bytes=f.max_bytes, domains=domain_ids,
+                          default_domain=f.default_domain, tokenizer_file=f.tokenizer_file,
+                          glob_pattern=f.glob_pattern, text_key=cfg.sample.text_key, domain_key=cfg.sample.domain_key)
+    steps = filter_steps(cfg)
+    stage_names = [type(s).__name__ for s in steps] + ["MinhashDedup"]
+    tasks = cfg.executor.tasks
+    return {
+        "1_filter": ([reader, *steps, JsonlWriter(layout.kept, output_filename="${rank}.jsonl"),
+                      dedup.signature_step(layout.minhash, f.dedup)], tasks),
+        "2_buckets": ([dedup.buckets_step(layout.minhash, f.dedup)], f.dedup.num_buckets * cfg.executor.dedup_tasks),
+        "3_cluster": ([dedup.cluster_step(layout.minhash, f.dedup)], 1),
+        "4_write": ([TaskFileReader(layout.kept), dedup.filter_step(layout.minhash),
+                     ParquetWriter(os.path.join(layout.dataset, "data"), output_filename="train-${rank}.parquet",
+                                   adapter=_provenance_adapter(stage_names), schema=output_schema(),
+                                   max_file_size=512 * 2**20)], tasks),
+    }
+
+
+def build_executors(cfg: CurationConfig) -> dict:
+    """job name -> executor; each depends on the one before (Slurm/Ray chain them as dependent jobs)."""
+    layout = Layout(cfg.output_dir)
+    ex = cfg.executor
+    executors, previous = {}, None
+    for job, (steps, tasks) in build_pipelines(cfg).items():
+        common = dict(pipeline=steps, tasks=tasks, logging_dir=layout.logs(job), depends=previous)
+        if ex.type == "local":
+            from datatrove.executor import LocalPipelineExecutor
+
+            executor = LocalPipelineExecutor(**common, workers=min(ex.workers, tasks))
+        elif ex.type == "slurm":
+            from datatrove.executor import SlurmPipelineExecutor
+
+            s = ex.slurm
+            executor = SlurmPipelineExecutor(**common, time=s.time, partition=s.partition,
+                                             cpus_per_task=s.cpus_per_task,
+                                             mem_per_cpu_gb=s.mem_per_cpu_gb, qos=s.qos or "normal",
+                                             sbatch_args=s.sbatch_args or None, job_name=f"ecomniverse-{job}",
+                                             workers=ex.workers)
+        else:
+            from datatrove.executor import RayPipelineExecutor
+
+            executor = RayPipelineExecutor(**common, workers=ex.workers, cpus_per_task=ex.ray.cpus_per_task,
+                                           mem_per_cpu_gb=ex.ray.mem_per_cpu_gb)
+        executors[job] = previous = executor
+    return executors
+
+
+def run_pipeline(cfg: CurationConfig, progress: bool = True) -> dict[str, dict]:
+    """Runs the four jobs. Local: one after another with a progress bar, then a summary per job.
+    Slurm/Ray: submits the chain (the last job pulls in its dependencies) and returns."""
+    from tqdm.auto import tqdm
+
+    executors = build_executors(cfg)
+    if cfg.executor.type != "local":
+        list(executors.values())[-1].run()
+        return {}
+    for _job, executor in tqdm(executors.items(), desc="curate filter", unit="job", disable=not progress):
+        executor.run()
+    from .card import job_summaries
+
+    return job_summaries(Layout(cfg.output_dir))

@@ -1,0 +1,50 @@
+"""matplotlib on the Agg backend (no display needed), one figure per file."""
+
+from __future__ import annotations
+
+
+def pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def pr_curve_png(path: str, precision, recall, threshold_point: tuple[float, float], title: str) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(recall, precision, drawstyle="steps-post")
+    ax.scatter([threshold_point[1]], [threshold_point[0]], color="red", zorder=3, label="chosen threshold")
+    ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
+    ax.legend(loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def score_histogram_png(path: str, scores, labels, threshold: float, title: str) -> None:
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    bins = [i / 20 for i in range(21)]
+    ax.hist([s for s, y in zip(scores, labels) if y == 1], bins=bins, alpha=0.6, label="relevant")
+    ax.hist([s for s, y in zip(scores, labels) if y == 0], bins=bins, alpha=0.6, label="not relevant")
+    ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:.2f}")
+    ax.set(xlabel="classifier score", ylabel="documents", title=title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def domain_distribution_png(path: str, tokens_by_domain: dict[str, int], title: str) -> None:
+    plt = pyplot()
+    items = sorted(tokens_by_domain.items(), key=lambda kv: kv[1], reverse=True)
+    total = sum(v for _, v in items) or 1
+    fig, ax = plt.subplots(figsize=(6, 0.4 * len(items) + 1.2))
+    ax.barh([k for k, _ in items][::-1], [100 * v / total for _, v in items][::-1])
+    ax.set(xlabel="share of kept tokens (%)", title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

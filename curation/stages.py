@@ -1,0 +1,99 @@
+"""One function per stage, each taking the validated config and returning a summary dict; the CLI
+and `run_all` are thin loops over these."""
+
+from __future__ import annotations
+
+import os
+
+from .config import CurationConfig
+from .domains import resolve
+from .pipeline import Layout
+
+
+def _dirs(cfg: CurationConfig) -> dict[str, str]:
+    root = cfg.output_dir
+    return {"samples": os.path.join(root, "samples"), "labels": os.path.join(root, "labels"),
+            "audit": os.path.join(root, "audit")}
+
+
+def stage_sample(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .sampling import write_samples
+
+    counts = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
+    return {"documents": sum(counts.values()), "per_domain": counts}
+
+
+def stage_label(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .labels import make_labeler
+    from .labels.run import label_samples
+
+    d = _dirs(cfg)
+    labeler = make_labeler(cfg.label.backend, cfg.label, cache_path=os.path.join(d["labels"], "cache.sqlite"))
+    domains = [x.finefineweb_id for x in resolve(cfg.domains)]
+    return label_samples(d["samples"], d["labels"], labeler, domains, progress)
+
+
+def stage_audit(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .audit import run_audit
+    from .labels import make_labeler
+
+    d = _dirs(cfg)
+    auditor = make_labeler(cfg.audit.backend, cfg.audit, cache_path=os.path.join(d["audit"], "cache.sqlite"))
+    report = run_audit(os.path.join(d["labels"], "labels.jsonl"), auditor, d["audit"], cfg.audit.sample_size,
+                       cfg.audit.min_kappa, cfg.audit.seed, cfg.audit.examples_per_domain, progress=progress)
+    return {k: report[k] for k in ("n", "accuracy", "kappa", "stable", "min_kappa", "worst_domain_kappa")}
+
+
+def stage_distill(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .distill import distill
+
+    d = _dirs(cfg)
+    domains = [x.finefineweb_id for x in resolve(cfg.domains) if x.needs_filter]
+    metadata = distill(os.path.join(d["labels"], "labels.jsonl"), Layout(cfg.output_dir).models, cfg.distill, domains,
+                       progress)
+    return {domain: {"threshold": round(m["threshold"], 4), **{k: round(v, 3) for k, v in m["validation"].items()
+                                                                if isinstance(v, float)}, "target_met": m["target_met"]}
+            for domain, m in metadata.items()}
+
+
+def stage_filter(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .pipeline import run_pipeline
+
+    summaries = run_pipeline(cfg, progress)
+    if not summaries:
+        return {"submitted": cfg.executor.type}
+    return {f"{row['job']}/{row['step']}": f"{row['docs_kept']:,} kept / {row['docs_dropped']:,} dropped"
+            for job in summaries.values() for row in job["steps"]}
+
+
+def stage_card(cfg: CurationConfig, progress: bool = True) -> dict:
+    from .card import render_card
+
+    layout = Layout(cfg.output_dir)
+    unit = "tokens of " + os.path.basename(cfg.filter.tokenizer_file) if cfg.filter.tokenizer_file else \
+        "whitespace-separated words (set filter.tokenizer_file for model tokens)"
+    render_card(layout, cfg.card.repo_id, cfg.card.pretty_name, cfg.card.license, unit)
+    return {"card": os.path.join(layout.dataset, "README.md"),
+            "chart": os.path.join(layout.dataset, "domain_distribution.png")}
+
+
+STAGES = {"sample": stage_sample, "label": stage_label, "audit": stage_audit, "distill": stage_distill,
+          "filter": stage_filter, "card": stage_card}
+
+
+class AuditNotStableError(ValueError):
+    pass
+
+
+def run_all(cfg: CurationConfig, progress: bool = True, skip: tuple[str, ...] = ()) -> dict[str, dict]:
+    """sample -> label -> audit -> distill -> filter -> card; returns each stage's summary."""
+    from tqdm.auto import tqdm
+
+    summaries = {}
+    for name in tqdm([s for s in STAGES if s not in skip], desc="curate run", unit="stage", disable=not progress):
+        summaries[name] = STAGES[name](cfg, progress)
+        if name == "audit" and cfg.audit.enforce and not summaries[name]["stable"]:
+            raise AuditNotStableError(
+                f"audit kappa {summaries[name]['kappa']:.3f} < audit.min_kappa {cfg.audit.min_kappa}: revise the "
+                f"prompt (see {cfg.output_dir}/audit/report.json) and relabel")
+    return summaries
