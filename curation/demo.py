@@ -87,8 +87,7 @@ def _pros_cons(path: str, per_doc: int = 10) -> list[str]:
 
 
 def build_demo_corpus(data_dir: str, out_dir: str, near_duplicates: int = 6) -> dict[str, int]:
-    """Writes the corpus; returns documents per domain. Domains: `hobby` and `news` need filtering
-    (both hold e-commerce and general text), `photo` is taken whole (camera and router reviews)."""
+    """Writes the corpus from the test samples in `data_dir` (tests/data); returns documents per domain."""
     cur = os.path.join(data_dir, "curation")
     commerce = {
         "reviews": _reviews(os.path.join(cur, "Diaper_Champ.txt")) + _reviews(os.path.join(cur, "Hitachi_router.txt")),
@@ -98,7 +97,39 @@ def build_demo_corpus(data_dir: str, out_dir: str, near_duplicates: int = 6) -> 
     general = _paragraph_docs(os.path.join(cur, "1947-Truman.txt")) + _paragraph_docs(
         os.path.join(cur, "1950-Truman.txt")) + _paragraph_docs(os.path.join(data_dir, "text", "1861-Lincoln.txt"))
     photo = _reviews(os.path.join(data_dir, "text", "Canon_G3-reviews.txt"))
+    return write_demo_layout(commerce, general, photo, out_dir, near_duplicates)
 
+
+CAMERAS = ("Canon", "Nikon")  # reviews of these go to `photo`, a domain taken whole
+
+
+def bundled_demo_corpus(corpus_dir: str, out_dir: str, near_duplicates: int = 6) -> dict[str, int]:
+    """Writes the corpus from the project's bundled corpus (`rexbert/corpus/{ecommerce,general}.jsonl`,
+    records with `text` and `source`): camera reviews -> photo, other e-commerce text and the general
+    text spread over hobby and news; pros/cons phrases grouped ten to a document."""
+    def records(name: str) -> list[dict]:
+        with open(os.path.join(corpus_dir, name), encoding="utf-8") as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    commerce: dict[str, list[str]] = {}
+    photo: list[str] = []
+    phrases: list[str] = []
+    for record in records("ecommerce.jsonl"):
+        if record["source"] == "epinions-pros-cons":
+            phrases.append(record["text"])
+        elif record["id"].split("/", 1)[-1].startswith(CAMERAS):
+            photo.append(record["text"])
+        else:
+            commerce.setdefault(record["source"], []).append(record["text"])
+    commerce["pros_cons"] = ["\n".join(phrases[i:i + 10]) for i in range(0, len(phrases) - 9, 10)]
+    general = [record["text"] for record in records("general.jsonl")]
+    return write_demo_layout(commerce, general, photo, out_dir, near_duplicates)
+
+
+def write_demo_layout(commerce: dict[str, list[str]], general: list[str], photo: list[str], out_dir: str,
+                      near_duplicates: int = 6) -> dict[str, int]:
+    """Domains: `hobby` and `news` need filtering (both hold e-commerce and general text), `photo` is
+    taken whole; adds the non-English texts and `near_duplicates` planted near-duplicates."""
     records: dict[str, list[dict]] = {"hobby": [], "news": [], "photo": []}
 
     def add(domain: str, text: str, label: int, origin: str) -> None:

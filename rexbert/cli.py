@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "train": "training.cli",
     "mine-spans": "training.cli",
     "curate": "curation.cli",
+    "demo": "rexbert.demo",
 }
 
 

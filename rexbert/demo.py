@@ -1,0 +1,223 @@
+"""`rexbert demo`: the whole pipeline, end to end, on the bundled real corpus (`rexbert/corpus/`).
+
+1. curation: the bundled mix laid out like FineFineWeb, through the real `rexbert curate` chain
+   (labels from the serverless `provenance` labeler) -> `DIR/dataset/` with its card;
+2. training: the demo curriculum (`training/configs/demo/`): phase 1 on general text, phase 2 with
+   longer rows and a raised RoPE theta, phase 3 annealed toward the curated dataset with Guided MLM
+   (spans mined from it) -> `DIR/phase1/`, `DIR/phase2/`, `DIR/phase3/`;
+3. evaluation: masked-token recovery on held-out e-commerce documents for phases 2 and 3 side by
+   side, CoSENT on the ESCI-schema sample, GLUE SST-2 format on a pros/cons sample -> `DIR/results/`;
+4. a model card with the results and plots -> `DIR/model_card/`, and load checks: remote code, stock
+   transformers after `rexbert convert --to modernbert`, sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CORPUS = Path(__file__).parent / "corpus"
+EVAL_DATA = CORPUS / "eval"
+TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
+
+
+@dataclass
+class DemoSize:
+    """How much work each stage does; `quick` is the reduced demo that CI runs."""
+
+    max_steps: int | None = None  # per phase; None: the demo configs' own
+    tiny_model: bool = False  # a 2-layer model instead of RexBERT-micro
+    block_sizes: list[int] = field(default_factory=lambda: [128, 256])
+    glue_epochs: float = 2.0
+    cosent_epochs: float = 1.0
+
+    @classmethod
+    def quick(cls) -> DemoSize:
+        return cls(max_steps=4, tiny_model=True, block_sizes=[64], glue_epochs=0.5, cosent_epochs=0.5)
+
+
+class Demo:
+    def __init__(self, output_dir: str | Path, size: DemoSize, resume: bool = False, progress: bool = True):
+        self.out = Path(output_dir)
+        self.size, self.resume, self.progress = size, resume, progress
+        self.results = self.out / "results"
+        self.timings: dict[str, float] = {}
+
+    def _stage(self, name: str, function):
+        print(f"\n=== rexbert demo: {name} ===", flush=True)
+        start = time.perf_counter()
+        value = function()
+        self.timings[name] = time.perf_counter() - start
+        return value
+
+    # 1. curation
+    def curate(self) -> dict:
+        from curation.config import load_config
+        from curation.demo import bundled_demo_corpus
+        from curation.stages import run_all
+        from modeling_rexbert.tokenization_rexbert import SHIPPED_TOKENIZER_DIR
+
+        import curation
+
+        raw = self.out / "raw"
+        counts = bundled_demo_corpus(str(CORPUS), str(raw))
+        cfg = load_config(str(Path(curation.__file__).parent / "configs" / "demo.yaml"))
+        cfg.output_dir = str(self.out)
+        cfg.sample.source = cfg.filter.input = str(raw)
+        cfg.filter.tokenizer_file = str(SHIPPED_TOKENIZER_DIR / "tokenizer.json")  # RexBERT tokens in the card
+        summary = run_all(cfg, self.progress)
+        return {"raw_documents": counts, "stages": summary}
+
+    # 2. training
+    def phases(self) -> list:
+        from training.config import load_config
+        from training.curriculum import shorten
+
+        import training
+
+        folder = Path(training.__file__).parent / "configs" / "demo"
+        general = {"name": "general", "path": str(CORPUS / "general.jsonl")}
+        ecommerce = {"name": "ecommerce", "path": str(self.out / "dataset"), "weight": 0.0}
+        overrides = [{}, {}, {"data": {"sources": [general, ecommerce], "spans": str(self.out / "spans.json")}}]
+        if self.size.tiny_model:
+            overrides[0]["model"] = {"overrides": TINY_MODEL}
+            overrides[0]["data"] = {"sequence_length": 64}
+            for item in overrides:  # a custom size has no Table 2 defaults
+                item["optimizer"] = {"lr": 3e-3, "weight_decay": 3e-4}
+                item["run"] = {"log_with": []}
+        phases = [load_config(folder / f"phase{i + 1}.yaml", o) for i, o in enumerate(overrides)]
+        return [shorten(p, self.size.max_steps) if self.size.max_steps else p for p in phases]
+
+    def train(self) -> list[dict]:
+        from training.loop import train_phase
+        from training.shards import read_documents
+        from training.spans import mine_spans, save_spans
+
+        spans = mine_spans(read_documents(self.out / "dataset"), min_count=2)
+        save_spans(spans, self.out / "spans.json")
+        print(f"mined spans for Guided MLM: {({k: len(v) for k, v in spans.items()})}")
+        return [train_phase(p, self.out, resume=self.resume, progress=self.progress) for p in self.phases()]
+
+    # 3. evaluation
+    def heldout_ecommerce(self) -> Path:
+        """The phase-3 e-commerce documents that training held out, as a jsonl file."""
+        from training.corpus import heldout_documents
+        from training.shards import read_documents
+
+        phase3 = self.phases()[2]
+        texts = list(read_documents(self.out / "dataset"))
+        ids = heldout_documents(len(texts), phase3.data.eval_documents, phase3.run.seed)
+        path = self.results / "heldout_ecommerce.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(json.dumps({"text": texts[i]}) + "\n" for i in ids))
+        return path
+
+    def evaluate(self) -> dict[str, Path]:
+        from evaluation.cosent import finetune_cosent, load_esci
+        from evaluation.glue import finetune_glue, load_glue
+        from evaluation.mlm import evaluate_masked_lm, table3
+        from evaluation.results import render_table, write_results
+
+        files = {}
+        mlm = evaluate_masked_lm([str(self.out / "phase2"), str(self.out / "phase3")], str(self.heldout_ecommerce()),
+                                 ["text"], self.size.block_sizes, show_progress=self.progress)
+        print(table3(mlm))
+        files["mlm"] = write_results(self.results / "mlm.json", mlm, overwrite=True)
+        esci = EVAL_DATA / "esci"
+        # the bundled ESCI sample has one query: train and test on it (a real run uses ESCI's splits)
+        pairs = load_esci(train_file=str(esci / "test-sample.parquet"), test_file=str(esci / "test-sample.parquet"),
+                          products_file=str(esci / "sample-products.jsonl"))
+        cosent = finetune_cosent(str(self.out / "phase3"), pairs, output_dir=self.out / "sentence-transformer",
+                                 epochs=self.size.cosent_epochs, batch_size=8, max_length=128,
+                                 dataset_name="bundled ESCI sample")
+        print(render_table(cosent))
+        files["cosent"] = write_results(self.results / "cosent.json", cosent, overwrite=True)
+        glue_dir = EVAL_DATA / "glue_sst2_format"
+        splits = load_glue("sst2", train_file=str(glue_dir / "train.jsonl"),
+                           validation_file=str(glue_dir / "validation.jsonl"))
+        glue = finetune_glue(str(self.out / "phase3"), "sst2", splits, epochs=self.size.glue_epochs, batch_size=16,
+                             max_length=64, learning_rate=1e-4, dataset_name="bundled pros/cons in SST-2 format")
+        print(render_table(glue))
+        files["glue"] = write_results(self.results / "glue.json", glue, overwrite=True)
+        return files
+
+    # 4. card and load checks
+    def card(self, files: dict[str, Path]) -> Path:
+        from model_cards.card import render_card
+
+        return render_card(self.out / "phase3", list(files.values()), output_dir=self.out / "model_card",
+                           model_name="RexBERT-micro (demo)")
+
+    def load_checks(self) -> dict:
+        import torch
+        from sentence_transformers import SentenceTransformer
+        from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+        from modeling_rexbert.convert import convert_checkpoint
+
+        folder = self.out / "phase3"
+        tokenizer = AutoTokenizer.from_pretrained(folder)
+        batch = tokenizer(["Stainless steel water bottle, 750 ml, keeps drinks cold for 24 hours."],
+                          return_tensors="pt")
+        remote = AutoModelForMaskedLM.from_pretrained(folder, trust_remote_code=True).eval()
+        stock_folder = convert_checkpoint(folder, self.out / "phase3-modernbert", to="modernbert")
+        stock = AutoModelForMaskedLM.from_pretrained(stock_folder).eval()
+        with torch.no_grad():
+            difference = (remote(**batch).logits - stock(**batch).logits).abs().max().item()
+        sentence = SentenceTransformer(str(self.out / "sentence-transformer"), device="cpu", trust_remote_code=True)
+        embedding = sentence.encode(["waterproof hiking boots"])
+        return {"remote_code": type(remote).__name__, "stock_transformers": type(stock).__name__,
+                "max_logit_difference": difference, "sentence_embedding_dim": int(embedding.shape[1])}
+
+    def run(self) -> dict:
+        if self.out.exists() and any(self.out.iterdir()) and not self.resume:
+            raise FileExistsError(f"{self.out} is not empty; choose another --output-dir or pass --resume.")
+        self.out.mkdir(parents=True, exist_ok=True)
+        curated = self._stage("1/4 curation (datatrove, serverless provenance labels)", self.curate)
+        trained = self._stage("2/4 training (three phases)", self.train)
+        files = self._stage("3/4 evaluation", self.evaluate)
+        card = self._stage("4/4 model card and load checks", lambda: self.card(files))
+        checks = self.load_checks()
+        summary = {"curation": curated["raw_documents"], "training": trained, "results": {k: str(v) for k, v in
+                   files.items()}, "model_card": str(card), "load_checks": checks,
+                   "seconds": {k: round(v, 1) for k, v in self.timings.items()}}
+        (self.out / "demo_summary.json").write_text(json.dumps(summary, indent=1, default=str))
+        return summary
+
+
+def print_summary(out: Path, summary: dict) -> None:
+    print("\n=== rexbert demo: done ===")
+    rows = [("dataset/", "curated Ecom-niverse sample (Parquet) + dataset card + domain chart"),
+            ("phase{1,2,3}/", "exported checkpoints (phase3 is the final model)"),
+            ("results/", "mlm.json, cosent.json, glue.json (+ the held-out e-commerce texts)"),
+            ("model_card/", "README.md with results and plots"),
+            ("phase3-modernbert/", "phase 3 converted for stock transformers"),
+            ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample")]
+    for path, what in rows:
+        print(f"  {str(out / path):<55} {what}")
+    for phase in summary["training"]:
+        print(f"  {phase['phase']}: {phase['steps']} steps, {phase['tokens']:,} tokens, held-out MLM loss "
+              f"{phase.get('eval/loss', float('nan')):.3f}")
+    checks = summary["load_checks"]
+    print(f"  loads: {checks['remote_code']} (remote code), {checks['stock_transformers']} (stock, max logit "
+          f"difference {checks['max_logit_difference']:.1e}), SentenceTransformer (dim "
+          f"{checks['sentence_embedding_dim']})")
+    print("  seconds per stage: " + ", ".join(f"{k.split()[0]} {v}" for k, v in summary["seconds"].items()))
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("demo", help="the whole pipeline on the bundled corpus (about 10 minutes on CPU)")
+    parser.add_argument("--output-dir", default="rexbert-demo")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (tiny model, a few steps) in ~2 minutes")
+    parser.add_argument("--resume", action="store_true", help="continue an interrupted demo in --output-dir")
+    parser.add_argument("--no-progress", action="store_true")
+    parser.set_defaults(func=run_demo)
+
+
+def run_demo(args: argparse.Namespace) -> None:
+    size = DemoSize.quick() if args.quick else DemoSize()
+    summary = Demo(args.output_dir, size, resume=args.resume, progress=not args.no_progress).run()
+    print_summary(Path(args.output_dir), summary)

@@ -1,0 +1,46 @@
+"""`rexbert demo --quick`: every stage on the bundled corpus, the layout the README promises."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from datasets import load_dataset
+
+from evaluation.results import read_results
+from rexbert.cli import main
+
+
+def test_quick_demo_end_to_end(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main(["demo", "--quick", "--output-dir", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "=== rexbert demo: done ===" in printed
+
+    dataset = load_dataset(str(out / "dataset"), split="train")
+    assert {"text", "domain"} <= set(dataset.column_names) and 100 < len(dataset)
+    assert (out / "dataset" / "README.md").is_file() and (out / "dataset" / "domain_distribution.png").is_file()
+
+    summary = json.loads((out / "demo_summary.json").read_text())
+    assert [p["phase"] for p in summary["training"]] == ["phase1", "phase2", "phase3"]
+    assert summary["training"][2]["sources"]["ecommerce"]["train_rows"] > 0  # phase 3 read the curated data
+    for phase in ("phase1", "phase2", "phase3"):
+        assert (out / phase / "model.safetensors").is_file() and (out / phase / "tokenizer.json").is_file()
+
+    mlm = read_results(out / "results" / "mlm.json")
+    assert {r.model for r in mlm} == {str(out / "phase2"), str(out / "phase3")}  # side by side
+    assert all(0.0 <= r.value <= 1.0 for r in mlm)
+    assert [r.metric for r in read_results(out / "results" / "cosent.json")] == ["spearman", "pearson"]
+    assert [r.metric for r in read_results(out / "results" / "glue.json")] == ["accuracy"]
+    heldout = (out / "results" / "heldout_ecommerce.jsonl").read_text().splitlines()
+    assert heldout and all(json.loads(line)["text"] for line in heldout)
+
+    card = (out / "model_card" / "README.md").read_text()
+    assert "model-index" in card and "esci" in card.lower()
+    checks = summary["load_checks"]
+    assert checks["stock_transformers"] == "ModernBertForMaskedLM" and checks["max_logit_difference"] < 1e-4
+    assert checks["sentence_embedding_dim"] == 64
+
+    # a second run into the same folder refuses rather than mixing outputs
+    assert main(["demo", "--quick", "--output-dir", str(out), "--no-progress"]) == 2
+    assert "--resume" in capsys.readouterr().err
