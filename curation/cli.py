@@ -34,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.add_argument("--private", action="store_true")
     publish.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
     publish.set_defaults(func=run_publish)
-    demo = stages.add_parser("demo-data", help="write the bundled demo corpus (FineFineWeb layout) from tests/data")
-    demo.add_argument("--data-dir", default="tests/data")
+    demo = stages.add_parser("demo-data", help="write the bundled demo corpus in FineFineWeb's layout")
+    demo.add_argument("--data-dir", help="the test samples folder (tests/data) instead of the bundled corpus")
     demo.add_argument("--out", required=True)
     demo.set_defaults(func=run_demo_data)
 
@@ -82,7 +82,12 @@ def run_publish(args: argparse.Namespace) -> None:
 
 
 def run_demo_data(args: argparse.Namespace) -> None:
-    from .demo import build_demo_corpus
+    from .demo import build_demo_corpus, bundled_demo_corpus
 
-    counts = build_demo_corpus(args.data_dir, args.out)
+    if args.data_dir:
+        counts = build_demo_corpus(args.data_dir, args.out)
+    else:
+        from rexbert.demo import CORPUS
+
+        counts = bundled_demo_corpus(str(CORPUS), args.out)
     print(f"wrote {sum(counts.values())} documents to {args.out}: {counts}")

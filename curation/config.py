@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 
+from rexbert.config_schema import ConfigError, build
+
 from .domains import resolve
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass
@@ -162,45 +157,8 @@ class CurationConfig:
         return self
 
 
-def _check_type(value, hint, name: str):
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        options = typing.get_args(hint)
-        if value is None and type(None) in options:
-            return None
-        hint = next(h for h in options if h is not type(None))
-        origin = typing.get_origin(hint)
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, name)
-    expected = origin or hint
-    if expected is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-        raise ConfigError(f"config field {name!r}: expected {getattr(expected, '__name__', expected)}, "
-                          f"got {type(value).__name__} ({value!r})")
-    if expected is list and typing.get_args(hint):
-        item = typing.get_args(hint)[0]
-        return [_check_type(v, item, f"{name}[{i}]") for i, v in enumerate(value)]
-    return value
-
-
-def _build(cls, data, prefix: str = ""):
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config field {prefix or '<root>'!r}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        where = f" in {prefix!r}" if prefix else ""
-        raise ConfigError(f"unknown config field(s) {', '.join(unknown)}{where}; known: {', '.join(sorted(known))}")
-    values = {key: _check_type(value, hints[key], f"{prefix}.{key}" if prefix else key) for key, value in data.items()}
-    return cls(**values)
-
-
 def config_from_dict(data: dict) -> CurationConfig:
-    return _build(CurationConfig, data).validate()
+    return build(CurationConfig, data or {}).validate()
 
 
 def load_config(path: str) -> CurationConfig:

@@ -31,7 +31,7 @@ class DemoSize:
     max_steps: int | None = None  # per phase; None: the demo configs' own
     tiny_model: bool = False  # a 2-layer model instead of RexBERT-micro
     block_sizes: list[int] = field(default_factory=lambda: [128, 256])
-    glue_epochs: float = 2.0
+    glue_epochs: float = 3.0
     cosent_epochs: float = 1.0
 
     @classmethod
@@ -139,7 +139,7 @@ class Demo:
         splits = load_glue("sst2", train_file=str(glue_dir / "train.jsonl"),
                            validation_file=str(glue_dir / "validation.jsonl"))
         glue = finetune_glue(str(self.out / "phase3"), "sst2", splits, epochs=self.size.glue_epochs, batch_size=16,
-                             max_length=64, learning_rate=1e-4, dataset_name="bundled pros/cons in SST-2 format")
+                             max_length=64, learning_rate=5e-4, dataset_name="bundled pros/cons in SST-2 format")
         print(render_table(glue))
         files["glue"] = write_results(self.results / "glue.json", glue, overwrite=True)
         return files

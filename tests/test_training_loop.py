@@ -225,7 +225,7 @@ def test_three_phase_curriculum_on_real_text(tmp_path):
         data["run"] = {"log_with": []}
         (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(data))
     phases = load_phases(tmp_path, max_steps=12)
-    assert phases[2].data.anneal_steps == round(20 * 12 / 40)  # annealing scaled with the phase
+    assert phases[2].data.anneal_steps == round(60 * 12 / 120)  # annealing scaled with the phase
     summaries = train_curriculum(tmp_path, tmp_path / "run", max_steps=12, progress=False)
     assert [s["phase"] for s in summaries] == ["phase1", "phase2", "phase3"]
     evals = [json.loads(x)["eval/loss"] for x in (tmp_path / "run" / "phase1" / "metrics.jsonl").read_text()

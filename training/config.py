@@ -8,8 +8,6 @@ naming the field (`phase2.yaml: optimizer.lr: expected a number, got 'fast'`).
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,12 +15,9 @@ from typing import Any
 import yaml
 
 from modeling_rexbert import PRESET_OPTIMIZER, PRESETS
+from rexbert.config_schema import ConfigError, build, merge
 
 from .masking import MaskingConfig
-
-
-class ConfigError(ValueError):
-    """A training config that cannot run; the message names the file and the field."""
 
 
 @dataclass
@@ -180,14 +175,6 @@ class PhaseConfig:
 
 # --- YAML -> dataclasses ---------------------------------------------------------------------------
 
-def _merge(base: dict, over: dict) -> dict:
-    merged = dict(base)
-    for key, value in over.items():
-        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) \
-            else value
-    return merged
-
-
 def read_yaml(path: str | Path) -> dict:
     """The file's mapping with any `extends:` chain merged in (the later file wins)."""
     path = Path(path)
@@ -201,7 +188,7 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: expected a mapping at the top level.")
     _anchor_paths(data, path.parent)
     parent = data.pop("extends", None)
-    return _merge(read_yaml(path.parent / parent), data) if parent else data
+    return merge(read_yaml(path.parent / parent), data) if parent else data
 
 
 def _anchor_paths(data: dict, folder: Path) -> None:
@@ -219,64 +206,9 @@ def _anchor_paths(data: dict, folder: Path) -> None:
             source["path"] = anchor(source["path"])
 
 
-def _error(where: str, message: str) -> ConfigError:
-    return ConfigError(f"{where}: {message}" if where else message)
-
-
-def _build(kind: Any, value: Any, where: str) -> Any:
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        (inner,) = [a for a in args if a is not type(None)]
-        return _build(inner, value, where)
-    if dataclasses.is_dataclass(kind):
-        if not isinstance(value, dict):
-            raise _error(where, f"expected a mapping, got {value!r}.")
-        hints = typing.get_type_hints(kind)
-        fields = {f.name for f in dataclasses.fields(kind)}
-        unknown = sorted(set(value) - fields)
-        if unknown:
-            raise _error(where, f"unknown field(s) {unknown}; expected some of {sorted(fields)}.")
-        missing = [f.name for f in dataclasses.fields(kind) if f.name not in value
-                   and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
-        if missing:
-            raise _error(where, f"missing required field(s) {missing}.")
-        built = {name: _build(hints[name], item, f"{where}.{name}".lstrip(".")) for name, item in value.items()}
-        try:
-            return kind(**built)
-        except ValueError as error:  # a dataclass's own __post_init__ validation
-            raise _error(where, f"{error}") from None
-    if origin is list:
-        if not isinstance(value, list):
-            raise _error(where, f"expected a list, got {value!r}.")
-        return [_build(args[0], item, f"{where}[{i}]") for i, item in enumerate(value)]
-    if origin is tuple:
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise _error(where, f"expected a list of {len(args)} values, got {value!r}.")
-        return tuple(_build(a, item, f"{where}[{i}]") for i, (a, item) in enumerate(zip(args, value)))
-    if origin is dict:
-        if not isinstance(value, dict):
-            raise _error(where, f"expected a mapping, got {value!r}.")
-        return {str(k): _build(args[1], v, f"{where}.{k}") for k, v in value.items()}
-    if kind is Any:
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _error(where, f"expected a number, got {value!r}.")
-        return float(value)
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _error(where, f"expected an integer, got {value!r}.")
-        return value
-    if kind is bool and not isinstance(value, bool) or kind is str and not isinstance(value, str):
-        raise _error(where, f"expected {kind.__name__}, got {value!r}.")
-    return value
-
-
 def parse_config(data: dict, source_file: str | Path | None = None) -> PhaseConfig:
     """A validated `PhaseConfig` from a mapping; raises `ConfigError` naming the offending field."""
-    config = _build(PhaseConfig, {**data, "source_file": str(source_file) if source_file else None}, "")
+    config = build(PhaseConfig, {**data, "source_file": str(source_file) if source_file else None}, "")
     try:
         config.check()
     except ValueError as error:
@@ -286,7 +218,7 @@ def parse_config(data: dict, source_file: str | Path | None = None) -> PhaseConf
 
 def load_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
     """The phase file at `path` (with its `extends:` chain and `overrides` merged in), validated."""
-    data = _merge(read_yaml(path), overrides or {})
+    data = merge(read_yaml(path), overrides or {})
     try:
         return parse_config(data, path)
     except ConfigError as error:

@@ -27,7 +27,7 @@ from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_toke
 
 from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
 from .collator import MLMCollator
-from .config import ConfigError, PhaseConfig, _merge
+from .config import ConfigError, PhaseConfig, merge
 from .corpus import SourceRows, prepare_sources
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
@@ -86,7 +86,7 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     unknown = sorted(k for k in overrides if not hasattr(base, k))
     if unknown:
         raise ConfigError(f"{config.name}: model.overrides: unknown RexBertConfig field(s) {unknown}.")
-    merged = {k: _merge(getattr(base, k), v) if isinstance(v, dict) and isinstance(getattr(base, k), dict) else v
+    merged = {k: merge(getattr(base, k), v) if isinstance(v, dict) and isinstance(getattr(base, k), dict) else v
               for k, v in overrides.items()}
     if folder is None:  # from the preset, so that derived fields (layer_types) follow the overrides
         return RexBertConfig.from_preset(config.model.preset, **merged), None
