@@ -209,7 +209,7 @@ def print_summary(out: Path, summary: dict) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="the whole pipeline on the bundled corpus (about 10 minutes on CPU)")
+    parser = subparsers.add_parser("demo", help="the whole pipeline on the bundled corpus (about 6 minutes on 2 CPU cores)")
     parser.add_argument("--output-dir", default="rexbert-demo")
     parser.add_argument("--quick", action="store_true", help="a reduced run (tiny model, a few steps) in ~2 minutes")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo in --output-dir")
