@@ -24,8 +24,13 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from datasets import Dataset
-from transformers import (DataCollatorForLanguageModeling, ModernBertForMaskedLM, Trainer, TrainerCallback,
-                          TrainingArguments)
+from transformers import (
+    DataCollatorForLanguageModeling,
+    ModernBertForMaskedLM,
+    Trainer,
+    TrainerCallback,
+    TrainingArguments,
+)
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.convert import to_modernbert_config

@@ -55,12 +55,11 @@ class Demo:
 
     # 1. curation
     def curate(self) -> dict:
+        import curation
         from curation.config import load_config
         from curation.demo import bundled_demo_corpus
         from curation.stages import run_all
         from modeling_rexbert.tokenization_rexbert import SHIPPED_TOKENIZER_DIR
-
-        import curation
 
         raw = self.out / "raw"
         counts = bundled_demo_corpus(str(CORPUS), str(raw))
@@ -73,10 +72,9 @@ class Demo:
 
     # 2. training
     def phases(self) -> list:
+        import training
         from training.config import load_config
         from training.curriculum import shorten
-
-        import training
 
         folder = Path(training.__file__).parent / "configs" / "demo"
         general = {"name": "general", "path": str(CORPUS / "general.jsonl")}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from datasets import load_dataset
 
 from evaluation.results import read_results

@@ -367,7 +367,7 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
                "parameters": run.parameters, "seconds_this_session": round(time.perf_counter() - wall_start, 2),
                "sources": {s.name: {"train_rows": len(s.train), "heldout_rows": len(s.heldout),
                                     "set_aside": s.skipped} for s in run.sources},
-               **{k: v for k, v in metrics.items()}}
+               **metrics}
     save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
     run.export(summary)
     accelerator.end_training()
