@@ -21,6 +21,8 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "corpus"
 EVAL_DATA = CORPUS / "eval"
+DEMO_FORMAT = 2  # bumped when the recipe changes, so that --resume never mixes models of two recipes
+FORMAT_FILE = "demo.json"
 TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
 
 
@@ -90,27 +92,29 @@ class Demo:
         return [shorten(p, self.size.max_steps) if self.size.max_steps else p for p in phases]
 
     def train(self) -> list[dict]:
+        from modeling_rexbert.tokenization_rexbert import load_tokenizer
+        from training.corpus import source_texts
         from training.loop import train_phase
-        from training.shards import read_documents
         from training.spans import mine_spans, save_spans
 
-        spans = mine_spans(read_documents(self.out / "dataset"), min_count=2)
+        phases = self.phases()
+        # Guided MLM spans from the documents phase 3 trains on, never from its held-out ones
+        training_texts, _ = source_texts(phases[2], load_tokenizer(), self.out, "ecommerce")
+        spans = mine_spans(training_texts, min_count=2)
         save_spans(spans, self.out / "spans.json")
         print(f"mined spans for Guided MLM: {({k: len(v) for k, v in spans.items()})}")
-        return [train_phase(p, self.out, resume=self.resume, progress=self.progress) for p in self.phases()]
+        return [train_phase(p, self.out, resume=self.resume, progress=self.progress) for p in phases]
 
     # 3. evaluation
     def heldout_ecommerce(self) -> Path:
         """The phase-3 e-commerce documents that training held out, as a jsonl file."""
-        from training.corpus import heldout_documents
-        from training.shards import read_documents
+        from modeling_rexbert.tokenization_rexbert import load_tokenizer
+        from training.corpus import source_texts
 
-        phase3 = self.phases()[2]
-        texts = list(read_documents(self.out / "dataset"))
-        ids = heldout_documents(len(texts), phase3.data.eval_documents, phase3.run.seed)
+        _, heldout = source_texts(self.phases()[2], load_tokenizer(), self.out, "ecommerce")
         path = self.results / "heldout_ecommerce.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps({"text": texts[i]}) + "\n" for i in ids))
+        path.write_text("".join(json.dumps({"text": text}) + "\n" for text in heldout))
         return path
 
     def evaluate(self) -> dict[str, Path]:
@@ -170,18 +174,53 @@ class Demo:
         return {"remote_code": type(remote).__name__, "stock_transformers": type(stock).__name__,
                 "max_logit_difference": difference, "sentence_embedding_dim": int(embedding.shape[1])}
 
-    def run(self) -> dict:
-        if self.out.exists() and any(self.out.iterdir()) and not self.resume:
+    def learning(self, mlm_file: Path) -> dict:
+        """Whether the curriculum visibly learned: each phase's held-out loss, phase 3 vs phase 2 on
+        held-out e-commerce words, fill-mask answers and embedding spread of the final model."""
+        from evaluation.results import read_results
+
+        from .learning_checks import model_checks, phase_problems
+
+        problems = [p for phase in ("phase1", "phase2", "phase3") for p in phase_problems(self.out / phase)]
+        top1 = {}
+        for result in read_results(mlm_file):
+            if result.metric == "top1_accuracy":
+                key = Path(result.model).name
+                top1.setdefault(key, {})[result.settings["block_size"]] = result.value
+        gains = {size: top1["phase3"][size] - top1["phase2"][size] for size in top1["phase3"]}
+        if any(gain <= 0 for gain in gains.values()):
+            problems.append("phase3 recovers no more held-out e-commerce words than phase2 "
+                            f"(top-1 gain by block size: { {k: round(100 * v, 2) for k, v in gains.items()} } points)")
+        final = model_checks(self.out / "phase3")
+        problems += final.pop("problems")
+        return {"top1_ecommerce": top1, **final, "problems": problems}
+
+    def check_folder(self) -> None:
+        """Refuses to mix runs: a non-empty folder needs --resume, and --resume needs a folder of this format."""
+        if not (self.out.exists() and any(self.out.iterdir())):
+            return
+        if not self.resume:
             raise FileExistsError(f"{self.out} is not empty; choose another --output-dir or pass --resume.")
+        marker = self.out / FORMAT_FILE
+        found = json.loads(marker.read_text()).get("format") if marker.is_file() else None
+        if found != DEMO_FORMAT:
+            raise FileExistsError(f"{self.out} was written by an older rexbert demo (format {found or 1}, this one is "
+                                  f"{DEMO_FORMAT}); its models come from another recipe, so --resume cannot continue "
+                                  "it. Choose a new --output-dir.")
+
+    def run(self) -> dict:
+        self.check_folder()
         self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / FORMAT_FILE).write_text(json.dumps({"format": DEMO_FORMAT, "quick": self.size.tiny_model}))
         curated = self._stage("1/4 curation (datatrove, serverless provenance labels)", self.curate)
         trained = self._stage("2/4 training (three phases)", self.train)
         files = self._stage("3/4 evaluation", self.evaluate)
+        learning = self.learning(files["mlm"])
         card = self._stage("4/4 model card and load checks", lambda: self.card(files))
         checks = self.load_checks()
-        summary = {"curation": curated["raw_documents"], "training": trained, "results": {k: str(v) for k, v in
-                   files.items()}, "model_card": str(card), "load_checks": checks,
-                   "seconds": {k: round(v, 1) for k, v in self.timings.items()}}
+        summary = {"format": DEMO_FORMAT, "curation": curated["raw_documents"], "training": trained,
+                   "learning": learning, "results": {k: str(v) for k, v in files.items()}, "model_card": str(card),
+                   "load_checks": checks, "seconds": {k: round(v, 1) for k, v in self.timings.items()}}
         (self.out / "demo_summary.json").write_text(json.dumps(summary, indent=1, default=str))
         return summary
 
@@ -199,11 +238,20 @@ def print_summary(out: Path, summary: dict) -> None:
     for phase in summary["training"]:
         print(f"  {phase['phase']}: {phase['steps']} steps, {phase['tokens']:,} tokens, held-out MLM loss "
               f"{phase.get('eval/loss', float('nan')):.3f}")
+    learning = summary["learning"]
+    for phase, by_size in learning["top1_ecommerce"].items():
+        print(f"  {phase} top-1 masked-word recovery on held-out e-commerce text: " +
+              ", ".join(f"{100 * v:.1f}% at {k} tokens" for k, v in sorted(by_size.items())))
+    for prompt, answers in learning["fill_mask"].items():
+        print(f"  fill-mask {prompt!r}: {answers}")
+    print(f"  mean cosine between unrelated texts' embeddings: {learning['unrelated_texts_mean_cosine']:.3f}")
     checks = summary["load_checks"]
     print(f"  loads: {checks['remote_code']} (remote code), {checks['stock_transformers']} (stock, max logit "
           f"difference {checks['max_logit_difference']:.1e}), SentenceTransformer (dim "
           f"{checks['sentence_embedding_dim']})")
     print("  seconds per stage: " + ", ".join(f"{k.split()[0]} {v}" for k, v in summary["seconds"].items()))
+    for problem in learning["problems"]:
+        print(f"  WARNING: {problem}")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

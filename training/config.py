@@ -44,6 +44,8 @@ class DataConfig:
     anneal_to: dict[str, float] | None = None  # phase 3: target weights by source name ...
     anneal_steps: int = 0  # ... reached linearly over this many steps
     eval_documents: int = 32  # held out per source for the MLM loss/accuracy (the same in every phase)
+    heldout_seed: int | None = None  # picks the held-out documents; None: run.seed. Fix it to vary run.seed
+    # (data order, masks) while every run scores, and never trains on, the same held-out text
     eval_rows: int = 32  # packed held-out rows scored per source at each evaluation
     spans: str | None = None  # mined commerce spans (`rexbert mine-spans`) for Guided MLM
 
@@ -165,6 +167,10 @@ class PhaseConfig:
         lr = self.optimizer.lr if self.optimizer.lr is not None else defaults["learning_rate"]
         wd = self.optimizer.weight_decay if self.optimizer.weight_decay is not None else defaults["weight_decay"]
         return lr, wd
+
+    @property
+    def heldout_seed(self) -> int:
+        return self.run.seed if self.data.heldout_seed is None else self.data.heldout_seed
 
     def source_path(self, source: SourceConfig) -> str:
         return source.dataset if source.dataset is not None else str(Path(source.path).expanduser())

@@ -2,7 +2,8 @@
 
 Tokenized shards are cached under `<output root>/tokens/<source>-<key>/`, shared by every phase
 that reads the same source, and resumable. Each source holds out `eval_documents` documents, chosen
-by the run seed alone so that all phases score the same held-out text.
+by a seed alone (`data.heldout_seed`, else the run seed) so that all phases score the same held-out text;
+`heldout_texts` gives that text back for evaluations outside the loop.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool =
         if len(corpus) == 0:
             raise ValueError(f"source {source.name!r} ({path}) has no usable documents; "
                              f"set aside: {manifest['skipped'] or 'none'}.")
-        heldout = heldout_documents(len(corpus), config.data.eval_documents, config.run.seed)
+        heldout = heldout_documents(len(corpus), config.data.eval_documents, config.heldout_seed)
         train = np.setdiff1d(np.arange(len(corpus)), heldout)
         prepared.append(SourceRows(
             source.name,
@@ -62,3 +63,21 @@ def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool =
             PackedRows(corpus, length, tokenizer.cls_token_id, tokenizer.sep_token_id, heldout),
             manifest["skipped"]))
     return prepared
+
+
+def source_texts(config: PhaseConfig, tokenizer, root: Path, name: str, progress: bool = False) -> tuple[list[str], list[str]]:
+    """(training documents, held-out documents) of the phase's source `name`, as text decoded from the
+    token cache (tokenizing first if needed), so they are exactly the documents the loop trains on and
+    never trains on: what an evaluation or a span miner outside the loop should read."""
+    source = next((s for s in config.data.sources if s.name == name), None)
+    if source is None:
+        raise ValueError(f"{config.name} has no source {name!r}; sources are {[s.name for s in config.data.sources]}.")
+    folder = cache_folder(root, config, source)
+    tokenize_to_shards(config.source_path(source), tokenizer, folder, text_column=source.text_column,
+                       split=source.split, progress=progress)
+    corpus = ShardedCorpus(folder)
+    heldout = set(heldout_documents(len(corpus), config.data.eval_documents, config.heldout_seed).tolist())
+    texts: tuple[list[str], list[str]] = ([], [])
+    for i in range(len(corpus)):
+        texts[i in heldout].append(tokenizer.decode(corpus.document(i)))
+    return texts

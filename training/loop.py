@@ -177,7 +177,7 @@ class PhaseRun:
             lexicon = SpanLexicon.from_file(config.data.spans, self.tokenizer)
         self.collator = MLMCollator(self.tokenizer, config.masking, config.run.seed, config.phase, lexicon)
         eval_masking = MaskingConfig(rate=config.masking.rate, mean_span=config.masking.mean_span)
-        self.eval_collator = MLMCollator(self.tokenizer, eval_masking, config.run.seed, EVAL_PHASE)
+        self.eval_collator = MLMCollator(self.tokenizer, eval_masking, config.heldout_seed, EVAL_PHASE)
         self.parameters = sum(p.numel() for p in model.parameters())
         self.flops_per_token = flops_per_token(model.config, self.parameters, config.data.sequence_length,
                                                config.masking.rate)
