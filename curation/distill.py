@@ -18,13 +18,15 @@ from .plots import pr_curve_png, score_histogram_png
 
 
 def choose_threshold(labels, scores, target_precision: float) -> tuple[float, bool]:
-    """The lowest threshold whose precision on held-out labels is >= target (most recall at that
-    precision); when none reaches it, the threshold of highest precision, flagged as not met."""
-    precision, _, thresholds = precision_recall_curve(labels, scores)
-    # precision[i] is the precision of "score >= thresholds[i]"; the last point has no threshold
+    """The threshold of most recall among those whose precision on held-out labels is >= target, and of
+    those the highest (so no negative is kept that costs no recall to drop); when none reaches the
+    target, the threshold of highest precision, flagged as not met."""
+    precision, recall, thresholds = precision_recall_curve(labels, scores)
+    # precision[i], recall[i] are those of "score >= thresholds[i]" (thresholds ascending); the last point has none
     ok = np.nonzero(precision[:-1] >= target_precision)[0]
     if len(ok):
-        return float(thresholds[ok[0]]), True
+        most_recall = ok[recall[ok] == recall[ok].max()]
+        return float(thresholds[most_recall[-1]]), True
     return float(thresholds[int(np.argmax(precision[:-1]))]), False
 
 

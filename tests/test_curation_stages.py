@@ -138,6 +138,8 @@ def test_choose_threshold_reaches_the_target_precision():
     assert (threshold, met) == (0.5, True)
     threshold, met = choose_threshold(labels, scores, 0.8)
     assert (threshold, met) == (0.3, True)  # 4 of 5 above 0.3 are relevant: the most recall at >= 0.8
+    # separable scores: keep no negative that costs no recall to drop, although 0.2 also meets 0.6
+    assert choose_threshold([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], 0.6) == (0.3, True)
 
 
 def test_distill_validates_on_held_out_labels_and_saves_metadata(tmp_path):
