@@ -50,6 +50,11 @@ class DataConfig:
     eval_documents: int = 32  # held out per source for the MLM loss/accuracy (the same in every phase)
     eval_rows: int = 32  # packed held-out rows scored per source at each evaluation
     spans: str | None = None  # mined commerce spans (`rexbert mine-spans`) for Guided MLM
+    # appended to `sources`: lets a phase add a source to the ones it inherits through `extends:`
+    add_sources: list[SourceConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sources, self.add_sources = [*self.sources, *self.add_sources], []
 
     def check(self) -> None:
         if not self.sources:
@@ -242,7 +247,7 @@ def _anchor_paths(data: dict, folder: Path) -> None:
             .is_absolute() else value
     if "spans" in section:
         section["spans"] = anchor(section["spans"])
-    for source in section.get("sources") or []:
+    for source in [*(section.get("sources") or []), *(section.get("add_sources") or [])]:
         if isinstance(source, dict) and "path" in source:
             source["path"] = anchor(source["path"])
 

@@ -193,7 +193,7 @@ def format_plan(result: dict) -> str:
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
         lines.append("  mixture (start -> mid -> end, tokens):")
         for name in mix["start"]:
-            lines.append(f"    {name:<14} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
+            lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
                          f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])}")
     return "\n".join(lines)
 
