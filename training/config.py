@@ -66,6 +66,9 @@ class DataConfig:
             source.check()
         if sum(s.weight for s in self.sources) <= 0:
             raise ValueError("sources: at least one weight must be positive.")
+        unknown = set(self.anneal_to or {}) - set(names)
+        if unknown:
+            raise ValueError(f"anneal_to names unknown sources {sorted(unknown)}; sources are {names}.")
         for i, source in enumerate(self.sources):  # a source never sampled would still be read and tokenized
             if source.weight == 0 and not (self.anneal_to or {}).get(source.name, 0) > 0:
                 raise ValueError(f"sources[{i}].weight: source {source.name!r} has weight 0 and no positive "
@@ -74,9 +77,6 @@ class DataConfig:
             raise ValueError(f"sequence_length must be >= 16, got {self.sequence_length}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
-        unknown = set(self.anneal_to or {}) - set(names)
-        if unknown:
-            raise ValueError(f"anneal_to names unknown sources {sorted(unknown)}; sources are {names}.")
         if self.anneal_to is not None and (min(self.anneal_to.values(), default=0) < 0
                                            or sum(self.anneal_to.values()) <= 0):
             raise ValueError("anneal_to: shares must be >= 0 with a positive sum.")

@@ -358,7 +358,8 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     summary = {"phase": config.name, "steps": run.state.step, "tokens": run.state.tokens,
                "parameters": run.parameters, "seconds_this_session": round(time.perf_counter() - wall_start, 2),
                "sources": {s.name: {"train_rows": len(s.train), "heldout_rows": len(s.heldout),
-                                    "set_aside": s.skipped} for s in run.sources},
+                                    "rows_drawn": drawn, "set_aside": s.skipped}
+                           for s, drawn in zip(run.sources, run.sampler.drawn)},
                **metrics}
     save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
     run.export(summary)
