@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import os
 from dataclasses import dataclass
 
 from .config import PhaseConfig
@@ -73,6 +74,16 @@ class BatchSchedule:
             stop = min(end, self.segments[i + 1].step if i + 1 < len(self.segments) else end)
             if stop > segment.step:
                 yield segment.step, stop, segment.accumulation * self.round
+
+
+def launch_world_size() -> int:
+    """The processes of this launch (torchrun / accelerate launch set WORLD_SIZE), read without
+    initialising Accelerate's state, which must be created by the Accelerator with its options."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def launch_is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
 def resolve(config: PhaseConfig, world_size: int) -> PhaseConfig:

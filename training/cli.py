@@ -42,6 +42,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> None:
     from accelerate import PartialState
 
+    from .budget import launch_is_main, launch_world_size
     from .curriculum import train_curriculum
     from .plan import format_plan, plan, to_json
 
@@ -51,9 +52,8 @@ def run_train(args: argparse.Namespace) -> None:
         return
     if args.world_size is not None or args.json:
         raise ValueError("--world-size and --json go with --plan; a run uses the processes it is launched with.")
-    state = PartialState()
-    shown = plan(args.config, world_size=state.num_processes, max_steps=args.max_steps)  # checks every phase first
-    if state.is_main_process:
+    shown = plan(args.config, world_size=launch_world_size(), max_steps=args.max_steps)  # checks every phase first
+    if launch_is_main():
         print(format_plan(shown), flush=True)
     output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
     summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,

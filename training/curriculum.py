@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .budget import resolve
+from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
 
 
@@ -34,9 +34,7 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
         elif default_world_size is not None:
             world = phase.run.world_size or default_world_size
         else:
-            from accelerate import PartialState
-
-            world = PartialState().num_processes
+            world = launch_world_size()
         phase = resolve(phase, world)
         phases.append(shorten(phase, max_steps) if max_steps is not None else phase)
     return phases

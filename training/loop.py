@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from accelerate import Accelerator, PartialState
+from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
 from tqdm.auto import tqdm
 
@@ -27,7 +27,7 @@ from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_toke
 
 from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
 from .collator import MLMCollator
-from .budget import BatchSchedule, is_resolved, resolve
+from .budget import BatchSchedule, is_resolved, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
 from .corpus import SourceRows, prepare_sources
 from .masking import MaskingConfig
@@ -295,7 +295,7 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     after that many steps with a checkpoint, for time-limited jobs that a later `resume` continues.
     """
     if not is_resolved(config):  # token budgets -> steps for this many processes
-        config = resolve(config, PartialState().num_processes)
+        config = resolve(config, launch_world_size())
     root = Path(output_root)
     folder = root / config.name
     summary_file = folder / SUMMARY_FILE
