@@ -31,13 +31,30 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=int, help="checkpoint and stop after N steps in this session "
                                                        "(for time-limited jobs; rerun with --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    parser.add_argument("--plan", action="store_true", help="print what the run will do (steps, tokens, lengths, "
+                                                           "masking, RoPE, LR, weight decay, mixture) and exit; "
+                                                           "needs no data, weights or GPU")
+    parser.add_argument("--json", action="store_true", help="with --plan: the plan as one JSON object")
+    parser.add_argument("--world-size", type=int, help="with --plan: the number of processes to plan for "
+                                                       "(default: the config's run.world_size, else 1)")
 
 
 def run_train(args: argparse.Namespace) -> None:
     from accelerate import PartialState
 
+    from .budget import launch_is_main, launch_world_size
     from .curriculum import train_curriculum
+    from .plan import format_plan, plan, to_json
 
+    if args.plan:
+        result = plan(args.config, world_size=args.world_size, max_steps=args.max_steps)
+        print(to_json(result) if args.json else format_plan(result))
+        return
+    if args.world_size is not None or args.json:
+        raise ValueError("--world-size and --json go with --plan; a run uses the processes it is launched with.")
+    shown = plan(args.config, world_size=launch_world_size(), max_steps=args.max_steps)  # checks every phase first
+    if launch_is_main():
+        print(format_plan(shown), flush=True)
     output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
     summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
                                  stop_after=args.stop_after, progress=not args.no_progress)

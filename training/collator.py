@@ -42,6 +42,14 @@ class PackedRows(torch.utils.data.Dataset):
         return {"index": index, "input_ids": ids, "position_ids": positions}
 
 
+def ordinary_ids(tokenizer) -> np.ndarray:
+    """Ids that random-token replacement may draw: the vocabulary without special tokens, including
+    added ones such as `[unused*]`, `<|padding|>` and `<|endoftext|>` (never seen in training text)."""
+    special = set(tokenizer.all_special_ids)
+    special.update(i for i, token in tokenizer.added_tokens_decoder.items() if token.special)
+    return np.setdiff1d(np.arange(len(tokenizer)), np.fromiter(special, dtype=np.int64))
+
+
 @dataclass
 class MLMCollator:
     tokenizer: object
@@ -53,8 +61,7 @@ class MLMCollator:
     def __post_init__(self) -> None:
         special = sorted(set(self.tokenizer.all_special_ids))
         self._special = np.array(special, dtype=np.int64)
-        vocab = len(self.tokenizer)
-        self._random_ids = np.setdiff1d(np.arange(vocab), self._special)
+        self._random_ids = ordinary_ids(self.tokenizer)
         self._pad = self.tokenizer.pad_token_id
         self._mask = self.tokenizer.mask_token_id
 

@@ -25,7 +25,8 @@ class SourceConfig:
     name: str
     path: str | None = None  # local file or folder; relative to the YAML file that names it
     dataset: str | None = None  # a Hub id, streamed
-    split: str = "train"
+    config: str | None = None  # the Hub dataset's config (subset) name, e.g. `fra_Latn` for fineweb-2
+    split: str = "train"  # as the dataset card names it (some datasets split by language: `en`)
     text_column: str = "text"
     weight: float = 1.0
 
@@ -34,6 +35,8 @@ class SourceConfig:
             raise ValueError(f"source {self.name!r}: give exactly one of `path` (local) or `dataset` (Hub id).")
         if self.weight < 0:
             raise ValueError(f"source {self.name!r}: weight must be >= 0, got {self.weight}.")
+        if self.config is not None and self.dataset is None:
+            raise ValueError(f"source {self.name!r}: `config` names a Hub dataset's subset; it needs `dataset`.")
 
 
 @dataclass
@@ -41,13 +44,19 @@ class DataConfig:
     sources: list[SourceConfig]
     sequence_length: int = 512
     temperature: float = 1.0  # sampling probability of a source is proportional to weight ** (1 / temperature)
-    anneal_to: dict[str, float] | None = None  # phase 3: target weights by source name ...
-    anneal_steps: int = 0  # ... reached linearly over this many steps
+    anneal_to: dict[str, float] | None = None  # target shares by source name (normalised, not tempered) ...
+    anneal_steps: int = 0  # ... reached linearly over this many steps ...
+    anneal_tokens: int | None = None  # ... or tokens (steps derived for the world size)
     eval_documents: int = 32  # held out per source for the MLM loss/accuracy (the same in every phase)
     heldout_seed: int | None = None  # picks the held-out documents; None: run.seed. Fix it to vary run.seed
     # (data order, masks) while every run scores, and never trains on, the same held-out text
     eval_rows: int = 32  # packed held-out rows scored per source at each evaluation
     spans: str | None = None  # mined commerce spans (`rexbert mine-spans`) for Guided MLM
+    # appended to `sources`: lets a phase add a source to the ones it inherits through `extends:`
+    add_sources: list[SourceConfig] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.sources, self.add_sources = [*self.sources, *self.add_sources], []
 
     def check(self) -> None:
         if not self.sources:
@@ -59,15 +68,24 @@ class DataConfig:
             source.check()
         if sum(s.weight for s in self.sources) <= 0:
             raise ValueError("sources: at least one weight must be positive.")
+        unknown = set(self.anneal_to or {}) - set(names)
+        if unknown:
+            raise ValueError(f"anneal_to names unknown sources {sorted(unknown)}; sources are {names}.")
+        for i, source in enumerate(self.sources):  # a source never sampled would still be read and tokenized
+            if source.weight == 0 and not (self.anneal_to or {}).get(source.name, 0) > 0:
+                raise ValueError(f"sources[{i}].weight: source {source.name!r} has weight 0 and no positive "
+                                 "anneal_to share, so it is never sampled; drop it or give it a weight.")
         if self.sequence_length < 16:
             raise ValueError(f"sequence_length must be >= 16, got {self.sequence_length}.")
         if self.temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}.")
-        unknown = set(self.anneal_to or {}) - set(names)
-        if unknown:
-            raise ValueError(f"anneal_to names unknown sources {sorted(unknown)}; sources are {names}.")
+        if self.anneal_to is not None and (min(self.anneal_to.values(), default=0) < 0
+                                           or sum(self.anneal_to.values()) <= 0):
+            raise ValueError("anneal_to: shares must be >= 0 with a positive sum.")
         if self.anneal_steps < 0 or self.eval_documents < 0 or self.eval_rows < 0:
             raise ValueError("anneal_steps, eval_documents and eval_rows must be >= 0.")
+        if self.anneal_tokens is not None and (self.anneal_tokens < 0 or self.anneal_steps):
+            raise ValueError("anneal_tokens must be >= 0, and not given together with anneal_steps.")
 
 
 @dataclass
@@ -87,11 +105,15 @@ class ModelConfig:
 @dataclass
 class OptimizerConfig:
     lr: float | None = None  # None: the preset's value from the paper's Table 2
-    weight_decay: float | None = None  # idem; never applied to norms and biases
+    # None: Table 2's. Fully decoupled (ModernBERT / Ettin convention): each step multiplies weights by
+    # 1 - weight_decay x lr_t / lr, i.e. by 1 - weight_decay at peak LR. Never applied to norms and biases.
+    weight_decay: float | None = None
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-6
     warmup_steps: int = 0
     decay_steps: int = 0  # 1-sqrt decay over the last `decay_steps`; the rest is stable
+    warmup_tokens: int | None = None  # the same two in tokens (steps derived for the world size)
+    decay_tokens: int | None = None
     min_lr_ratio: float = 0.0
 
     def check(self) -> None:
@@ -103,6 +125,10 @@ class OptimizerConfig:
             raise ValueError(f"betas must be in [0, 1), got {self.betas}.")
         if self.warmup_steps < 0 or self.decay_steps < 0:
             raise ValueError("warmup_steps and decay_steps must be >= 0.")
+        for unit in ("warmup", "decay"):
+            tokens = getattr(self, f"{unit}_tokens")
+            if tokens is not None and (tokens < 0 or getattr(self, f"{unit}_steps")):
+                raise ValueError(f"{unit}_tokens must be >= 0, and not given together with {unit}_steps.")
 
 
 @dataclass
@@ -120,7 +146,9 @@ class BatchConfig:
 
 @dataclass
 class RunConfig:
-    max_steps: int = 1000
+    max_steps: int | None = None  # the phase's length in optimizer steps (1000 if neither is given) ...
+    max_tokens: int | None = None  # ... or in tokens (row slots x sequence length), steps derived
+    world_size: int | None = None  # the number of processes the recipe is sized for (the plan's default)
     seed: int = 0
     save_every: int = 500
     keep_last: int = 2
@@ -131,7 +159,15 @@ class RunConfig:
     push_to_hub: str | None = None  # repo id for the exported model
 
     def check(self) -> None:
-        if min(self.max_steps, self.save_every, self.keep_last, self.eval_every, self.log_every) < 1:
+        if self.max_steps is not None and self.max_tokens is not None:
+            raise ValueError("give max_steps or max_tokens, not both.")
+        if self.max_steps is None and self.max_tokens is None:
+            self.max_steps = 1000
+        if self.max_tokens is not None and self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}.")
+        if self.world_size is not None and self.world_size < 1:
+            raise ValueError(f"world_size must be >= 1, got {self.world_size}.")
+        if min(self.max_steps or 1, self.save_every, self.keep_last, self.eval_every, self.log_every) < 1:
             raise ValueError("max_steps, save_every, keep_last, eval_every and log_every must be >= 1.")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
@@ -157,9 +193,19 @@ class PhaseConfig:
                 getattr(self, name).check()
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
-        if self.optimizer.warmup_steps + self.optimizer.decay_steps > self.run.max_steps:
+        if self.run.max_steps is not None and \
+                self.optimizer.warmup_steps + self.optimizer.decay_steps > self.run.max_steps:
             raise ValueError(f"optimizer: warmup_steps + decay_steps ({self.optimizer.warmup_steps} + "
                              f"{self.optimizer.decay_steps}) exceed run.max_steps ({self.run.max_steps}).")
+
+    def check_files(self) -> None:
+        """Rules that need the file system: Guided MLM needs its mined spans."""
+        if self.masking.guided_fraction > 0:
+            if self.data.spans is None:
+                raise ConfigError(f"{self.name}: masking.guided_fraction > 0 needs data.spans (rexbert mine-spans).")
+            if not Path(self.data.spans).is_file():
+                raise FileNotFoundError(f"{self.name}: data.spans {self.data.spans} not found; mine it with "
+                                        "`rexbert mine-spans`.")
 
     def learning_rate(self, preset: str) -> tuple[float, float]:
         """(lr, weight decay): the config's, else the paper's Table 2 values for `preset`."""
@@ -207,7 +253,7 @@ def _anchor_paths(data: dict, folder: Path) -> None:
             .is_absolute() else value
     if "spans" in section:
         section["spans"] = anchor(section["spans"])
-    for source in section.get("sources") or []:
+    for source in [*(section.get("sources") or []), *(section.get("add_sources") or [])]:
         if isinstance(source, dict) and "path" in source:
             source["path"] = anchor(source["path"])
 

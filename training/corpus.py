@@ -31,7 +31,8 @@ class SourceRows:
 
 
 def cache_folder(root: Path, config: PhaseConfig, source: SourceConfig) -> Path:
-    key = json.dumps([config.source_path(source), source.split, source.text_column])
+    parts = [config.source_path(source), source.split, source.text_column]
+    key = json.dumps(parts + [source.config] if source.config is not None else parts)  # old caches keep their key
     return root / "tokens" / f"{source.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
 
 
@@ -50,7 +51,7 @@ def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool =
         if source.dataset is None and not Path(path).exists():
             raise FileNotFoundError(f"source {source.name!r}: {path} does not exist.")
         manifest = tokenize_to_shards(path, tokenizer, folder, text_column=source.text_column, split=source.split,
-                                      progress=progress)
+                                      config=source.config, progress=progress)
         corpus = ShardedCorpus(folder)
         if len(corpus) == 0:
             raise ValueError(f"source {source.name!r} ({path}) has no usable documents; "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
-from .loop import train_phase
 
 
 def shorten(config: PhaseConfig, max_steps: int) -> PhaseConfig:
@@ -21,18 +21,36 @@ def shorten(config: PhaseConfig, max_steps: int) -> PhaseConfig:
     return config
 
 
-def load_phases(config: str | Path, max_steps: int | None = None, overrides: dict | None = None) -> list[PhaseConfig]:
-    """Every phase of `config` (a file or a folder of phase*.yaml), validated before anything runs."""
-    phases = [load_config(path, overrides) for path in phase_files(config)]
-    return [shorten(p, max_steps) if max_steps is not None else p for p in phases]
+def load_phases(config: str | Path, max_steps: int | None = None, overrides: dict | None = None,
+                world_size: int | None = None, default_world_size: int | None = None) -> list[PhaseConfig]:
+    """Every phase of `config` (a file or a folder of phase*.yaml), validated, with token budgets
+    resolved to steps for `world_size` processes (default: `default_world_size` or the phase's
+    `run.world_size` for a plan, else the processes of this launch)."""
+    phases = []
+    for path in phase_files(config):
+        phase = load_config(path, overrides)
+        if world_size is not None:
+            world = world_size
+        elif default_world_size is not None:
+            world = phase.run.world_size or default_world_size
+        else:
+            world = launch_world_size()
+        phase = resolve(phase, world)
+        phases.append(shorten(phase, max_steps) if max_steps is not None else phase)
+    return phases
 
 
 def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,
                      stop_after: int | None = None, progress: bool = True) -> list[dict]:
     """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
     unfinished one continues from its latest checkpoint."""
+    from .loop import train_phase
+    from .plan import check_curriculum
+
+    phases = load_phases(config, max_steps)
+    check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
     summaries = []
-    for phase in load_phases(config, max_steps):
+    for phase in phases:
         summary = train_phase(phase, output_dir, resume=resume, stop_after=stop_after, progress=progress)
         summaries.append(summary)
         if "stopped_at" in summary:

@@ -27,11 +27,13 @@ from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_toke
 
 from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
 from .collator import MLMCollator
-from .config import ConfigError, PhaseConfig, merge
+from .budget import BatchSchedule, is_resolved, launch_world_size, resolve
+from .config import ConfigError, PhaseConfig
 from .corpus import SourceRows, prepare_sources
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
-from .optim import accumulation_at, build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler
+from .phase_model import phase_model_config
 from .spans import SpanLexicon
 
 EVAL_PHASE = 0  # the held-out masks' rng stream; phases are numbered from 1
@@ -78,19 +80,11 @@ def resolve_init(config: PhaseConfig, root: Path) -> str:
 
 
 def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | None]:
-    """The phase's model config (preset or previous phase, with `model.overrides`; mappings such as
-    `rope_parameters` merge into the existing value) and the folder to load weights from, if any."""
+    """The phase's model config (preset or previous phase, with `model.overrides`) and the folder to
+    load weights from, if any."""
     folder = resolve_init(config, root) if config.model.init_from is not None else None
-    base = RexBertConfig.from_preset(config.model.preset) if folder is None else RexBertConfig.from_pretrained(folder)
-    overrides = config.model.overrides
-    unknown = sorted(k for k in overrides if not hasattr(base, k))
-    if unknown:
-        raise ConfigError(f"{config.name}: model.overrides: unknown RexBertConfig field(s) {unknown}.")
-    merged = {k: merge(getattr(base, k), v) if isinstance(v, dict) and isinstance(getattr(base, k), dict) else v
-              for k, v in overrides.items()}
-    if folder is None:  # from the preset, so that derived fields (layer_types) follow the overrides
-        return RexBertConfig.from_preset(config.model.preset, **merged), None
-    return RexBertConfig.from_dict({**base.to_dict(), **merged}), folder
+    base = RexBertConfig.from_pretrained(folder) if folder is not None else None
+    return phase_model_config(config, base), folder
 
 
 def build_model(config: PhaseConfig, root: Path) -> tuple[RexBertForMaskedLM, str | None]:
@@ -166,15 +160,11 @@ class PhaseRun:
         anneal = config.data.anneal_to
         schedule = MixtureSchedule([s.weight for s in config.data.sources], config.data.temperature,
                                    [anneal.get(n, 0.0) for n in names] if anneal else None, config.data.anneal_steps)
+        self.batches = BatchSchedule(config, accelerator.num_processes)
         self.sampler = MixtureSampler([len(s.train) for s in self.sources], schedule, config.run.seed, config.phase)
-        lexicon = None
-        if config.masking.guided_fraction > 0:
-            if config.data.spans is None:
-                raise ConfigError(f"{config.name}: masking.guided_fraction > 0 needs data.spans (rexbert mine-spans).")
-            if not Path(config.data.spans).is_file():
-                raise FileNotFoundError(f"{config.name}: data.spans {config.data.spans} not found; mine it with "
-                                        "`rexbert mine-spans`.")
-            lexicon = SpanLexicon.from_file(config.data.spans, self.tokenizer)
+        config.check_files()
+        lexicon = SpanLexicon.from_file(config.data.spans, self.tokenizer) if config.masking.guided_fraction > 0 \
+            else None
         self.collator = MLMCollator(self.tokenizer, config.masking, config.run.seed, config.phase, lexicon)
         eval_masking = MaskingConfig(rate=config.masking.rate, mean_span=config.masking.mean_span)
         self.eval_collator = MLMCollator(self.tokenizer, eval_masking, config.heldout_seed, EVAL_PHASE)
@@ -194,7 +184,7 @@ class PhaseRun:
         """This process's micro-batches for the next optimizer step."""
         acc = self.accelerator
         micro = self.config.batch.micro_batch_size
-        accumulation = accumulation_at(self.state.tokens, self.config)
+        accumulation = self.batches.accumulation(self.state.step)
         draws = self.sampler.draw(self.state.step, acc.num_processes * micro * accumulation)
         batches = []
         for j in range(accumulation):
@@ -304,6 +294,8 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     `resume` continues from the latest checkpoint (bit-identically); `stop_after` ends this session
     after that many steps with a checkpoint, for time-limited jobs that a later `resume` continues.
     """
+    if not is_resolved(config):  # token budgets -> steps for this many processes
+        config = resolve(config, launch_world_size())
     root = Path(output_root)
     folder = root / config.name
     summary_file = folder / SUMMARY_FILE
@@ -366,7 +358,8 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     summary = {"phase": config.name, "steps": run.state.step, "tokens": run.state.tokens,
                "parameters": run.parameters, "seconds_this_session": round(time.perf_counter() - wall_start, 2),
                "sources": {s.name: {"train_rows": len(s.train), "heldout_rows": len(s.heldout),
-                                    "set_aside": s.skipped} for s in run.sources},
+                                    "rows_drawn": drawn, "set_aside": s.skipped}
+                           for s, drawn in zip(run.sources, run.sampler.drawn)},
                **metrics}
     save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
     run.export(summary)

@@ -1,7 +1,8 @@
 """Which source, and which packed row of it, each training sample comes from.
 
-Source probabilities are `weight ** (1 / temperature)`, normalised; phase 3 moves the weights
-linearly from the phase's own toward `anneal_to` over `anneal_steps`. Sample `g` picks its source
+Source probabilities start at `weight ** (1 / temperature)`, normalised; with `anneal_to` they
+move linearly to those target shares (normalised, not tempered, so the stated target is the share
+reached) over `anneal_steps`, and stay there. Sample `g` picks its source
 with `default_rng([seed, phase, g, 1])`; each source then yields its rows in a seeded permutation
 per epoch, so every row is used once per epoch. The only state is how far each source has been
 read, which goes into the checkpoint (`state_dict`) so a resumed run draws the same samples.
@@ -31,11 +32,19 @@ class MixtureSchedule:
         self.end = np.asarray(anneal_to, dtype=np.float64) if anneal_to is not None else self.start
         self.temperature, self.anneal_steps = temperature, anneal_steps
 
-    def probabilities(self, step: int) -> np.ndarray:
-        progress = 1.0 if self.anneal_steps == 0 else min(1.0, step / self.anneal_steps)
-        weights = (1 - progress) * self.start + progress * self.end
-        tempered = np.where(weights > 0, np.maximum(weights, 1e-300) ** (1.0 / self.temperature), 0.0)
+    def progress(self, step: int) -> float:
+        return 1.0 if self.anneal_steps == 0 else min(1.0, step / self.anneal_steps)
+
+    def start_shares(self) -> np.ndarray:
+        tempered = np.where(self.start > 0, np.maximum(self.start, 1e-300) ** (1.0 / self.temperature), 0.0)
         return tempered / tempered.sum()
+
+    def end_shares(self) -> np.ndarray:
+        return self.end / self.end.sum() if self.end is not self.start else self.start_shares()
+
+    def probabilities(self, step: int) -> np.ndarray:
+        progress = self.progress(step)
+        return (1 - progress) * self.start_shares() + progress * self.end_shares()
 
 
 class MixtureSampler:

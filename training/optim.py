@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import optimi
 import torch
 from transformers import get_wsd_schedule
@@ -12,10 +10,15 @@ from .config import PhaseConfig
 
 
 def build_optimizer(model: torch.nn.Module, lr: float, weight_decay: float, config: PhaseConfig) -> optimi.StableAdamW:
-    """StableAdamW (update clipping, so no separate gradient clipping); norms and biases get no weight decay."""
+    """StableAdamW (update clipping, so no separate gradient clipping); norms and biases get no weight decay.
+
+    Weight decay is fully decoupled, as in ModernBERT and Ettin (Composer's `decoupled_stableadamw`),
+    whose values Table 2 reports: a step multiplies the weights by `1 - weight_decay * lr_t / lr`.
+    optimi's default (`decouple_lr=False`) would multiply by `1 - lr_t * weight_decay`, hundreds to
+    thousands of times weaker at these learning rates."""
     groups = optimi.param_groups_weight_decay(model, weight_decay)
     return optimi.StableAdamW(groups, lr=lr, betas=config.optimizer.betas, eps=config.optimizer.eps,
-                              weight_decay=weight_decay)
+                              weight_decay=weight_decay, decouple_lr=True, max_lr=lr)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, config: PhaseConfig) -> torch.optim.lr_scheduler.LambdaLR:
@@ -33,4 +36,4 @@ def accumulation_at(tokens_seen: int, config: PhaseConfig) -> int:
     budget = config.batch.warmup_tokens
     if budget <= 0 or tokens_seen >= budget:
         return full
-    return max(1, min(full, 1 + math.floor((full - 1) * tokens_seen / budget)))
+    return min(full, 1 + (full - 1) * tokens_seen // budget)  # integers: exact at the boundaries

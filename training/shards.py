@@ -39,7 +39,7 @@ class ReadReport:
 
 
 def read_documents(source: str | Path, text_column: str = "text", report: ReadReport | None = None,
-                   split: str = "train") -> Iterator[str]:
+                   split: str = "train", config: str | None = None) -> Iterator[str]:
     """Non-empty documents of `source`; empty/whitespace ones and bad lines are counted in `report`."""
     report = report if report is not None else ReadReport()
     path = Path(source)
@@ -48,7 +48,7 @@ def read_documents(source: str | Path, text_column: str = "text", report: ReadRe
     elif path.is_dir() and _line_files(path):
         rows = (row for file in _line_files(path) for row in _read_lines(file, text_column, report))
     else:
-        rows = _read_with_datasets(str(source), text_column, split)
+        rows = _read_with_datasets(str(source), text_column, split, config)
     for text in rows:
         if text is None:
             continue
@@ -94,7 +94,7 @@ def _read_lines(path: Path, text_column: str, report: ReadReport) -> Iterator[st
             yield record[text_column]
 
 
-def _read_with_datasets(source: str, text_column: str, split: str) -> Iterator[str]:
+def _read_with_datasets(source: str, text_column: str, split: str, config: str | None = None) -> Iterator[str]:
     from datasets import load_dataset, load_from_disk
 
     path = Path(source)
@@ -106,7 +106,8 @@ def _read_with_datasets(source: str, text_column: str, split: str) -> Iterator[s
             raise ValueError(f"{source}: unsupported file type {path.suffix!r}.")
         data = load_dataset(builder, data_files=source, split="train")
     else:
-        data = load_dataset(source, split=split, streaming=True)  # Hub corpora can be larger than the disk
+        # Hub corpora can be larger than the disk; `config` is the card's subset name (None: the default one)
+        data = load_dataset(source, config, split=split, streaming=True)
     for record in data:
         if text_column not in record:
             raise ValueError(f"{source}: column {text_column!r} not found; available: {sorted(record)}.")
@@ -114,7 +115,8 @@ def _read_with_datasets(source: str, text_column: str, split: str) -> Iterator[s
 
 
 def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_column: str = "text",
-                       shard_documents: int = 50_000, progress: bool = True, split: str = "train") -> dict:
+                       shard_documents: int = 50_000, progress: bool = True, split: str = "train",
+                       config: str | None = None) -> dict:
     """Tokenizes `source` (no special tokens) into shards in `out_dir`; resumes after completed shards."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +127,7 @@ def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_
         raise ValueError(f"{out_dir} holds shards of {manifest['source']!r} ({manifest['text_column']!r}); "
                          "use another folder for another source.")
     report = ReadReport(Counter(manifest["skipped"]))
-    documents = read_documents(source, text_column, report, split)
+    documents = read_documents(source, text_column, report, split, config)
     for _ in range(manifest["documents"]):  # already in completed shards
         next(documents, None)
     bar = tqdm(desc=f"tokenizing {Path(str(source)).name}", unit=" docs", disable=not progress,

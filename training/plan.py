@@ -1,0 +1,202 @@
+"""What a phase or curriculum will do, computed from its configs alone (no data, weights or GPU).
+
+`check_curriculum` applies every cross-field rule of every phase (spans files, starting points,
+RoPE thetas that never decrease) before the first phase runs; `describe` reports, per phase, the
+steps and tokens (batch-size warmup included), lengths, masking, RoPE theta per layer type, the LR
+along the schedule, the weight-decay convention, and the mixture along the phase. The numbers come
+from the same functions the loop runs on (`BatchSchedule`, `build_scheduler`, `MixtureSchedule`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from modeling_rexbert import PRESETS, RexBertConfig
+
+from .budget import BatchSchedule
+from .config import ConfigError, PhaseConfig
+from .mixture import MixtureSchedule
+from .optim import build_scheduler
+from .phase_model import phase_model_config, rope_thetas
+
+
+def _starting_config(phase: PhaseConfig, earlier: dict[str, RexBertConfig | None]) -> tuple[RexBertConfig | None, bool]:
+    """(config the phase starts from, whether it is known); raises if `init_from` names nothing."""
+    name = phase.model.init_from
+    if name is None:
+        return None, True
+    if name in earlier:
+        return earlier[name], earlier[name] is not None
+    folder = Path(name).expanduser()
+    if (folder / "config.json").is_file():
+        return RexBertConfig.from_pretrained(folder), True
+    if "/" in name and not folder.exists():  # a Hub id: its config if cached, else unknown until the run
+        try:
+            return RexBertConfig.from_pretrained(name, local_files_only=True), True
+        except (OSError, ValueError):
+            return None, False
+    raise ConfigError(f"{phase.name}: model.init_from {name!r} is neither an earlier phase of this curriculum "
+                      f"({sorted(earlier) or 'none'}), a folder with a config.json, nor a Hub id.")
+
+
+def model_configs(phases: list[PhaseConfig]) -> list[RexBertConfig | None]:
+    """Each phase's model config (None where it starts from a Hub model that is not cached)."""
+    configs: dict[str, RexBertConfig | None] = {}
+    result = []
+    for phase in phases:
+        base, known = _starting_config(phase, configs)
+        config = phase_model_config(phase, base) if known else None
+        configs[phase.name] = config
+        result.append(config)
+    return result
+
+
+def _thetas(phase: PhaseConfig, config: RexBertConfig | None) -> dict[str, float | None]:
+    if config is not None:
+        return rope_thetas(config)
+    given = phase.model.overrides.get("rope_parameters") or {}  # an uncached Hub start: what the phase sets
+    return {kind: (given.get(kind) or {}).get("rope_theta") for kind in ("full_attention", "sliding_attention")}
+
+
+def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexBertConfig | None]:
+    """Every cross-field rule of every phase, before any runs (with `files`, also those on files the
+    run reads, such as the spans of Guided MLM); returns the phases' model configs."""
+    configs = model_configs(phases)
+    previous: dict[str, float | None] = {}
+    for phase, config in zip(phases, configs):
+        if files:
+            phase.check_files()
+        preset = _preset(config)
+        if preset is None and config is not None and (phase.optimizer.lr is None or phase.optimizer.weight_decay is None):
+            raise ConfigError(f"{phase.name}: the model is not one of the presets {sorted(PRESETS)}; set "
+                              "optimizer.lr and optimizer.weight_decay.")
+        thetas = _thetas(phase, config)
+        for kind, theta in thetas.items():
+            before = previous.get(kind)
+            if theta is not None and before is not None and theta < before:
+                raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is "
+                                  f"below the previous phase's {before:g}; RoPE theta never decreases between phases.")
+        previous = thetas
+    return configs
+
+
+def _preset(config: RexBertConfig | None) -> str | None:
+    if config is None:
+        return None
+    sizes = {k: getattr(config, k) for k in next(iter(PRESETS.values()))}
+    return next((name for name, values in PRESETS.items() if values == sizes), None)
+
+
+def _share_sums(schedule: MixtureSchedule, batches: BatchSchedule, steps: int) -> np.ndarray:
+    """Tokens drawn per source over the phase: sum over steps of share(step) x tokens(step), exactly."""
+    start, end = schedule.start_shares(), schedule.end_shares()
+    anneal = schedule.anneal_steps
+    total = np.zeros_like(start)
+    for first, stop, tokens in batches.pieces(steps):
+        ramp_stop = min(stop, anneal) if anneal else first  # steps with progress step / anneal < 1
+        ramp = max(0, ramp_stop - first)
+        progress = (first + ramp_stop - 1) * ramp / 2 / anneal if ramp else 0.0  # sum of step / anneal
+        progress += stop - first - ramp  # the rest at progress 1
+        total += tokens * ((stop - first) * start + progress * (end - start))
+    return total
+
+
+def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
+    """The plan of one resolved phase (see the module docstring)."""
+    world = phase.run.world_size or 1
+    steps = phase.run.max_steps
+    batches = BatchSchedule(phase, world)
+    preset = _preset(model)
+    lr, weight_decay = phase.learning_rate(preset or "base") if (preset or phase.optimizer.lr is not None) \
+        else (None, None)
+    factor = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), phase).lr_lambdas[0]
+    names = [s.name for s in phase.data.sources]
+    anneal = phase.data.anneal_to
+    mixture = MixtureSchedule([s.weight for s in phase.data.sources], phase.data.temperature,
+                              [anneal.get(n, 0.0) for n in names] if anneal else None, phase.data.anneal_steps)
+    shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
+    tokens = batches.tokens_before(steps)
+    full_rows = world * phase.batch.micro_batch_size * phase.batch.gradient_accumulation_steps
+    lr_at = lambda step: None if lr is None else lr * factor(step)  # noqa: E731
+    return {
+        "name": phase.name,
+        "world_size": world,
+        "steps": steps,
+        "tokens": tokens,
+        "sequence_length": phase.data.sequence_length,
+        "global_batch": {"rows": full_rows, "tokens": full_rows * phase.data.sequence_length,
+                         "warmup_steps": batches.segments[-1].step},
+        "masking_rate": phase.masking.rate,
+        "guided_fraction": phase.masking.guided_fraction,
+        "rope_theta": _thetas(phase, model),
+        "lr": {"peak": lr, "warmup_steps": phase.optimizer.warmup_steps, "decay_steps": phase.optimizer.decay_steps,
+               "warmup_end": lr_at(phase.optimizer.warmup_steps), "mid": lr_at(steps // 2), "last_step": lr_at(steps - 1),
+               "end": lr_at(steps)},
+        "weight_decay": {"value": weight_decay, "decoupled": True, "per_step_at_peak": weight_decay,
+                         "coupled_would_be": None if lr is None else lr * weight_decay},
+        "mixture": {"start": shares(0), "mid": shares(steps // 2), "end": shares(steps - 1),
+                    "anneal_steps": phase.data.anneal_steps,
+                    "tokens": {n: int(round(t)) for n, t in zip(names, _share_sums(mixture, batches, steps))}},
+        "init_from": phase.model.init_from or f"preset {phase.model.preset}",
+    }
+
+
+def plan(config: str | Path, world_size: int | None = None, max_steps: int | None = None) -> dict:
+    """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
+    each phase's `run.world_size`, else 1); every rule is checked first."""
+    from .curriculum import load_phases
+
+    phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
+    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
+    described = []
+    for phase, model in zip(phases, configs):
+        described.append(describe_phase(phase, model))
+        try:
+            phase.check_files()
+        except (ValueError, OSError) as error:
+            described[-1]["warnings"] = [f"{error} (needed before this phase runs)"]
+    return {"phases": described}
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "?"
+    for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= size:
+            return f"{value / size:.4g}{unit}"
+    return f"{value:.4g}"
+
+
+def format_plan(result: dict) -> str:
+    """The plan as text, one block per phase."""
+    lines = []
+    for p in result["phases"]:
+        lr, wd, mix = p["lr"], p["weight_decay"], p["mixture"]
+        theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(p["rope_theta"].items()))
+        lines += [
+            f"{p['name']} (from {p['init_from']}) on {p['world_size']} process(es): {p['steps']:,} steps, "
+            f"{_number(p['tokens'])} tokens ({p['tokens']:,})",
+            f"  rows of {p['sequence_length']:,} tokens; global batch {p['global_batch']['rows']:,} rows "
+            f"({_number(p['global_batch']['tokens'])} tokens) after {p['global_batch']['warmup_steps']:,} "
+            "batch-warmup steps",
+            f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
+            f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
+            f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)"
+            if lr["peak"] is not None else "  lr: set by the starting checkpoint's preset (unknown here)",
+            f"  weight decay {wd['value']:g}, fully decoupled: x(1 - {wd['per_step_at_peak']:g}) per step at peak LR "
+            f"(coupled would be {wd['coupled_would_be']:.2g})" if wd["value"] is not None else "  weight decay: ?",
+        ]
+        lines += [f"  warning: {w}" for w in p.get("warnings", [])]
+        lines.append("  mixture (start -> mid -> end, tokens):")
+        for name in mix["start"]:
+            lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
+                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])}")
+    return "\n".join(lines)
+
+
+def to_json(result: dict) -> str:
+    return json.dumps(result, indent=1)
