@@ -33,6 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIGS = REPO / "training" / "configs" / "demo"
 TITLE_WORDS = 20  # held-out e-commerce documents up to this many words are "title-like"
+HELDOUT = {"data": {"eval_documents": 600}}  # e-commerce documents never trained on (general: at most a tenth, 9)
 VARIANTS = {
     "a": "no phase 3 (phase-2 checkpoint)",
     "b": "phase 3 on general text only",
@@ -47,7 +48,7 @@ def phase3_overrides(variant: str, seed: int, shared: Path, spans: Path) -> dict
     """How variant `variant` changes the demo's phase 3 (which is variant d)."""
     weights = {"b": (1.0, 0.0), "e": (0.0, 1.0)}.get(variant)
     override: dict = {"model": {"init_from": str(shared / "phase2")}, "run": {"seed": seed},
-                      "data": {"spans": str(spans)}}
+                      "data": {**HELDOUT["data"], "spans": str(spans)}}
     if weights is not None:  # a fixed mixture instead of the anneal
         override["data"].update(anneal_to=None, anneal_steps=0,
                                 sources=[{"name": "general", "path": str(REPO / "rexbert/corpus/general.jsonl"),
@@ -70,7 +71,7 @@ def prepare(out: Path, progress: bool) -> tuple[Path, Path, dict[str, Path]]:
     shared = out / "shared"
     for name in ("phase1", "phase2"):
         train_phase(load_config(DEMO_CONFIGS / f"{name}.yaml"), shared, resume=True, progress=progress)
-    phase3 = load_config(DEMO_CONFIGS / "phase3.yaml")
+    phase3 = load_config(DEMO_CONFIGS / "phase3.yaml", HELDOUT)
     tokenizer = load_tokenizer()
     ecommerce_train, ecommerce_heldout = source_texts(phase3, tokenizer, shared, "ecommerce")
     _, general_heldout = source_texts(phase3, tokenizer, shared, "general")
