@@ -46,6 +46,9 @@ def write_folders(work: Path) -> list[Path]:
         "full_attention": {"rope_type": "default", "rope_theta": THETAS["global"]},
         "sliding_attention": {"rope_type": "default", "rope_theta": THETAS["local"]}})
     model = RexBertForMaskedLM(config).eval()
+    with torch.no_grad():  # sharper attention than at init, so that positions (and thetas) visibly matter
+        for layer in model.model.layers:
+            layer.attn.Wqkv.weight.mul_(20)
     published = work / "rexbert-format"
     model.save_pretrained(published)
     plain = convert_checkpoint(published, work / "modernbert-format", to="modernbert")
