@@ -10,6 +10,7 @@ This file travels to the Hub as remote code: it may import only torch and transf
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import transformers
@@ -179,20 +180,19 @@ class RexBertConfig(ModernBertConfig):
         return {"global_attn_every_n_layers": every_n,
                 **{key: self.rope_parameters[t]["rope_theta"] for key, t in LEGACY_THETAS.items()}}
 
-    def to_dict(self) -> dict[str, Any]:
-        """Written as stock ModernBERT (`model_type: modernbert`) with both the transformers 5 fields and the
-        4.x keys, so every reader builds the same model. A config 4.x cannot express keeps
-        `model_type: rexbert`: stock readers then refuse it instead of silently loading other RoPE."""
-        output = super().to_dict()
-        for key in ("global_attn_every_n_layers", *LEGACY_THETAS):
-            output.pop(key, None)
+    def to_json_string(self, use_diff: bool = True) -> str:
+        """The saved form (`config.json`): stock ModernBERT (`model_type: modernbert`) with both the
+        transformers 5 fields and the 4.x keys, so every reader builds the same model. A config 4.x cannot
+        express keeps `model_type: rexbert`: stock readers then refuse it instead of loading other RoPE.
+        `to_dict` stays RexBERT's own view, so that dict round trips never carry two copies of a value."""
+        output = json.loads(super().to_json_string(use_diff=use_diff))
         legacy = self.legacy_keys()
         if legacy is not None:
             output.update(legacy, model_type=ModernBertConfig.model_type)
             # Serving tools (vLLM, TEI) pick their implementation from the stock class names.
             if output.get("architectures"):
                 output["architectures"] = [name.replace("RexBert", "ModernBert", 1) for name in output["architectures"]]
-        return output
+        return json.dumps(output, indent=2, sort_keys=True) + "\n"
 
     def _check_layers(self) -> None:
         unknown = sorted(set(self.layer_types) - set(LAYER_TYPES))
