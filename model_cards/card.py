@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 from collections import defaultdict
 from pathlib import Path
 
@@ -37,18 +38,61 @@ def _model_facts(model_dir: Path) -> dict:
                                         "num_attention_heads", "max_position_embeddings", "vocab_size")}
 
 
-def _hub_results(results: list[EvalResult]) -> list[HubEvalResult]:
-    """model-index entries (plain floats); masked-token recovery keeps its column/block/k in the metric name."""
-    entries = []
+# Tasks on a Hub dataset with configs: results task -> (dataset id, config). GLUE tasks are named glue-<config>.
+def _hub_dataset(r: EvalResult) -> tuple[str, str | None] | None:
+    """The real Hub dataset (and config) of a result, or None for local files, which model-index cannot name."""
+    if r.task.startswith("glue-"):
+        return "nyu-mll/glue", r.task.removeprefix("glue-")
+    if Path(r.dataset).expanduser().exists() or r.dataset.startswith(("/", ".", "~")) or r.dataset.count("/") != 1:
+        return None
+    return r.dataset, None
+
+
+def _aggregate(results: list[EvalResult]) -> list[tuple[EvalResult, list[float]]]:
+    """One entry per (model, task, dataset, split, metric, settings): the mean over seeds, with every seed's value."""
+    groups: dict[tuple, list[EvalResult]] = defaultdict(list)
     for r in results:
+        groups[(r.model, r.task, r.dataset, r.split, r.metric, json.dumps(r.settings, sort_keys=True))].append(r)
+    aggregated = []
+    for members in groups.values():
+        values = [m.value for m in members]
+        first = members[0]
+        aggregated.append((EvalResult(first.model, first.task, first.dataset, first.split, first.metric,
+                                      statistics.fmean(values), settings=first.settings, date=first.date,
+                                      versions=first.versions), values))
+    return aggregated
+
+
+def _hub_results(results: list[EvalResult]) -> list[HubEvalResult]:
+    """model-index entries (plain floats, the mean over seeds) on real Hub datasets only;
+    masked-token recovery keeps its column/block/k in the metric name."""
+    entries = []
+    for r, values in _aggregate(results):
+        dataset = _hub_dataset(r)
+        if dataset is None:
+            continue
         task_type, task_name = TASK_TYPES.get(r.task, ("text-classification", r.task))
         name = r.metric
         if r.task == "masked-token-recovery":
             name = f"{r.settings['column']} block {r.settings['block_size']} {r.metric}"
-        entries.append(HubEvalResult(task_type=task_type, task_name=task_name, dataset_type=r.dataset,
-                                     dataset_name=r.dataset, dataset_split=r.split, metric_type=r.metric,
-                                     metric_name=name, metric_value=float(r.value)))
+        if len(values) > 1:
+            name = f"{name} (mean of {len(values)} seeds)"
+        entries.append(HubEvalResult(task_type=task_type, task_name=task_name, dataset_type=dataset[0],
+                                     dataset_name=dataset[0], dataset_config=dataset[1], dataset_split=r.split,
+                                     metric_type=r.metric, metric_name=name, metric_value=float(r.value)))
     return entries
+
+
+def _seed_spread(results: list[EvalResult]) -> str | None:
+    """A markdown table of tasks that ran with several seeds: mean, standard deviation, every value."""
+    rows = [(r, values) for r, values in _aggregate(results) if len(values) > 1]
+    if not rows:
+        return None
+    lines = ["| task | split | metric | mean | std | seeds |", "|---|---|---|---|---|---|"]
+    for r, values in rows:
+        lines.append(f"| {r.task} | {r.split} | {r.metric} | {r.value * 100:.1f} | {statistics.stdev(values) * 100:.1f} "
+                     f"| {', '.join(f'{v * 100:.1f}' for v in values)} |")
+    return "\n".join(lines)
 
 
 def _pyplot():
@@ -94,9 +138,30 @@ def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
     return True
 
 
+def usage_snippets(name: str) -> list[str]:
+    """The card's code, as printed: stock transformers first (any version from 4.48, no remote code), then
+    RexBERT's own classes on transformers 5, then sentence-transformers. Tests run each against the folder."""
+    model = repr(name)
+    return [
+        f"from transformers import pipeline\n\nfill = pipeline(\"fill-mask\", model={model})\n"
+        "print(fill(\"Apple iPhone 13, 128 [MASK], Midnight\")[0][\"token_str\"])",
+        f"import torch\nfrom transformers import AutoModel, AutoTokenizer\n\n"
+        f"tokenizer = AutoTokenizer.from_pretrained({model})\n"
+        f"model = AutoModel.from_pretrained({model}, trust_remote_code=True)  # RexBERT's unpadded code, transformers>=5.23\n"
+        "batch = tokenizer([\"red running shoes\", \"Nike Air Zoom Pegasus 40\"], padding=True, return_tensors=\"pt\")\n"
+        "with torch.no_grad():\n    hidden = model(**batch).last_hidden_state\n"
+        "mask = batch[\"attention_mask\"].unsqueeze(-1)\nembeddings = (hidden * mask).sum(1) / mask.sum(1)\n"
+        "print(embeddings.shape)",
+        f"from sentence_transformers import SentenceTransformer\n\n"
+        f"encoder = SentenceTransformer({model})  # mean pooling\n"
+        "print(encoder.encode([\"red running shoes\", \"Nike Air Zoom Pegasus 40\"]).shape)",
+    ]
+
+
 def render_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
-                model_name: str | None = None) -> Path:
-    """Writes README.md (and plots) for `model_dir` from results files; returns the README path."""
+                model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None) -> Path:
+    """Writes README.md (and plots) for `model_dir` from results files; returns the README path.
+    `base_model`: the Hub id this model was annealed or fine-tuned from; `datasets`: Hub ids it was trained on."""
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no config.json; is it a saved model folder?")
@@ -106,9 +171,17 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     facts = _model_facts(model_dir)
     name = model_name or model_dir.name
     ours = [r for r in results if Path(r.model).name == model_dir.name or r.model == str(model_dir)]
-    data = ModelCardData(model_name=name, license="apache-2.0", library_name="transformers", pipeline_tag="fill-mask",
+    for hub_id in [base_model, *(datasets or [])]:
+        if hub_id is not None and (Path(hub_id).expanduser().exists() or hub_id.count("/") != 1):
+            raise ValueError(f"{hub_id!r} is not a Hub id (owner/name); card metadata must not carry local paths.")
+    evaluated_on = sorted({d[0] for r in ours if (d := _hub_dataset(r)) is not None})
+    data = ModelCardData(model_name=name, language=["en"], license="apache-2.0", library_name="transformers",
+                         pipeline_tag="fill-mask", base_model=base_model,
+                         datasets=sorted(set(datasets or [])) or None,
                          tags=["rexbert", "modernbert", "e-commerce", "fill-mask", "sentence-transformers"],
                          eval_results=_hub_results(ours) or None)
+    if evaluated_on:  # the Hub links evaluation datasets from the metadata too
+        data.datasets = sorted(set(data.datasets or []) | set(evaluated_on))
     plots = []
     if _plot_topk(results, output_dir / "topk_by_block_size.png"):
         plots.append("![Top-k masked-token accuracy by block size](topk_by_block_size.png)")
@@ -122,15 +195,11 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
         f"hidden size {facts['hidden_size']}, context {facts['max_position_embeddings']:,} tokens) for e-commerce text: "
         "product search, ranking, classification and attribute extraction.",
         "## Usage",
-        "```python\nfrom transformers import pipeline\n\nfill = pipeline(\"fill-mask\", model=MODEL, trust_remote_code=True)\n"
-        "fill(\"Apple iPhone 13, 128 [MASK], Midnight\")\n```",
-        "```python\nimport torch\nfrom transformers import AutoModel, AutoTokenizer\n\n"
-        "tokenizer = AutoTokenizer.from_pretrained(MODEL)\nmodel = AutoModel.from_pretrained(MODEL, trust_remote_code=True)\n"
-        "batch = tokenizer([\"red running shoes\"], return_tensors=\"pt\")\n"
-        "embedding = model(**batch).last_hidden_state.mean(dim=1)\n```",
-        "```python\nfrom sentence_transformers import SentenceTransformer\n\n"
-        "encoder = SentenceTransformer(MODEL, trust_remote_code=True)  # mean pooling\n"
-        "encoder.encode([\"red running shoes\", \"Nike Air Zoom Pegasus\"])\n```",
+        "The folder is a stock ModernBERT checkpoint (`model_type: modernbert`) that also carries RexBERT's code: "
+        "without `trust_remote_code` it runs on transformers' own ModernBERT (any version from 4.48) and in tools "
+        "that read ModernBERT; with `trust_remote_code=True` on transformers >= 5.23 it runs RexBERT's unpadded "
+        "implementation. Both give the same outputs.",
+        *(f"```python\n{snippet}\n```" for snippet in usage_snippets(name)),
         "## Training recipe",
         RECIPE,
         "## Evaluation",
@@ -138,8 +207,12 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     if masked:
         sections += ["Top-k masked-token recovery (%), same masks for every model:", table3(masked)]
     if other:
-        sections += ["Fine-tuned tasks (x100):",
-                     render_table(other, column_key=lambda r: f"{r.task} {r.split} {r.metric}")]
+        sections += ["Fine-tuned tasks (x100; the mean over seeds where several ran):",
+                     render_table([r for r, _ in _aggregate(other)],
+                                  column_key=lambda r: f"{r.task} {r.split} {r.metric}")]
+        spread = _seed_spread(other)
+        if spread:
+            sections += ["Seed spread (x100):", spread]
     if not results:
         sections.append("No evaluation results yet.")
     sections += plots
@@ -151,8 +224,7 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
         "## Citation",
         f"```bibtex\n{CITATION}\n```",
     ]
-    card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" +
-                                   "\n\n".join(s.replace("MODEL", repr(name)) for s in sections) + "\n")
+    card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + "\n\n".join(sections) + "\n")
     readme = output_dir / "README.md"
     card.save(readme)
     return readme
@@ -174,6 +246,12 @@ def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, priva
     for required in ("config.json", "README.md"):
         if required not in files:
             raise FileNotFoundError(f"{model_dir} has no {required}; save the model and render its card first.")
+    if json.loads((model_dir / "config.json").read_text()).get("model_type") == "rexbert":
+        raise ValueError(
+            f"{model_dir}/config.json has model_type 'rexbert' (written before the portable format, or with RoPE "
+            "that transformers 4.x cannot express): rewrite it with `rexbert convert --to rexbert IN OUT` so that "
+            "stock transformers and serving tools load it, then render the card and push that folder."
+        )
     if dry_run:
         return files
     api = api or HfApi()

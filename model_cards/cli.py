@@ -14,6 +14,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--results", nargs="+", default=[], help="results JSON files (rexbert eval --output)")
     render.add_argument("--output-dir", help="default: the model folder")
     render.add_argument("--name", help="model name in the card (default: folder name)")
+    render.add_argument("--base-model", help="Hub id this model was annealed or fine-tuned from (card metadata)")
+    render.add_argument("--datasets", nargs="*", default=[], help="Hub ids of the training datasets (card metadata)")
     render.set_defaults(func=run_render)
 
     push = actions.add_parser("push", help="upload checkpoint, tokenizer, code and card")
@@ -27,7 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_render(args: argparse.Namespace) -> None:
     from .card import render_card
 
-    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name)}")
+    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets)}")
 
 
 def run_push(args: argparse.Namespace) -> None:

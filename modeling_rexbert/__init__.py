@@ -25,7 +25,7 @@ from .modeling_rexbert import (
     RexBertModel,
     RexBertPreTrainedModel,
 )
-from .tokenization_rexbert import build_tokenizer, check_vocab_matches, load_tokenizer
+from .tokenization_rexbert import build_tokenizer, check_vocab_matches, load_tokenizer, save_tokenizer
 
 transformers.AutoConfig.register(RexBertConfig.model_type, RexBertConfig, exist_ok=True)
 RexBertConfig.register_for_auto_class()
@@ -47,4 +47,5 @@ __all__ = [
     "build_tokenizer",
     "check_vocab_matches",
     "load_tokenizer",
+    "save_tokenizer",
 ]

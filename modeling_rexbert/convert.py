@@ -1,7 +1,8 @@
-"""Convert checkpoints between RexBERT (remote code) and stock transformers ModernBERT.
+"""Convert checkpoints between RexBERT's published format and a plain stock ModernBERT folder.
 
-The weights are identical in both formats (same state-dict keys); what changes is the config
-(`model_type`, `architectures`, `auto_map`) and whether the folder carries RexBERT's code.
+The weights are identical in both formats (same state-dict keys) and so is the config
+(`model_type: modernbert`, transformers 5 and 4.x RoPE keys); the RexBERT format adds `auto_map` and
+RexBERT's code, which `trust_remote_code=True` on transformers 5 runs. The plain format has neither.
 
 ```python
 >>> from modeling_rexbert.convert import convert_checkpoint
@@ -18,14 +19,14 @@ from typing import Literal
 import transformers
 from transformers import AutoTokenizer, ModernBertConfig
 
-from .configuration_rexbert import RexBertConfig
+from .configuration_rexbert import RexBertConfig, RexBertConfigError
 from .modeling_rexbert import (
     RexBertForMaskedLM,
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
     RexBertModel,
 )
-from .tokenization_rexbert import check_vocab_matches, load_tokenizer
+from .tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 
 # Task suffix -> RexBERT class; the ModernBERT class is "ModernBert" + suffix.
 TASKS = {
@@ -36,7 +37,8 @@ TASKS = {
 }
 TARGETS = ("modernbert", "rexbert")
 # Keys a saved config carries that must not be copied into the other format's config.
-_FORMAT_KEYS = ("model_type", "architectures", "auto_map", "transformers_version")
+_FORMAT_KEYS = ("model_type", "architectures", "auto_map", "transformers_version", "global_attn_every_n_layers",
+                "global_rope_theta", "local_rope_theta")
 
 
 def to_modernbert_config(config: RexBertConfig, **overrides) -> ModernBertConfig:
@@ -69,6 +71,8 @@ def _read_config(source: str | Path) -> dict:
 
 
 def _source_tokenizer(source: str | Path):
+    if Path(source).is_dir():  # read as files: an older RexBERT folder would make AutoTokenizer ask about its code
+        return load_tokenizer(source) if (Path(source) / "tokenizer.json").is_file() else load_tokenizer()
     try:
         return AutoTokenizer.from_pretrained(str(source))
     except (OSError, ValueError):  # no tokenizer with the checkpoint: RexBERT's ids are ModernBERT's
@@ -93,8 +97,16 @@ def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal[
     tokenizer = _source_tokenizer(source)
     check_vocab_matches(tokenizer, model.config.vocab_size)
 
+    legacy = model.config.legacy_keys()
+    if to == "modernbert" and legacy is None:
+        raise RexBertConfigError(
+            f"{source}: rope_parameters={model.config.rope_parameters} / layer_types={model.config.layer_types} "
+            "have no transformers 4.x equivalent (global_rope_theta, local_rope_theta, global_attn_every_n_layers), "
+            "so a stock ModernBERT folder would load with other RoPE there; keep it in the rexbert format."
+        )
+
     destination.mkdir(parents=True, exist_ok=True)
-    tokenizer.save_pretrained(str(destination))
+    save_tokenizer(tokenizer, destination)
     if to == "rexbert":
         model.save_pretrained(str(destination))
         return destination
@@ -104,6 +116,9 @@ def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal[
     stock_model = stock_class(stock_config)
     stock_model.load_state_dict(model.state_dict(), strict=True)
     stock_model.save_pretrained(str(destination))
+    # transformers 5 writes only `rope_parameters`; 4.x reads only these keys and would use its defaults.
+    config_file = destination / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **legacy}, indent=2, sort_keys=True) + "\n")
     return destination
 
 

@@ -17,6 +17,11 @@ from pathlib import Path
 
 import torch
 from torch import nn
+
+# isort: off
+# The config module first: on transformers 4.x its import stops with a message naming the version needed.
+from .configuration_rexbert import RexBertConfig, check_attn_implementation
+# isort: on
 from transformers import PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
@@ -31,7 +36,6 @@ from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_u
 from transformers.utils.generic import can_return_tuple
 
 from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary
-from .configuration_rexbert import RexBertConfig, check_attn_implementation
 from .unpadding import UnpaddedBatch, unpad_inputs
 
 
@@ -254,7 +258,7 @@ class RexBertPreTrainedModel(PreTrainedModel):
             return
         tokenizer = tokenization.load_tokenizer()
         if len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own tokenizer
-            tokenizer.save_pretrained(folder)
+            tokenization.save_tokenizer(tokenizer, folder)
 
 
 @dataclass

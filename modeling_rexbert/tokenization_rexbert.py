@@ -12,6 +12,7 @@ OLMo's tokenizer JSON (`python -m modeling_rexbert.tokenization_rexbert OLMO_JSO
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from tokenizers import AddedToken, Tokenizer
@@ -26,6 +27,11 @@ NUM_UNUSED = 83
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",
                   "mask_token": "[MASK]"}
 SPECIAL_IDS = {"[UNK]": 50280, "[CLS]": 50281, "[SEP]": 50282, "[PAD]": 50283, "[MASK]": 50284}
+# The class name both transformers 4.x and 5.x resolve without remote code (5.x's own name,
+# "TokenizersBackend", does not exist in 4.x); it is what ModernBERT's published tokenizer says too.
+PORTABLE_TOKENIZER_CLASS = "PreTrainedTokenizerFast"
+# Keys transformers 5 writes from the loading call, not from the tokenizer: never published.
+LOADING_KEYS = ("is_local", "local_files_only", "backend", "name_or_path", "trust_remote_code")
 
 
 def build_tokenizer(olmo_tokenizer_json: str | Path) -> PreTrainedTokenizerFast:
@@ -66,6 +72,18 @@ def load_tokenizer(path: str | Path | None = None) -> PreTrainedTokenizerFast:
     return PreTrainedTokenizerFast.from_pretrained(str(folder))
 
 
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, folder: str | Path) -> Path:
+    """`save_pretrained`, with a `tokenizer_config.json` that transformers 4.x and 5.x both load without
+    remote code or prompts: a class name both know and none of the keys that describe how it was loaded."""
+    folder = Path(folder)
+    tokenizer.save_pretrained(str(folder))
+    config_file = folder / "tokenizer_config.json"
+    config = {k: v for k, v in json.loads(config_file.read_text()).items() if k not in LOADING_KEYS}
+    config["tokenizer_class"] = PORTABLE_TOKENIZER_CLASS
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
 def check_vocab_matches(tokenizer: PreTrainedTokenizerFast, vocab_size: int) -> None:
     """Raises if the tokenizer can produce ids the embedding matrix does not have."""
     if len(tokenizer) > vocab_size:
@@ -80,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("olmo_json", type=Path)
     parser.add_argument("output_dir", type=Path, nargs="?", default=SHIPPED_TOKENIZER_DIR)
     args = parser.parse_args(argv)
-    build_tokenizer(args.olmo_json).save_pretrained(str(args.output_dir))
+    save_tokenizer(build_tokenizer(args.olmo_json), args.output_dir)
     print(f"Wrote the RexBERT tokenizer to {args.output_dir}")
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+# Remote code loaded by tests (trust_remote_code=True) is copied here, not into the user's cache.
+os.environ.setdefault("HF_MODULES_CACHE", os.path.join(tempfile.mkdtemp(prefix="rexbert-tests-"), "modules"))
 
 import modeling_rexbert  # noqa: E402  (registers the Auto classes)
 from modeling_rexbert.convert import to_modernbert_config  # noqa: E402

@@ -31,7 +31,9 @@ def test_saved_folder_is_self_contained(saved_mlm):
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= names
     assert not any(n.endswith(".bin") for n in names)  # safetensors only
     config = json.loads((saved_mlm / "config.json").read_text())
-    assert config["model_type"] == "rexbert"
+    # Stock ModernBERT for every reader without remote code; RexBERT's classes through auto_map.
+    assert config["model_type"] == "modernbert"
+    assert config["architectures"] == ["ModernBertForMaskedLM"]
     assert config["auto_map"] == {
         "AutoConfig": "configuration_rexbert.RexBertConfig",
         "AutoModel": "modeling_rexbert.RexBertModel",
@@ -39,11 +41,13 @@ def test_saved_folder_is_self_contained(saved_mlm):
         "AutoModelForSequenceClassification": "modeling_rexbert.RexBertForSequenceClassification",
         "AutoModelForTokenClassification": "modeling_rexbert.RexBertForTokenClassification",
     }
+    tokenizer_config = json.loads((saved_mlm / "tokenizer_config.json").read_text())
+    assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"  # a name transformers 4.x knows too
+    assert not {"is_local", "local_files_only", "backend"} & set(tokenizer_config)
 
 
 def test_round_trip_keeps_weights_and_outputs(saved_mlm, mlm_model):
-    loaded = AutoModelForMaskedLM.from_pretrained(saved_mlm).eval()
-    assert isinstance(loaded, modeling_rexbert.RexBertForMaskedLM)
+    loaded = modeling_rexbert.RexBertForMaskedLM.from_pretrained(saved_mlm).eval()
     for name, tensor in mlm_model.state_dict().items():
         assert torch.equal(tensor, loaded.state_dict()[name]), name
     assert loaded.decoder.weight is loaded.model.embeddings.tok_embeddings.weight
@@ -53,10 +57,23 @@ def test_round_trip_keeps_weights_and_outputs(saved_mlm, mlm_model):
                                    mlm_model(input_ids=ids, attention_mask=mask).logits)
 
 
-def test_auto_classes_pick_rexbert_heads(saved_mlm):
-    assert isinstance(AutoModel.from_pretrained(saved_mlm), modeling_rexbert.RexBertModel)
-    classifier = AutoModelForSequenceClassification.from_pretrained(saved_mlm, num_labels=3)
-    assert isinstance(classifier, modeling_rexbert.RexBertForSequenceClassification)
+def test_auto_classes_without_remote_code_run_stock_modernbert(saved_mlm, mlm_model):
+    """No prompt and no remote code: transformers' own ModernBERT, same logits on real tokens."""
+    import transformers
+
+    stock = AutoModelForMaskedLM.from_pretrained(saved_mlm).eval()
+    assert type(stock) is transformers.ModernBertForMaskedLM
+    ids, mask = padded_batch([150, 20])
+    real = mask.bool()
+    with torch.no_grad():
+        torch.testing.assert_close(stock(input_ids=ids, attention_mask=mask).logits[real],
+                                   mlm_model(input_ids=ids, attention_mask=mask).logits[real], atol=1e-4, rtol=0)
+    assert type(AutoModel.from_pretrained(saved_mlm)) is transformers.ModernBertModel
+
+
+def test_rexbert_heads_load_a_masked_lm_folder(saved_mlm):
+    classifier = modeling_rexbert.RexBertForSequenceClassification.from_pretrained(saved_mlm, num_labels=3)
+    assert classifier.config.num_labels == 3
 
 
 def test_checkpoint_missing_encoder_weights_is_a_clear_error(saved_mlm):
@@ -97,6 +114,8 @@ def test_remote_code_loads_without_the_package(saved_mlm, mlm_model, tmp_path):
         sys.modules["modeling_rexbert"] = None  # not installed
         import torch
         from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+        plain = AutoTokenizer.from_pretrained({str(saved_mlm)!r})  # no remote code, no prompt (stdin is closed)
+        assert plain.mask_token_id == 50284, plain
         model = AutoModelForMaskedLM.from_pretrained({str(saved_mlm)!r}, trust_remote_code=True).eval()
         assert type(model).__module__.startswith("transformers_modules."), type(model).__module__
         batch = torch.load({str(tmp_path / 'batch.pt')!r})
@@ -110,7 +129,8 @@ def test_remote_code_loads_without_the_package(saved_mlm, mlm_model, tmp_path):
         print("remote-ok")
     """)
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
-    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)  # a "run the custom code? [y/N]" prompt fails
     assert done.returncode == 0, done.stderr[-3000:]
     assert "remote-ok" in done.stdout
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 import torch
 import yaml
@@ -18,7 +22,7 @@ def model_with_results(tmp_path):
     model_dir = tmp_path / "rexbert-tiny"
     torch.manual_seed(0)
     modeling_rexbert.RexBertForMaskedLM(tiny_config()).save_pretrained(model_dir)
-    mlm = [EvalResult(str(model_dir), "masked-token-recovery", "esci", "test", f"top{k}_accuracy", v,
+    mlm = [EvalResult(str(model_dir), "masked-token-recovery", "tasksource/esci", "test", f"top{k}_accuracy", v,
                       settings={"column": "product_title", "block_size": b, "k": k})
            for b in (128, 256) for k, v in ((1, 0.412), (5, 0.655))]
     cosent = [EvalResult(str(model_dir), "esci-cosent", "tasksource/esci", "test", "spearman", 0.4321),
@@ -72,3 +76,57 @@ def test_push_without_card_is_a_clear_error(tmp_path):
     modeling_rexbert.RexBertForMaskedLM(tiny_config()).save_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="README.md"):
         push_model(tmp_path, "me/x", dry_run=True)
+
+
+def test_card_metadata_hub_ready_and_seeds_aggregated(tmp_path, model_with_results):
+    model_dir, files = model_with_results
+    glue = [EvalResult(str(model_dir), "glue-sst2", str(tmp_path / "glue_local"), "validation", "accuracy", v, seed=s)
+            for s, v in ((1, 0.90), (2, 0.92), (3, 0.94))]
+    glue.append(EvalResult(str(model_dir), "masked-token-recovery", str(tmp_path / "products.parquet"), "test",
+                           "top1_accuracy", 0.5, settings={"column": "product_title", "block_size": 512, "k": 1}))
+    files.append(write_results(tmp_path / "glue.json", glue))
+    text = render_card(model_dir, files, base_model="thebajajra/RexBERT-mini", datasets=["thebajajra/Ecom-niverse"]
+                       ).read_text()
+    metadata = yaml.safe_load(text.split("---")[1])
+    assert metadata["language"] == ["en"] and metadata["license"] == "apache-2.0"
+    assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "fill-mask"
+    assert metadata["base_model"] == "thebajajra/RexBERT-mini" and "e-commerce" in metadata["tags"]
+    assert {"thebajajra/Ecom-niverse", "nyu-mll/glue", "tasksource/esci"} <= set(metadata["datasets"])
+    entries = metadata["model-index"][0]["results"]
+    sst2 = [e for e in entries if e["dataset"]["type"] == "nyu-mll/glue"]
+    assert len(sst2) == 1 and sst2[0]["dataset"]["config"] == "sst2"
+    assert sst2[0]["metrics"][0]["value"] == pytest.approx(0.92)  # one value: the mean of three seeds
+    assert str(tmp_path) not in text.split("---")[1]  # no local paths in the metadata
+    assert not any(m["value"] == 0.5 for e in entries for m in e["metrics"])  # local data: body only
+    assert "| 50.0 |" in text
+    assert "| glue-sst2 | validation | accuracy | 92.0 | 2.0 | 90.0, 92.0, 94.0 |" in text
+    with pytest.raises(ValueError, match="not a Hub id"):
+        render_card(model_dir, files, base_model=str(tmp_path))
+
+
+def test_every_card_snippet_runs_as_printed(model_with_results, tmp_path):
+    """Each ```python block of the rendered card, run from the folder's parent (where the card's model name
+    resolves to the folder) in an interpreter that cannot import this project."""
+    model_dir, files = model_with_results
+    text = render_card(model_dir, files).read_text()
+    snippets = [block.split("```")[0] for block in text.split("```python\n")[1:]]
+    assert len(snippets) == 3 and "trust_remote_code" not in snippets[0]
+    blocker = "import sys\nfor name in ('modeling_rexbert', 'rexbert', 'evaluation', 'model_cards', 'training'):\n" \
+              "    sys.modules[name] = None\n"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_MODULES_CACHE": str(tmp_path / "modules")}
+    for snippet in snippets:
+        done = subprocess.run([sys.executable, "-c", blocker + snippet], cwd=model_dir.parent, env=env,
+                              capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert done.returncode == 0, snippet + "\n" + done.stderr[-2000:]
+        assert done.stdout.strip(), snippet
+
+
+def test_push_refuses_a_folder_in_the_old_format(model_with_results):
+    import json
+
+    model_dir, files = model_with_results
+    render_card(model_dir, files)
+    config = json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({**config, "model_type": "rexbert"}))
+    with pytest.raises(ValueError, match="rexbert convert --to rexbert"):
+        push_model(model_dir, "me/x", dry_run=True)

@@ -19,11 +19,12 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
+from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.configuration_rexbert import PRESETS
-from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer
+from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 
 from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
 from .collator import MLMCollator
@@ -270,14 +271,17 @@ class PhaseRun:
         acc = self.accelerator
         acc.wait_for_everyone()
         state_dict = acc.get_state_dict(self.model)
+        if acc.is_main_process:  # first, so that the model's save_pretrained adds no bundled tokenizer of its own
+            save_tokenizer(self.tokenizer, self.folder)
         acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
                                                      save_function=acc.save, state_dict=state_dict)
         if acc.is_main_process:
-            self.tokenizer.save_pretrained(self.folder)
             (self.folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
             if self.config.run.push_to_hub:
                 acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
-                self.tokenizer.push_to_hub(self.config.run.push_to_hub)
+                # the tokenizer files as exported (tokenizer.push_to_hub would re-save them with loading keys)
+                HfApi().upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub,
+                                      allow_patterns=["tokenizer.json", "tokenizer_config.json"])
         acc.wait_for_everyone()
 
 
