@@ -112,3 +112,21 @@ def test_non_positive_step_counts_are_refused(tmp_path, capsys):
         assert exit_.value.code == 2 and f"{flag}: expected a positive integer" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--stop-after must be a positive"):
         train_phase(load_config(phase), tmp_path / "run", stop_after=0, progress=False)
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_non_finite_numbers_are_refused_naming_the_field(tmp_path, value):
+    path = tiny_phase(tmp_path)
+    path.write_text(path.read_text().replace("lr: 0.003", f"lr: {value}"))
+    with pytest.raises(ConfigError, match=r"optimizer.lr: expected a finite number"):
+        load_config(path)
+
+
+def test_an_extends_cycle_is_refused_naming_the_files(tmp_path):
+    (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nphase: 1\n")
+    with pytest.raises(ConfigError, match=r"extends: forms a cycle \(.*a.yaml -> .*b.yaml -> .*a.yaml\)"):
+        load_config(tmp_path / "a.yaml")
+    (tmp_path / "self.yaml").write_text("extends: self.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "self.yaml")
