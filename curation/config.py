@@ -20,22 +20,28 @@ class SampleConfig:
 
 
 @dataclass
-class LabelConfig:
+class LabellerConfig:
+    """One labeller: the primary (`label:`) or the auditor (`audit:`) take the same fields."""
     backend: str = "openai"  # openai (any OpenAI-compatible server) | rules | provenance (demo/test labelers)
     base_url: str = "http://localhost:8000/v1"
     model: str = "microsoft/phi-4"
     prompt_version: str = "v2"
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: str = "OPENAI_API_KEY"  # the key is read from this environment variable, never from YAML
     workers: int = 8
-    timeout_s: float = 60.0
+    timeout_s: float = 60.0  # the whole request, not each read
     max_retries: int = 4
     backoff_s: float = 1.0
     max_chars: int = 4000
+    max_failure_rate: float = 0.05  # a run where more items than this share got no label fails
 
 
 @dataclass
-class AuditConfig:
-    backend: str = "openai"
+class LabelConfig(LabellerConfig):
+    pass
+
+
+@dataclass
+class AuditConfig(LabellerConfig):
     base_url: str = "http://localhost:8001/v1"
     model: str = "meta-llama/Meta-Llama-3-70B-Instruct"
     sample_size: int = 500
@@ -149,8 +155,15 @@ class CurationConfig:
             ("audit.min_kappa", -1 <= self.audit.min_kappa <= 1, "in [-1, 1]"),
             ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
             ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
-            ("label.workers", self.label.workers > 0, "a positive integer"),
         ]
+        for section in ("label", "audit"):
+            labeller = getattr(self, section)
+            checks += [
+                (f"{section}.workers", labeller.workers > 0, "a positive integer"),
+                (f"{section}.timeout_s", labeller.timeout_s > 0, "a positive number of seconds"),
+                (f"{section}.max_retries", labeller.max_retries >= 0, "a non-negative integer"),
+                (f"{section}.max_failure_rate", 0 <= labeller.max_failure_rate <= 1, "in [0, 1]"),
+            ]
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(f"config field {name!r}: expected {expected}")

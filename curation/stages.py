@@ -25,22 +25,27 @@ def stage_sample(cfg: CurationConfig, progress: bool = True) -> dict:
 
 def stage_label(cfg: CurationConfig, progress: bool = True) -> dict:
     from .labels import make_labeler
-    from .labels.run import label_samples
+    from .labels.run import check_failure_rate, label_samples
 
     d = _dirs(cfg)
-    labeler = make_labeler(cfg.label.backend, cfg.label, cache_path=os.path.join(d["labels"], "cache.sqlite"))
+    labeler = make_labeler(cfg.label, cache_path=os.path.join(d["labels"], "cache.sqlite"))
     domains = [x.finefineweb_id for x in resolve(cfg.domains)]
-    return label_samples(d["samples"], d["labels"], labeler, domains, progress)
+    summary = label_samples(d["samples"], d["labels"], labeler, domains, progress)
+    check_failure_rate(summary["stats"], cfg.label.max_failure_rate, "label", os.path.join(d["labels"], "failed.jsonl"))
+    return summary
 
 
 def stage_audit(cfg: CurationConfig, progress: bool = True) -> dict:
     from .audit import run_audit
     from .labels import make_labeler
+    from .labels.run import check_failure_rate
 
     d = _dirs(cfg)
-    auditor = make_labeler(cfg.audit.backend, cfg.audit, cache_path=os.path.join(d["audit"], "cache.sqlite"))
+    auditor = make_labeler(cfg.audit, cache_path=os.path.join(d["audit"], "cache.sqlite"))
     report = run_audit(os.path.join(d["labels"], "labels.jsonl"), auditor, d["audit"], cfg.audit.sample_size,
                        cfg.audit.min_kappa, cfg.audit.seed, cfg.audit.examples_per_domain, progress=progress)
+    check_failure_rate(report["audit_stats"], cfg.audit.max_failure_rate, "audit",
+                       os.path.join(d["audit"], "report.json"))
     return {k: report[k] for k in ("n", "accuracy", "kappa", "stable", "min_kappa", "worst_domain_kappa")}
 
 

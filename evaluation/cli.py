@@ -9,6 +9,14 @@ def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
 
 
+def _model_options(parser: argparse.ArgumentParser) -> None:
+    """--output/--overwrite/--trust-remote-code, shared by every command that loads a model."""
+    parser.add_argument("--output", help="write results JSON here (checked before any work)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument("--trust-remote-code", action="store_true",
+                        help="run Python code shipped with the model (off by default; RexBERT/ModernBERT never need it)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("eval", help="evaluate encoders on the paper's benchmarks")
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
@@ -28,8 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mlm.add_argument("--packed", action="store_true", help="concatenate texts into full blocks instead of truncating")
     mlm.add_argument("--implementation", choices=["auto", "transformers"], default="auto",
                      help="auto: ModernBERT-architecture checkpoints run on RexBERT's implementation")
-    mlm.add_argument("--output", help="write results JSON here")
-    mlm.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    _model_options(mlm)
     mlm.set_defaults(func=run_mlm)
 
     glue = tasks.add_parser("glue", help="fine-tune and score on a GLUE task with transformers' Trainer")
@@ -44,8 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     glue.add_argument("--learning-rate", type=float, default=5e-5)
     glue.add_argument("--batch-size", type=int, default=32)
     glue.add_argument("--max-length", type=int, default=128)
-    glue.add_argument("--output")
-    glue.add_argument("--overwrite", action="store_true")
+    _model_options(glue)
     glue.set_defaults(func=run_glue)
 
     cosent = tasks.add_parser("cosent", help="CoSENT fine-tuning on ESCI; Spearman/Pearson of cosine vs relevance")
@@ -61,8 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cosent.add_argument("--max-length", type=int, default=512)
     cosent.add_argument("--seed", type=int, default=0)
     cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
-    cosent.add_argument("--output")
-    cosent.add_argument("--overwrite", action="store_true")
+    _model_options(cosent)
     cosent.set_defaults(func=run_cosent)
 
     render = tasks.add_parser("render", help="print several results files side by side")
@@ -72,12 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_mlm(args: argparse.Namespace) -> None:
     from .mlm import evaluate_masked_lm, table3
-    from .results import write_results
+    from .results import check_output, write_results
 
+    check_output(args.output, args.overwrite)
     results = evaluate_masked_lm(
         args.model, args.dataset, args.text_columns.split(","), args.block_sizes, args.k, split=args.split,
         rate=args.mask_rate, seed=args.seed, batch_size=args.batch_size, max_texts=args.max_texts,
-        implementation=args.implementation, packed=args.packed,
+        implementation=args.implementation, packed=args.packed, trust_remote_code=args.trust_remote_code,
     )
     print(table3(results))
     if args.output:
@@ -86,12 +92,14 @@ def run_mlm(args: argparse.Namespace) -> None:
 
 def run_glue(args: argparse.Namespace) -> None:
     from .glue import HUB_DATASET, finetune_glue, load_glue
-    from .results import render_table, write_results
+    from .results import check_output, render_table, write_results
 
+    check_output(args.output, args.overwrite)
     splits = load_glue(args.task, args.dataset, args.train_file, args.validation_file)
     results = finetune_glue(args.model, args.task, splits, seeds=args.seeds, epochs=args.epochs,
                             learning_rate=args.learning_rate, batch_size=args.batch_size, max_length=args.max_length,
-                            dataset_name=args.dataset or args.train_file or HUB_DATASET)
+                            dataset_name=args.dataset or args.train_file or HUB_DATASET,
+                            trust_remote_code=args.trust_remote_code)
     print(render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
     if args.output:
         print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
@@ -99,13 +107,15 @@ def run_glue(args: argparse.Namespace) -> None:
 
 def run_cosent(args: argparse.Namespace) -> None:
     from .cosent import HUB_DATASET, finetune_cosent, load_esci
-    from .results import render_table, write_results
+    from .results import check_output, render_table, write_results
 
+    check_output(args.output, args.overwrite)
     pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file)
     results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
                               learning_rate=args.learning_rate, batch_size=args.batch_size,
                               max_length=args.max_length, seed=args.seed,
-                              dataset_name=args.dataset or args.train_file or HUB_DATASET)
+                              dataset_name=args.dataset or args.train_file or HUB_DATASET,
+                              trust_remote_code=args.trust_remote_code)
     print(render_table(results))
     if args.output:
         print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")

@@ -16,6 +16,7 @@ import numpy as np
 from datasets import Dataset
 
 from .data import EvaluationDataError, clean_text, load_split
+from .loading import load_sentence_transformer
 from .metrics import pearson, spearman
 from .results import EvalResult
 
@@ -62,9 +63,9 @@ def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str 
             raise EvaluationDataError(f"column {col!r} not found; available: {data.column_names}.")
     if "score" in data.column_names:
         scores = [float(s) for s in data["score"]]
-        bad = [s for s in scores if not 0.0 <= s <= 1.0]
+        bad = [row for row, s in enumerate(scores) if not 0.0 <= s <= 1.0]  # NaN fails this too
         if bad:
-            raise EvaluationDataError(f"score must be in [0, 1]; found {bad[0]}.")
+            raise EvaluationDataError(f"score must be in [0, 1]; row {bad[0]} has {scores[bad[0]]}.")
     elif "esci_label" in data.column_names:
         scores = [label_score(label) for label in data["esci_label"]]
     else:
@@ -117,13 +118,14 @@ def load_esci(dataset: str | None = None, train_file: str | None = None, test_fi
 
 def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str | Path | None = None,
                     epochs: float = 1.0, learning_rate: float = 2e-5, batch_size: int = 32, max_length: int = 512,
-                    dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET) -> list[EvalResult]:
+                    dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET,
+                    trust_remote_code: bool = False) -> list[EvalResult]:
     """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder."""
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 
-    model = SentenceTransformer(model_name, trust_remote_code=True)
+    model = load_sentence_transformer(model_name, trust_remote_code)
     model.max_seq_length = max_length
     train, dev = split_by_query(pairs["train"], dev_fraction, seed)
     evaluator = (EmbeddingSimilarityEvaluator(dev["query"], dev["product"], dev["score"], name="esci-dev")

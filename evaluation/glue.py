@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer, Trainer, TrainingArguments
+from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
+from .loading import is_rexbert_family, load_config, load_model, load_tokenizer
 from .metrics import METRICS
 from .results import EvalResult
 
@@ -88,14 +89,18 @@ def _check(split: Dataset, spec: GlueTask, name: str) -> None:
             raise EvaluationDataError(f"{name}: unknown label(s) {unknown[:5]}; expected 0..{spec.num_labels - 1}.")
     elif not np.issubdtype(labels.dtype, np.number):
         raise EvaluationDataError(f"{name}: labels must be numbers for regression, got {labels.dtype}.")
+    else:
+        bad = np.flatnonzero(~np.isfinite(labels.astype(float)))
+        if bad.size:
+            raise EvaluationDataError(f"{name}: row {int(bad[0])} has label {float(labels[bad[0]])}; labels must be finite.")
 
 
 def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds: Sequence[int] = (1,),
                   epochs: float = 3.0, learning_rate: float = 5e-5, batch_size: int = 32, max_length: int = 128,
-                  dataset_name: str = HUB_DATASET) -> list[EvalResult]:
+                  dataset_name: str = HUB_DATASET, trust_remote_code: bool = False) -> list[EvalResult]:
     """Fine-tunes once per seed and reports each metric on each evaluation split."""
     spec = _spec(task)
-    tokenizer = AutoTokenizer.from_pretrained(model_name, trust_remote_code=True)
+    tokenizer = load_tokenizer(model_name, trust_remote_code)
 
     def encode(batch):
         encoded = tokenizer(*(batch[c] for c in spec.text_columns), truncation=True, max_length=max_length)
@@ -106,7 +111,7 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
                for name, split in splits.items()}
     results = []
     for seed in seeds:
-        model = _load_classifier(model_name, spec.num_labels, seed)
+        model = _load_classifier(model_name, spec.num_labels, seed, trust_remote_code)
         with tempfile.TemporaryDirectory() as output_dir:
             args = TrainingArguments(
                 output_dir=output_dir, num_train_epochs=epochs, learning_rate=learning_rate, seed=seed,
@@ -130,15 +135,15 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
     return results
 
 
-def _load_classifier(model_name: str, num_labels: int, seed: int):
+def _load_classifier(model_name: str, num_labels: int, seed: int, trust_remote_code: bool = False):
     torch.manual_seed(seed)  # the new head's initialisation follows the seed
-    config = AutoConfig.from_pretrained(model_name, trust_remote_code=True)
-    kwargs = {"num_labels": num_labels, "trust_remote_code": True}
+    config = load_config(model_name, trust_remote_code)
+    kwargs = {"num_labels": num_labels}
     if num_labels == 1:
         kwargs["problem_type"] = "regression"
-    if config.model_type in ("modernbert", "rexbert"):  # RexBERT's unpadded implementation, same weights
+    if is_rexbert_family(config):  # RexBERT's unpadded implementation, same weights
         from modeling_rexbert import RexBertForSequenceClassification
 
         return RexBertForSequenceClassification.from_pretrained(model_name, num_labels=num_labels,
                                                                 problem_type=kwargs.get("problem_type"))
-    return AutoModelForSequenceClassification.from_pretrained(model_name, **kwargs)
+    return load_model(AutoModelForSequenceClassification, model_name, trust_remote_code, **kwargs)

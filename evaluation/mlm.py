@@ -17,9 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoConfig, AutoModelForMaskedLM, AutoTokenizer
+from transformers import AutoModelForMaskedLM
 
 from .data import EvaluationDataError, clean_text, column, load_split
+from .loading import is_rexbert_family, load_config, load_model, load_tokenizer
 from .results import EvalResult, render_table
 
 _WORD = re.compile(r"\S+")
@@ -58,19 +59,20 @@ def mask_tokens(masked: MaskedText, tokenizer, block_size: int) -> tuple[list[in
     return (ids, labels) if any(label != -100 for label in labels) else None
 
 
-def load_masked_lm(name: str, implementation: str = "auto"):
+def load_masked_lm(name: str, implementation: str = "auto", trust_remote_code: bool = False):
     """The model and tokenizer of `name`. ModernBERT-architecture checkpoints run on RexBERT's
     unpadded implementation with `implementation="auto"` (identical outputs, faster);
-    `"transformers"` forces transformers' own classes."""
+    `"transformers"` forces transformers' own classes. Code shipped with the model runs only with
+    `trust_remote_code=True`."""
     try:
-        config = AutoConfig.from_pretrained(name, trust_remote_code=True)
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=True)
-        if implementation == "auto" and config.model_type in ("modernbert", "rexbert"):
+        config = load_config(name, trust_remote_code)
+        tokenizer = load_tokenizer(name, trust_remote_code)
+        if implementation == "auto" and is_rexbert_family(config):
             from modeling_rexbert import RexBertForMaskedLM
 
             model, info = RexBertForMaskedLM.from_pretrained(name, output_loading_info=True)
         else:
-            model, info = AutoModelForMaskedLM.from_pretrained(name, trust_remote_code=True, output_loading_info=True)
+            model, info = load_model(AutoModelForMaskedLM, name, trust_remote_code, output_loading_info=True)
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise EvaluationDataError(f"model {name!r} has no masked-language-modelling head.") from error
@@ -132,7 +134,8 @@ def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks
 def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequence[str], block_sizes: Sequence[int],
                        ks: Sequence[int] = (1, 3, 5), split: str = "test", rate: float = 0.15, seed: int = 0,
                        batch_size: int = 16, max_texts: int | None = None, implementation: str = "auto",
-                       packed: bool = False, show_progress: bool = True) -> list[EvalResult]:
+                       packed: bool = False, show_progress: bool = True,
+                       trust_remote_code: bool = False) -> list[EvalResult]:
     """Top-k masked-token accuracy for each model x text column x block size x k. Each text is
     truncated to the block size, or with `packed`, texts are concatenated into full blocks."""
     data = load_split(dataset, split)
@@ -143,7 +146,7 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
              for c, (name, values) in enumerate(texts.items())}
     results = []
     for model_name in models:
-        model, tokenizer = load_masked_lm(model_name, implementation)
+        model, tokenizer = load_masked_lm(model_name, implementation, trust_remote_code)
         for name in text_columns:
             for block_size in block_sizes:
                 length = model.config.max_position_embeddings if packed else block_size

@@ -8,6 +8,7 @@ A results file is `{"schema": "rexbert-eval/1", "results": [record, ...]}`; a re
 from __future__ import annotations
 
 import json
+import math
 import platform
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -45,15 +46,25 @@ class EvalResult:
         self.value = float(self.value)  # plain floats: numpy scalars do not survive JSON or model-index metadata
 
 
-def write_results(path: str | Path, results: list[EvalResult], overwrite: bool = False) -> Path:
-    """Writes `results`; an existing file is an error unless `overwrite` (nothing is replaced silently)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
+def check_output(path: str | Path | None, overwrite: bool = False) -> None:
+    """Refuses an existing results file before any work is done (unless `overwrite`)."""
+    if path is not None and Path(path).exists() and not overwrite:
         raise FileExistsError(f"{path} exists; choose another --output or pass --overwrite.")
+
+
+def write_results(path: str | Path, results: list[EvalResult], overwrite: bool = False) -> Path:
+    """Writes `results` as strict JSON; an existing file is an error unless `overwrite` (nothing is
+    replaced silently), and so is a NaN/inf value (bare `NaN` is not JSON; the record is named)."""
+    path = Path(path)
+    check_output(path, overwrite)
+    bad = [f"{r.model} {r.task}/{r.split}/{r.metric}" for r in results if not math.isfinite(r.value)]
+    if bad:
+        raise ValueError(f"not writing {path}: non-finite metric value for {', '.join(bad[:3])} "
+                         "(degenerate predictions or labels).")
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"schema": SCHEMA, "results": [asdict(r) for r in results]}
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2) + "\n")
+    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
     tmp.replace(path)  # atomic: a crash never leaves half a file
     return path
 

@@ -6,7 +6,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import json
+import re
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -158,6 +161,10 @@ def usage_snippets(name: str) -> list[str]:
     ]
 
 
+def _public_name(model: str) -> str:
+    return Path(model).name if model.startswith(("/", ".", "~")) or Path(model).expanduser().exists() else model
+
+
 def render_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
                 model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None) -> Path:
     """Writes README.md (and plots) for `model_dir` from results files; returns the README path.
@@ -171,6 +178,9 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     facts = _model_facts(model_dir)
     name = model_name or model_dir.name
     ours = [r for r in results if Path(r.model).name == model_dir.name or r.model == str(model_dir)]
+    # a model evaluated from a local folder appears under the folder's name: a card carries no local paths
+    results = [dataclasses.replace(r, model=_public_name(r.model)) for r in results]
+    ours = [dataclasses.replace(r, model=_public_name(r.model)) for r in ours]
     for hub_id in [base_model, *(datasets or [])]:
         if hub_id is not None and (Path(hub_id).expanduser().exists() or hub_id.count("/") != 1):
             raise ValueError(f"{hub_id!r} is not a Hub id (owner/name); card metadata must not carry local paths.")
@@ -230,12 +240,54 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     return readme
 
 
+# What a published model folder may hold. Everything else (checkpoints/, logs/, optimizer and RNG state,
+# phase_config.json, metrics, pickles) stays local: an allowlist, so a new kind of file is never uploaded by accident.
+UPLOAD_ALLOWLIST = (
+    "*.safetensors", "model.safetensors.index.json",  # weights (never pickles)
+    "config.json", "generation_config.json",  # config
+    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
+    "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja",  # tokenizer
+    "*.py",  # remote code (auto_map)
+    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",  # sentence-transformers
+    "README.md", "LICENSE", "*.png", "*.jpg", "*.jpeg", "*.svg",  # card and its images
+)
+ST_MODULE_FILES = ("config.json",)  # sentence-transformers module folders such as 1_Pooling/
+_TEXT_SUFFIXES = (".json", ".md", ".py", ".txt", ".jinja")
+
+
+def _allowed(relative: Path) -> bool:
+    if len(relative.parts) == 1:
+        return any(fnmatch.fnmatch(relative.name, pattern) for pattern in UPLOAD_ALLOWLIST)
+    return (len(relative.parts) == 2 and re.fullmatch(r"\d+_[A-Za-z]+", relative.parts[0]) is not None
+            and relative.name in ST_MODULE_FILES)
+
+
 def upload_plan(model_dir: str | Path) -> list[str]:
-    """The files `push_model` uploads: everything in the folder except hidden and temporary files."""
+    """The files `push_model` uploads: those `UPLOAD_ALLOWLIST` names (top level) and the config of
+    sentence-transformers module folders; hidden and temporary files never."""
     model_dir = Path(model_dir)
     return sorted(str(p.relative_to(model_dir)) for p in model_dir.rglob("*")
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
-                  and not p.name.endswith(".tmp"))
+                  and _allowed(p.relative_to(model_dir)))
+
+
+def check_no_local_paths(model_dir: Path, files: list[str]) -> None:
+    """Refuses to publish text files that carry this machine's paths (the folder's or the home directory)."""
+    home = str(Path.home())
+    needles = {str(model_dir.resolve()), str(model_dir.absolute())} | ({home} if home not in ("/", "") else set())
+    for name in files:
+        if Path(name).suffix in _TEXT_SUFFIXES:
+            text = (model_dir / name).read_text(encoding="utf-8", errors="replace")
+            found = next((n for n in sorted(needles) if n in text), None)
+            if found is not None:
+                raise ValueError(f"{model_dir / name} contains the local path {found!r}; remove it before publishing.")
+
+
+def human_size(size: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
 
 
 def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, private: bool = False,
@@ -243,6 +295,7 @@ def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, priva
     """Uploads checkpoint, tokenizer, code and card to `repo_id`; with `dry_run`, only lists them."""
     model_dir = Path(model_dir)
     files = upload_plan(model_dir)
+    check_no_local_paths(model_dir, files)
     for required in ("config.json", "README.md"):
         if required not in files:
             raise FileNotFoundError(f"{model_dir} has no {required}; save the model and render its card first.")

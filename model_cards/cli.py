@@ -33,10 +33,13 @@ def run_render(args: argparse.Namespace) -> None:
 
 
 def run_push(args: argparse.Namespace) -> None:
-    from .card import push_model
+    from pathlib import Path
+
+    from .card import human_size, push_model
 
     files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
+    sizes = {name: (Path(args.model) / name).stat().st_size for name in files}
     verb = "Would upload" if args.dry_run else "Uploaded"
-    print(f"{verb} {len(files)} files to {args.repo_id}:")
+    print(f"{verb} {len(files)} files ({human_size(sum(sizes.values()))}) to {args.repo_id}:")
     for name in files:
-        print(f"  {name}")
+        print(f"  {name}  {human_size(sizes[name])}")

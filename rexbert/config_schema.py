@@ -9,6 +9,7 @@ dataclass's own `__post_init__` checks surface the same way.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any
@@ -78,6 +79,8 @@ def build(kind: Any, value: Any, where: str = "") -> Any:
     if kind is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _error(where, f"expected a number, got {value!r}.")
+        if not math.isfinite(value):  # YAML's .nan / .inf parse as floats; no setting means them
+            raise _error(where, f"expected a finite number, got {value!r}.")
         return float(value)
     if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):

@@ -31,9 +31,20 @@ class Handler(BaseHTTPRequestHandler):
         text = body["messages"][-1]["content"]
         with server.lock:
             server.requests += 1
+            server.authorization = self.headers.get("Authorization")
             server.attempts[text] += 1
             attempt = server.attempts[text]
         status, payload = server.behaviour(text, attempt, body)
+        if status == "trickle":  # headers at once, then the body one byte every `payload` seconds
+            data = json.dumps(_answer(text)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            for byte in data:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+                time.sleep(payload)
+            return
         if status == "sleep":
             time.sleep(payload)
             status, payload = 200, _answer(text)
@@ -149,11 +160,95 @@ def test_always_unparseable_fails_after_max_retries(serve):
     assert labels == [None] and stats.unparseable == 3 and stats.failed == 1
 
 
-def test_a_refusal_is_not_retried(serve):
-    server, url = serve(lambda text, attempt, body: (401, {"error": "bad key"}))
-    with pytest.raises(LabelServerError, match="401"):
+def test_a_refusal_is_not_retried_and_its_body_is_never_quoted(serve):
+    # some servers echo the request, Authorization header included, in their error page
+    server, url = serve(lambda text, attempt, body: (401, {"error": "bad key Bearer sk-secret-123"}))
+    with pytest.raises(LabelServerError, match="401") as error:
         _labeler(url).label(TEXTS[:1], ["photo"])
+    assert "sk-secret" not in str(error.value) and "bad key" not in str(error.value)
     assert server.requests == 1
+
+
+def test_timeout_bounds_the_whole_request_not_each_read(serve):
+    server, url = serve(lambda text, attempt, body: ("trickle", 0.05))  # ~170 bytes: ~8.5 s in all
+    start = time.perf_counter()
+    labels, stats = _labeler(url, timeout_s=0.5, max_retries=0).label(TEXTS[:1], ["photo"])
+    assert labels == [None] and stats.failed == 1 and stats.errors == 1
+    assert time.perf_counter() - start < 2.0  # each read took 0.05 s, well under timeout_s
+
+
+def _curation_config(tmp_path, url, **audit):
+    """local.yaml's label/audit sections (backend openai), pointed at the loopback server."""
+    import yaml
+
+    from curation.config import config_from_dict
+
+    data = yaml.safe_load(open("curation/configs/local.yaml"))
+    data["output_dir"] = str(tmp_path / "out")
+    data["domains"] = ["photo"]
+    data["label"].update(base_url=url, backoff_s=0.01, workers=2)
+    data["audit"].update(base_url=url, backoff_s=0.01, workers=2, api_key_env="REXBERT_TEST_AUDIT_KEY",
+                         timeout_s=5, sample_size=4, **audit)
+    return config_from_dict(data)
+
+
+def _write_labels(cfg, labels):
+    import os
+
+    os.makedirs(os.path.join(cfg.output_dir, "labels"))
+    with open(os.path.join(cfg.output_dir, "labels", "labels.jsonl"), "w") as f:
+        for i, (text, label) in enumerate(zip(TEXTS, labels)):
+            f.write(json.dumps({"id": str(i), "domain": "photo", "text": text, "label": label,
+                                "labeler": "phi-4", "prompt_version": "v2"}) + "\n")
+
+
+def test_openai_auditor_runs_from_the_shipped_config_and_sends_its_key(serve, tmp_path, monkeypatch):
+    from curation.stages import stage_audit
+
+    seen = []
+
+    def behaviour(text, attempt, body):
+        seen.append(body["model"])
+        return 200, _answer(text)
+
+    server, url = serve(behaviour)
+    monkeypatch.setenv("REXBERT_TEST_AUDIT_KEY", "sk-audit")
+    cfg = _curation_config(tmp_path, url)
+    _write_labels(cfg, TRUTH)
+    summary = stage_audit(cfg, progress=False)
+    assert summary["n"] == 4 and summary["kappa"] == 1.0 and summary["stable"]
+    assert set(seen) == {"meta-llama/Meta-Llama-3-70B-Instruct"} and server.authorization == "Bearer sk-audit"
+
+
+def test_an_auditor_that_fails_too_often_fails_the_stage_with_the_count(serve, tmp_path, capsys):
+    from curation.labels.run import TooManyFailures
+    from curation.stages import stage_audit
+
+    server, url = serve(lambda text, attempt, body: (503, {"error": "down"}))
+    cfg = _curation_config(tmp_path, url, max_retries=0, max_failure_rate=0.25)
+    _write_labels(cfg, TRUTH)
+    with pytest.raises(TooManyFailures, match="audit: 4 of 4 items got no label"):
+        stage_audit(cfg, progress=False)
+
+
+def test_labelling_that_fails_every_item_exits_non_zero(serve, tmp_path, capsys):
+    import os
+
+    import yaml
+
+    from rexbert.cli import main as cli
+
+    server, url = serve(lambda text, attempt, body: (503, {"error": "down"}))
+    samples = tmp_path / "out" / "samples"
+    samples.mkdir(parents=True)
+    samples.joinpath("photo.jsonl").write_text(
+        "".join(json.dumps({"id": str(i), "domain": "photo", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    config = {"output_dir": str(tmp_path / "out"), "domains": ["photo"],
+              "label": {"base_url": url, "max_retries": 0, "backoff_s": 0.01}}
+    (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))
+    assert cli(["curate", "label", "--config", str(tmp_path / "c.yaml"), "--no-progress"]) == 2
+    assert "label: 4 of 4 items got no label" in capsys.readouterr().err
+    assert os.path.getsize(tmp_path / "out" / "labels" / "failed.jsonl") > 0  # the evidence is kept
 
 
 def test_rule_labeler_is_a_demo_stand_in_that_separates_obvious_cases():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -129,4 +130,34 @@ def test_push_refuses_a_folder_in_the_old_format(model_with_results):
     config = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**config, "model_type": "rexbert"}))
     with pytest.raises(ValueError, match="rexbert convert --to rexbert"):
+        push_model(model_dir, "me/x", dry_run=True)
+
+
+def test_push_uploads_an_allowlist_never_checkpoints_logs_or_local_paths(model_with_results, capsys):
+    """A `rexbert train` export: the model next to checkpoints, TensorBoard logs, metrics and its config."""
+    model_dir, files = model_with_results
+    render_card(model_dir, files)
+    step = model_dir / "checkpoints" / "step-00000004"
+    step.mkdir(parents=True)
+    for name in ("model.safetensors", "optimizer.bin", "random_states_0.pkl", "scheduler.bin"):
+        (step / name).write_bytes(b"x" * 10)
+    (model_dir / "logs" / "phase1").mkdir(parents=True)
+    (model_dir / "logs" / "phase1" / "events.out.tfevents.1.myhost").write_bytes(b"x")
+    (model_dir / "phase_config.json").write_text(json.dumps({"source_file": "/home/me/configs/phase1.yaml"}))
+    (model_dir / "metrics.jsonl").write_text("{}\n")
+    (model_dir / "training_args.bin").write_bytes(b"pickle")
+    (model_dir / "1_Pooling").mkdir()
+    (model_dir / "1_Pooling" / "config.json").write_text("{}")
+    plan = push_model(model_dir, "me/x", dry_run=True)
+    assert "model.safetensors" in plan and "README.md" in plan and "1_Pooling/config.json" in plan
+    assert not [f for f in plan if f.startswith(("checkpoints", "logs")) or f.endswith((".bin", ".pkl", ".jsonl"))
+                or f == "phase_config.json"]
+    assert cli(["card", "push", "--model", str(model_dir), "--repo-id", "me/x", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    total = sum((model_dir / f).stat().st_size for f in plan)
+    assert f"Would upload {len(plan)} files (" in out and "optimizer" not in out
+    assert f"{total / 1024:.1f} KB" in out or f"{total / 1024 ** 2:.1f} MB" in out
+    # an allowlisted file that carries this machine's paths is refused, naming it
+    (model_dir / "tokenizer_config.json").write_text(json.dumps({"name_or_path": str(model_dir.resolve())}))
+    with pytest.raises(ValueError, match="tokenizer_config.json contains the local path"):
         push_model(model_dir, "me/x", dry_run=True)

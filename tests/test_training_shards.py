@@ -97,3 +97,22 @@ def test_collator_masks_packed_rows_deterministically(tmp_path):
     torch.manual_seed(0)
     model = modeling_rexbert.RexBertForMaskedLM(tiny_config())
     assert torch.isfinite(model(**batch).loss)
+
+
+def test_an_edited_source_is_tokenized_again_saying_why(tmp_path, capsys):
+    import os
+
+    source = tmp_path / "docs.jsonl"
+    source.write_text(json.dumps({"text": "red shoes size 10"}) + "\n")
+    out = tmp_path / "shards"
+    tokenize_to_shards(source, TOKENIZER, out, progress=False)
+    before = ShardedCorpus(out).document(0).tolist()
+    assert tokenize_to_shards(source, TOKENIZER, out, progress=False)["documents"] == 1  # unchanged: reused
+    assert "stale" not in capsys.readouterr().out
+    stat = source.stat()
+    source.write_text(json.dumps({"text": "navy hats size 12"}) + "\n")  # same size
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # and the same mtime: the content hash tells
+    tokenize_to_shards(source, TOKENIZER, out, progress=False)
+    assert f"token cache {out} is stale: its input changed (docs.jsonl)" in capsys.readouterr().out
+    after = ShardedCorpus(out).document(0).tolist()
+    assert after != before and TOKENIZER.decode(after) == "navy hats size 12"

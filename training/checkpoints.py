@@ -1,12 +1,16 @@
 """Checkpoints that a crash cannot half-write: `save_state` into a temporary folder, then one rename.
 
 `<phase>/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
-scheduler, RNG states, the data position) plus `phase_config.json`, which a resumed run compares
-with its own config before training starts. Only the last `keep_last` checkpoints are kept.
+RNG states), `trainer_state.json` (our own state: scheduler, data position, progress; JSON, never
+unpickled), `phase_config.json`, which a resumed run compares with its own config before training
+starts, and `manifest.json`, written last: every file's size and SHA-256. A resumed run verifies the
+manifest and falls back past damaged checkpoints to the newest intact one. Only the last
+`keep_last` checkpoints are kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -14,6 +18,8 @@ from pathlib import Path
 from .config import ConfigError, PhaseConfig
 
 CONFIG_FILE = "phase_config.json"
+STATE_FILE = "trainer_state.json"
+MANIFEST_FILE = "manifest.json"
 PREFIX = "step-"
 # fields a resumed run may change: how long it runs, how often it saves/logs, where results go
 RESUMABLE_CHANGES = {("run", "max_steps"), ("run", "save_every"), ("run", "keep_last"), ("run", "eval_every"),
@@ -32,7 +38,65 @@ def list_checkpoints(folder: Path) -> list[Path]:
                   and (p / CONFIG_FILE).is_file())
 
 
-def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, keep_last: int) -> Path:
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_manifest(checkpoint: Path) -> None:
+    files = sorted(p for p in checkpoint.rglob("*") if p.is_file() and p.name != MANIFEST_FILE)
+    manifest = {str(p.relative_to(checkpoint)): {"size": p.stat().st_size, "sha256": _sha256(p)} for p in files}
+    (checkpoint / MANIFEST_FILE).write_text(json.dumps({"files": manifest}, indent=1))
+
+
+def verify_checkpoint(checkpoint: Path) -> str | None:
+    """None when every file the manifest lists is there with its size and hash; else what is wrong."""
+    try:
+        manifest = json.loads((checkpoint / MANIFEST_FILE).read_text())["files"]
+    except FileNotFoundError:
+        return f"no {MANIFEST_FILE}"
+    except (ValueError, KeyError, TypeError):
+        return f"{MANIFEST_FILE} is unreadable"
+    for name, expected in manifest.items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if path.stat().st_size != expected["size"]:
+            return f"{name} has {path.stat().st_size} bytes, the manifest says {expected['size']}"
+        if _sha256(path) != expected["sha256"]:
+            return f"{name} does not match its hash in the manifest"
+    return None
+
+
+def _non_finite_weights(checkpoint: Path) -> str | None:
+    import torch
+    from safetensors.torch import load_file
+
+    for path in sorted(checkpoint.glob("*.safetensors")):
+        bad = [name for name, tensor in load_file(path).items()
+               if tensor.is_floating_point() and not torch.isfinite(tensor).all()]
+        if bad:
+            return f"{path.name} holds non-finite weights ({bad[0]})"
+    return None
+
+
+def newest_intact(folder: Path, report=print, finite_weights: bool = False) -> Path | None:
+    """The newest checkpoint that verifies (and, with `finite_weights`, holds no NaN/inf weights);
+    each one passed over is reported, naming it."""
+    for checkpoint in reversed(list_checkpoints(folder)):
+        problem = verify_checkpoint(checkpoint) or (_non_finite_weights(checkpoint) if finite_weights else None)
+        if problem is None:
+            return checkpoint
+        report(f"skipping damaged checkpoint {checkpoint}: {problem}")
+    return None
+
+
+def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, keep_last: int,
+                    state: dict | None = None) -> Path:
+    """`state`: our own resumable state (JSON-serialisable), written next to accelerate's files."""
     final = folder / checkpoint_name(step)
     partial = folder / f".{final.name}.partial"
     if accelerator.is_main_process:
@@ -43,6 +107,9 @@ def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, k
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (partial / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1))
+        if state is not None:
+            (partial / STATE_FILE).write_text(json.dumps(state))
+        write_manifest(partial)  # last: a checkpoint whose files changed after this no longer verifies
         shutil.rmtree(final, ignore_errors=True)
         partial.rename(final)  # the checkpoint exists only once it is complete
         for old in list_checkpoints(folder)[:-keep_last]:

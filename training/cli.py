@@ -7,6 +7,17 @@ import json
 from pathlib import Path
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: a step or process count must be at least 1 (0 or -1 would run nothing, silently)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("train", help="pretrain with the three-phase curriculum (Accelerate)")
     add_train_arguments(parser)
@@ -26,16 +37,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a phase YAML, or a folder of phase*.yaml run in order (e.g. training/configs/micro)")
     parser.add_argument("--output-dir", default=None, help="run root; phases go to DIR/<phase name> (default runs/"
                                                            "<config name>)")
-    parser.add_argument("--max-steps", type=int, help="steps per phase; warmup/decay/annealing scale with it")
+    parser.add_argument("--max-steps", type=_positive_int, help="steps per phase; warmup/decay/annealing scale with it")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoints, exactly")
-    parser.add_argument("--stop-after", type=int, help="checkpoint and stop after N steps in this session "
+    parser.add_argument("--stop-after", type=_positive_int, help="checkpoint and stop after N steps in this session "
                                                        "(for time-limited jobs; rerun with --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     parser.add_argument("--plan", action="store_true", help="print what the run will do (steps, tokens, lengths, "
                                                            "masking, RoPE, LR, weight decay, mixture) and exit; "
                                                            "needs no data, weights or GPU")
     parser.add_argument("--json", action="store_true", help="with --plan: the plan as one JSON object")
-    parser.add_argument("--world-size", type=int, help="with --plan: the number of processes to plan for "
+    parser.add_argument("--world-size", type=_positive_int, help="with --plan: the number of processes to plan for "
                                                        "(default: the config's run.world_size, else 1)")
 
 

@@ -227,9 +227,12 @@ class PhaseConfig:
 
 # --- YAML -> dataclasses ---------------------------------------------------------------------------
 
-def read_yaml(path: str | Path) -> dict:
-    """The file's mapping with any `extends:` chain merged in (the later file wins)."""
+def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """The file's mapping with any `extends:` chain merged in (the later file wins); a cycle is an error."""
     path = Path(path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise ConfigError(f"{_chain[-1]}: extends: forms a cycle ({cycle}).")
     if not path.is_file():
         raise ConfigError(f"config file {path} not found.")
     try:
@@ -240,7 +243,9 @@ def read_yaml(path: str | Path) -> dict:
         raise ConfigError(f"{path}: expected a mapping at the top level.")
     _anchor_paths(data, path.parent)
     parent = data.pop("extends", None)
-    return merge(read_yaml(path.parent / parent), data) if parent else data
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"{path}: extends: expected a file path, got {parent!r}.")
+    return merge(read_yaml(path.parent / parent, (*_chain, path.resolve())), data) if parent else data
 
 
 def _anchor_paths(data: dict, folder: Path) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,11 +27,12 @@ from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.configuration_rexbert import PRESETS
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 
-from .checkpoints import check_resumable, list_checkpoints, save_checkpoint
+from .checkpoints import STATE_FILE, check_resumable, list_checkpoints, newest_intact, save_checkpoint
 from .collator import MLMCollator
 from .budget import BatchSchedule, is_resolved, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
 from .corpus import SourceRows, prepare_sources
+from .lock import folder_lock
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
 from .optim import build_optimizer, build_scheduler
@@ -177,7 +179,22 @@ class PhaseRun:
         # the scheduler is stepped by hand once per optimizer step, so it is registered, not prepared
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
         self.state = Progress()
-        accelerator.register_for_checkpointing(self.scheduler, self.sampler, self.state)
+
+    # -- our resumable state: JSON in the checkpoint, so resuming unpickles none of it --
+
+    def trainer_state(self) -> dict:
+        return {"scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
+                "progress": self.state.state_dict()}
+
+    def load_trainer_state(self, checkpoint: Path) -> None:
+        state = json.loads((checkpoint / STATE_FILE).read_text())
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.sampler.load_state_dict(state["sampler"])
+        self.state.load_state_dict(state["progress"])
+
+    def save(self, step: int) -> None:
+        save_checkpoint(self.accelerator, self.checkpoints, step, self.config, self.config.run.keep_last,
+                        self.trainer_state())
 
     # -- data --
 
@@ -219,11 +236,12 @@ class PhaseRun:
             loss_sum += loss.detach().float().item() * count if loss is not None else 0.0
         step_loss = self.global_sum(loss_sum) / max(global_masked, 1.0)
         if not math.isfinite(step_loss):
-            last = list_checkpoints(self.checkpoints)
+            good = newest_intact(self.checkpoints, finite_weights=True)
             raise TrainingDivergedError(
                 f"{self.config.name}: the loss is {step_loss} at step {self.state.step + 1}; nothing was saved after "
-                f"it. The last good checkpoint is {last[-1] if last else 'none (no checkpoint yet)'}. Lower the "
-                "learning rate or check the data, then rerun with --resume.")
+                f"it. The newest verified checkpoint (manifest intact, finite weights) is "
+                f"{good if good else 'none'}. Lower the learning rate or check the data, then rerun with --resume"
+                + (f" after deleting the checkpoints newer than {good.name}." if good else "."))
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -295,12 +313,36 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
                 progress: bool = True) -> dict:
     """Trains one phase into `<output_root>/<config.name>/` and returns its summary.
 
-    `resume` continues from the latest checkpoint (bit-identically); `stop_after` ends this session
-    after that many steps with a checkpoint, for time-limited jobs that a later `resume` continues.
+    `resume` continues from the newest intact checkpoint (bit-identically); `stop_after` ends this
+    session after that many steps with a checkpoint, for time-limited jobs that a later `resume`
+    continues. The phase folder is locked for the run: a second run on it is refused.
     """
+    if stop_after is not None and stop_after <= 0:
+        raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
     if not is_resolved(config):  # token budgets -> steps for this many processes
         config = resolve(config, launch_world_size())
-    root = Path(output_root)
+    folder = Path(output_root) / config.name
+    if int(os.environ.get("RANK", "0")) != 0:  # the launch's first process holds the lock for all
+        return _train_phase(config, Path(output_root), resume, stop_after, progress)
+    with folder_lock(folder):
+        return _train_phase(config, Path(output_root), resume, stop_after, progress)
+
+
+def read_metrics(path: Path, up_to_step: int) -> list[str]:
+    """The lines of `metrics.jsonl` up to `up_to_step`; a torn line (a crash mid-write) is dropped, naming it."""
+    kept = []
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            step = json.loads(line)["step"]
+        except (ValueError, KeyError, TypeError):
+            print(f"{path}:{number}: dropping an unreadable metrics line (a write cut short)")
+            continue
+        if step <= up_to_step:
+            kept.append(line)
+    return kept
+
+
+def _train_phase(config: PhaseConfig, root: Path, resume: bool, stop_after: int | None, progress: bool) -> dict:
     folder = root / config.name
     summary_file = folder / SUMMARY_FILE
     if summary_file.is_file():
@@ -311,19 +353,23 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     if existing and not resume:
         raise FileExistsError(f"{folder} has checkpoints up to {existing[-1].name}; pass --resume to continue "
                               "or choose another --output-dir.")
-    if existing:
-        check_resumable(existing[-1], config)  # before any model is built or data read
+    start_from = newest_intact(folder / "checkpoints") if existing else None
+    if existing and start_from is None:
+        raise FileNotFoundError(f"no intact checkpoint in {folder / 'checkpoints'} (all {len(existing)} are damaged); "
+                                "delete them to start over.")
+    if start_from is not None:
+        check_resumable(start_from, config)  # before any model is built or data read
     folder.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=mixed_precision(config), log_with=config.run.log_with or None,
                               project_config=ProjectConfiguration(project_dir=str(folder),
                                                                   logging_dir=str(folder / "logs")))
     set_seed(config.run.seed)  # the initial weights; the data path seeds itself per sample
     run = PhaseRun(config, root, accelerator, progress)
-    if existing:
-        accelerator.load_state(str(existing[-1]))
+    if start_from is not None:
+        accelerator.load_state(str(start_from))
+        run.load_trainer_state(start_from)
         if accelerator.is_main_process and (folder / METRICS_FILE).exists():  # drop lines past the checkpoint
-            lines = (folder / METRICS_FILE).read_text().splitlines()
-            kept = [line for line in lines if json.loads(line)["step"] <= run.state.step]
+            kept = read_metrics(folder / METRICS_FILE, run.state.step)
             (folder / METRICS_FILE).write_text("".join(line + "\n" for line in kept))
     accelerator.init_trackers(config.name, config=_flat(config.to_dict()))
     total = config.run.max_steps
@@ -336,7 +382,7 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
         run.log(run.evaluate())
     while run.state.step < total:
         if stop_after is not None and run.state.step - started >= stop_after:
-            save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
+            run.save(run.state.step)
             bar.close()
             accelerator.end_training()
             return {"stopped_at": run.state.step}
@@ -357,7 +403,7 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
             metrics = run.evaluate()
             run.log(metrics)
         if step % config.run.save_every == 0 and step < total:
-            save_checkpoint(accelerator, run.checkpoints, step, config, config.run.keep_last)
+            run.save(step)
     bar.close()
     summary = {"phase": config.name, "steps": run.state.step, "tokens": run.state.tokens,
                "parameters": run.parameters, "seconds_this_session": round(time.perf_counter() - wall_start, 2),
@@ -365,7 +411,7 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
                                     "rows_drawn": drawn, "set_aside": s.skipped}
                            for s, drawn in zip(run.sources, run.sampler.drawn)},
                **metrics}
-    save_checkpoint(accelerator, run.checkpoints, run.state.step, config, config.run.keep_last)
+    run.save(run.state.step)
     run.export(summary)
     accelerator.end_training()
     return summary

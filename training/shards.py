@@ -12,6 +12,7 @@ goes through `datasets`, streamed for Hub ids.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -114,18 +115,61 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
         yield record[text_column]
 
 
+def _file_fingerprint(path: Path) -> str:
+    """Size, mtime and a hash of the first and last 64 KB: cheap on terabytes, and an edit changes it."""
+    stat = path.stat()
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        digest.update(handle.read(1 << 16))
+        if stat.st_size > 1 << 17:
+            handle.seek(-(1 << 16), 2)
+            digest.update(handle.read())
+    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()[:16]}"
+
+
+def source_fingerprint(source: str | Path) -> dict | None:
+    """{file: fingerprint} of a local source (file or folder); None for a Hub id (versioned by the Hub)."""
+    path = Path(source)
+    if path.is_file():
+        return {path.name: _file_fingerprint(path)}
+    if path.is_dir():
+        return {str(p.relative_to(path)): _file_fingerprint(p) for p in sorted(path.rglob("*"))
+                if p.is_file() and not p.name.startswith(".")}
+    return None
+
+
+def _stale_reason(manifest: dict, fingerprint: dict | None) -> str | None:
+    if fingerprint is None:
+        return None
+    if "fingerprint" not in manifest:
+        return "it was written before caches recorded their input's fingerprint"
+    old = manifest["fingerprint"] or {}
+    changed = sorted(name for name in set(old) | set(fingerprint) if old.get(name) != fingerprint.get(name))
+    return f"its input changed ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})" if changed else None
+
+
 def tokenize_to_shards(source: str | Path, tokenizer, out_dir: str | Path, text_column: str = "text",
                        shard_documents: int = 50_000, progress: bool = True, split: str = "train",
                        config: str | None = None) -> dict:
-    """Tokenizes `source` (no special tokens) into shards in `out_dir`; resumes after completed shards."""
+    """Tokenizes `source` (no special tokens) into shards in `out_dir`; resumes after completed shards.
+    A cache whose local input files changed since (size, mtime or content) is rebuilt, saying why."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest_path = out_dir / MANIFEST
+    fingerprint = source_fingerprint(source)
+    if manifest_path.exists():
+        existing = json.loads(manifest_path.read_text())
+        if existing["source"] != str(source) or existing["text_column"] != text_column:
+            raise ValueError(f"{out_dir} holds shards of {existing['source']!r} ({existing['text_column']!r}); "
+                             "use another folder for another source.")
+        reason = _stale_reason(existing, fingerprint)
+        if reason is not None:
+            print(f"token cache {out_dir} is stale: {reason}; tokenizing {source} again")
+            for old in [*out_dir.glob("tokens-*.npy"), *out_dir.glob("offsets-*.npy"), manifest_path]:
+                old.unlink()
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {
-        "source": str(source), "text_column": text_column, "shards": [], "documents": 0, "tokens": 0, "skipped": {}}
-    if manifest["source"] != str(source) or manifest["text_column"] != text_column:
-        raise ValueError(f"{out_dir} holds shards of {manifest['source']!r} ({manifest['text_column']!r}); "
-                         "use another folder for another source.")
+        "source": str(source), "text_column": text_column, "shards": [], "documents": 0, "tokens": 0, "skipped": {},
+        "fingerprint": fingerprint}
     report = ReadReport(Counter(manifest["skipped"]))
     documents = read_documents(source, text_column, report, split, config)
     for _ in range(manifest["documents"]):  # already in completed shards

@@ -10,18 +10,18 @@ __all__ = ["LabelCache", "ChatClient", "LabelStats", "LLMLabeler", "PROMPTS", "P
            "parse_answer", "ProvenanceLabeler", "RuleLabeler", "make_labeler"]
 
 
-def make_labeler(backend: str, cfg, cache_path: str | None = None):
-    """`openai`: an LLMLabeler on cfg.base_url/cfg.model; `rules` / `provenance`: the demo labelers."""
-    if backend == "rules":
+def make_labeler(cfg, cache_path: str | None = None):
+    """The labeller `cfg` (a `curation.config.LabellerConfig`) describes: `openai` is an LLMLabeler on
+    cfg.base_url / cfg.model; `rules` / `provenance` are the demo labelers."""
+    if cfg.backend == "rules":
         return RuleLabeler()
-    if backend == "provenance":
+    if cfg.backend == "provenance":
         return ProvenanceLabeler()
-    if backend != "openai":
-        raise ValueError(f"unknown labeler backend {backend!r}: expected openai, rules or provenance")
+    if cfg.backend != "openai":
+        raise ValueError(f"unknown labeler backend {cfg.backend!r}: expected openai, rules or provenance")
     import os
 
     client = ChatClient(cfg.base_url, cfg.model, api_key=os.environ.get(cfg.api_key_env), timeout_s=cfg.timeout_s)
     cache = LabelCache(cache_path) if cache_path else None
-    return LLMLabeler(client, get_prompt(getattr(cfg, "prompt_version", "v2")), cache=cache,
-                      workers=getattr(cfg, "workers", 8), max_retries=getattr(cfg, "max_retries", 4),
-                      backoff_s=getattr(cfg, "backoff_s", 1.0), max_chars=getattr(cfg, "max_chars", 4000))
+    return LLMLabeler(client, get_prompt(cfg.prompt_version), cache=cache, workers=cfg.workers,
+                      max_retries=cfg.max_retries, backoff_s=cfg.backoff_s, max_chars=cfg.max_chars)

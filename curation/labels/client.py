@@ -3,6 +3,7 @@ the labeler on top: threads, timeouts, retries with exponential backoff, strict 
 
 from __future__ import annotations
 
+import json
 import random
 import threading
 import time
@@ -24,30 +25,45 @@ class LabelServerError(ValueError):
 
 
 class ChatClient:
+    """`timeout_s` bounds the whole request (connect, send, wait, read), not each socket read: a server
+    that trickles its reply a byte at a time is cut off at the deadline."""
+
     def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
                  max_tokens: int = 8):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model = model
         self.max_tokens = max_tokens
+        self.timeout_s = timeout_s
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._http = httpx2.Client(timeout=timeout_s, headers=headers)
+
+    def _post(self, payload: dict) -> tuple[int, bytes]:
+        deadline = time.monotonic() + self.timeout_s
+        with self._http.stream("POST", self.url, json=payload) as response:
+            body = bytearray()
+            for chunk in response.iter_bytes():
+                body += chunk
+                if time.monotonic() > deadline:
+                    raise RetryableError(f"no complete reply within timeout_s={self.timeout_s}")
+            return response.status_code, bytes(body)
 
     def complete(self, messages: list[dict]) -> str:
         payload = {"model": self.model, "messages": messages, "temperature": 0.0, "max_tokens": self.max_tokens}
         try:
-            response = self._http.post(self.url, json=payload)
+            status, body = self._post(payload)
         except httpx2.TimeoutException as error:
-            raise RetryableError(f"timeout: {error}") from error
+            raise RetryableError(f"timeout: {type(error).__name__}") from None
         except httpx2.TransportError as error:
-            raise RetryableError(f"connection: {error}") from error
-        if response.status_code == 429 or response.status_code >= 500:
-            raise RetryableError(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise LabelServerError(f"{self.url} answered HTTP {response.status_code}: {response.text[:200]}")
+            raise RetryableError(f"connection: {type(error).__name__}") from None
+        # Never quote the body: an error page may echo the request, Authorization header included.
+        if status == 429 or status >= 500:
+            raise RetryableError(f"HTTP {status}")
+        if status >= 400:
+            raise LabelServerError(f"{self.url} answered HTTP {status} (check base_url, model and the API key)")
         try:
-            return response.json()["choices"][0]["message"]["content"]
-        except (ValueError, KeyError, IndexError, TypeError) as error:
-            raise RetryableError(f"malformed response body: {response.text[:100]!r}") from error
+            return json.loads(body)["choices"][0]["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            raise RetryableError(f"malformed response body ({len(body)} bytes)") from None
 
     def close(self) -> None:
         self._http.close()

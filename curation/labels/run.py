@@ -9,6 +9,18 @@ from ..sampling import read_jsonl
 from .rules import ProvenanceLabeler
 
 
+class TooManyFailures(ValueError):
+    """More items than `max_failure_rate` allows got no label: the run must not look like a success."""
+
+
+def check_failure_rate(stats: dict, max_rate: float, what: str, where: str) -> None:
+    """Raises when the share of items with no label exceeds `max_rate`; the message gives the count."""
+    failed, requested = stats.get("failed", 0), stats.get("requested", 0)
+    if requested and failed / requested > max_rate:
+        raise TooManyFailures(f"{what}: {failed} of {requested} items got no label ({failed / requested:.0%} > "
+                              f"max_failure_rate {max_rate:.0%}); details in {where}")
+
+
 def label_records(records: list[dict], labeler, progress: bool = False) -> tuple[list[int | None], dict]:
     texts = [r["text"] for r in records]
     domains = [r["domain"] for r in records]

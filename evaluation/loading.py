@@ -1,0 +1,72 @@
+"""Loading models for evaluation without running code nobody asked for.
+
+A folder or Hub repository may ship Python (`auto_map` + `configuration_*.py`); transformers runs it
+only with `trust_remote_code=True`. Here that is off unless the user passes `--trust-remote-code`.
+RexBERT and ModernBERT checkpoints (`model_type` modernbert or rexbert) never need it: they load
+through the installed `RexBert*` classes, whatever code the folder carries.
+"""
+
+from __future__ import annotations
+
+from transformers import AutoConfig, AutoTokenizer
+
+from .data import EvaluationDataError
+
+REXBERT_TYPES = ("modernbert", "rexbert")
+
+
+class RemoteCodeRefused(EvaluationDataError):
+    """The model needs its own Python code and `--trust-remote-code` was not given."""
+
+
+def _refuse(name: str) -> RemoteCodeRefused:
+    return RemoteCodeRefused(
+        f"model {name!r} ships its own Python code (auto_map in its config), which is not run unless asked; "
+        "if you trust its author, add --trust-remote-code (Python: trust_remote_code=True)."
+    )
+
+
+def _guarded(loader, name: str, trust_remote_code: bool, **kwargs):
+    """Calls `loader.from_pretrained` with an explicit trust flag (None would prompt on a terminal)."""
+    try:
+        return loader.from_pretrained(name, trust_remote_code=bool(trust_remote_code), **kwargs)
+    except ValueError as error:
+        if not trust_remote_code and "trust_remote_code" in str(error):
+            raise _refuse(name) from None
+        raise
+
+
+def load_config(name: str, trust_remote_code: bool = False):
+    return _guarded(AutoConfig, name, trust_remote_code)
+
+
+def load_tokenizer(name: str, trust_remote_code: bool = False):
+    load_config(name, trust_remote_code)  # a tokenizer without a config of its own would fail less clearly
+    return _guarded(AutoTokenizer, name, trust_remote_code)
+
+
+def load_model(auto_class, name: str, trust_remote_code: bool = False, **kwargs):
+    return _guarded(auto_class, name, trust_remote_code, **kwargs)
+
+
+def is_rexbert_family(config) -> bool:
+    return config.model_type in REXBERT_TYPES
+
+
+def load_sentence_transformer(name: str, trust_remote_code: bool = False):
+    """A SentenceTransformer; a ModernBERT-architecture encoder inside it is swapped for the installed
+    `RexBertModel` with the same weights (identical outputs, unpadded and faster)."""
+    from sentence_transformers import SentenceTransformer
+
+    load_config(name, trust_remote_code)  # refuses remote code with our message before ST tries
+    model = SentenceTransformer(name, trust_remote_code=trust_remote_code)
+    module = model[0]
+    encoder = getattr(module, "model", None)
+    if encoder is not None and getattr(encoder.config, "model_type", None) == "modernbert" \
+            and type(encoder).__module__.startswith("transformers."):
+        from modeling_rexbert import RexBertConfig, RexBertModel
+
+        rexbert = RexBertModel(RexBertConfig.from_dict(encoder.config.to_dict()))
+        rexbert.load_state_dict(encoder.state_dict())
+        module.model = rexbert.to(next(encoder.parameters()).device)
+    return model
