@@ -3,7 +3,7 @@
 Tokenized shards are cached under `<output root>/tokens/<source>-<key>/`, shared by every phase
 that reads the same source, and resumable. Each source holds out `eval_documents` documents, chosen
 by a seed alone (`data.heldout_seed`, else the run seed) so that all phases score the same held-out text;
-`heldout_texts` gives that text back for evaluations outside the loop.
+`source_texts` gives the training and held-out text back for evaluations outside the loop.
 """
 
 from __future__ import annotations
