@@ -49,7 +49,8 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
     try:
         # thread=1: fastText's hogwild SGD is only reproducible on one thread
         model = fasttext.train_supervised(train_file, epoch=cfg.epoch, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
-                                          dim=cfg.dim, minCount=cfg.min_count, seed=cfg.seed, thread=1,
+                                          dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket, seed=cfg.seed,
+                                          thread=1,
                                           verbose=0)
     finally:
         os.unlink(train_file)
@@ -79,7 +80,8 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
         "labeler": rows[0].get("labeler"),
         "prompt_version": rows[0].get("prompt_version"),
         "hyperparameters": {"epoch": cfg.epoch, "lr": cfg.lr, "wordNgrams": cfg.word_ngrams, "dim": cfg.dim,
-                            "minCount": cfg.min_count, "seed": cfg.seed},
+                            "minCount": cfg.min_count, "bucket": cfg.bucket,
+                            "seed": cfg.seed},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     with open(meta_path, "w", encoding="utf-8") as f:

@@ -38,13 +38,14 @@ def score_histogram_png(path: str, scores, labels, threshold: float, title: str)
     plt.close(fig)
 
 
-def domain_distribution_png(path: str, tokens_by_domain: dict[str, int], title: str) -> None:
+def domain_distribution_png(path: str, amount_by_domain: dict[str, int], title: str, unit: str = "words") -> None:
+    """Each domain's share of the kept text, counted in `unit` (what the numbers are: words, tokens)."""
     plt = pyplot()
-    items = sorted(tokens_by_domain.items(), key=lambda kv: kv[1], reverse=True)
+    items = sorted(amount_by_domain.items(), key=lambda kv: kv[1], reverse=True)
     total = sum(v for _, v in items) or 1
     fig, ax = plt.subplots(figsize=(6, 0.4 * len(items) + 1.2))
     ax.barh([k for k, _ in items][::-1], [100 * v / total for _, v in items][::-1])
-    ax.set(xlabel="share of kept tokens (%)", title=title)
+    ax.set(xlabel=f"share of kept {unit} (%)", title=title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
