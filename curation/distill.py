@@ -60,10 +60,10 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
     threshold, met = choose_threshold(y_val, scores, cfg.target_precision)
     predicted = [int(s >= threshold) for s in scores]
     p, r, f1, _ = precision_recall_fscore_support(y_val, predicted, average="binary", zero_division=0)
-    precision_curve, recall_curve, _ = precision_recall_curve(y_val, scores)
+    precision_curve, recall_curve, thresholds = precision_recall_curve(y_val, scores)
     bin_path, meta_path = classifier_paths(out_dir, domain)
     model.save_model(bin_path)
-    pr_curve_png(os.path.join(out_dir, f"{domain}_pr_curve.png"), precision_curve, recall_curve, (p, r),
+    pr_curve_png(os.path.join(out_dir, f"{domain}_pr_curve.png"), precision_curve, recall_curve, thresholds, threshold,
                  f"{domain}: held-out PR (AP {average_precision_score(y_val, scores):.2f})")
     score_histogram_png(os.path.join(out_dir, f"{domain}_scores.png"), scores, y_val, threshold,
                         f"{domain}: held-out scores")

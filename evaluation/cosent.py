@@ -121,7 +121,9 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
                     dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET,
                     trust_remote_code: bool = False) -> list[EvalResult]:
     """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder."""
+    import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import PrinterCallback
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 
@@ -136,9 +138,11 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
             per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, save_strategy="no",
             report_to=[], logging_strategy="no", disable_tqdm=True,
             eval_strategy="epoch" if evaluator is not None else "no",
+            dataloader_pin_memory=torch.cuda.is_available(),  # pinning needs an accelerator; on CPU torch warns
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=CoSENTLoss(model),
                                              evaluator=evaluator)
+        trainer.remove_callback(PrinterCallback)  # it prints the run's timing dict; the results table follows
         trainer.train()
     test = pairs["test"]
     queries = model.encode(test["query"], convert_to_tensor=True, normalize_embeddings=True)

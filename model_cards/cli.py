@@ -19,6 +19,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--name", help="model name in the card (default: folder name)")
     render.add_argument("--base-model", help="Hub id this model was annealed or fine-tuned from (card metadata)")
     render.add_argument("--datasets", nargs="*", default=[], help="Hub ids of the training datasets (card metadata)")
+    render.add_argument("--model-id", help="what the card's usage snippets load: the Hub id once pushed (default: "
+                        "the --model folder as given if relative, else its name)")
     render.set_defaults(func=run_render)
 
     push = add_command(actions, "push", help="upload checkpoint, tokenizer, code and card",
@@ -34,7 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_render(args: argparse.Namespace) -> None:
     from .card import render_card
 
-    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets)}")
+    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets,
+                               model_id=args.model_id)}")
 
 
 def run_push(args: argparse.Namespace) -> None:
