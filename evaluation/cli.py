@@ -72,6 +72,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cosent_source.add_argument("--train-file", help="csv/jsonl/parquet of training pairs")
     cosent.add_argument("--test-file", help="with --train-file: the pairs scored (same columns)")
     cosent.add_argument("--products-file", help="official layout: products (product_id, product_title, ...) to join")
+    cosent.add_argument("--product-columns", default="product_title,product_description",
+                        help="comma-separated columns joined into the product text (of the pairs, or of "
+                        "--products-file)")
+    cosent.add_argument("--query-column", default="query", help="column holding the query")
     cosent.add_argument("--epochs", type=float, default=1.0, help="training epochs")
     cosent.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate")
     cosent.add_argument("--batch-size", type=int, default=32, help="pairs per training batch")
@@ -121,7 +125,8 @@ def run_cosent(args: argparse.Namespace) -> None:
     from .results import check_output, render_table, write_results
 
     check_output(args.output, args.overwrite)
-    pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file)
+    pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file,
+                      [c for c in args.product_columns.split(",") if c], args.query_column)
     results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
                               learning_rate=args.learning_rate, batch_size=args.batch_size,
                               max_length=args.max_length, seed=args.seed,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from evaluation.mlm import table3
 from evaluation.results import EvalResult, read_results, render_table
@@ -47,6 +48,10 @@ def _hub_dataset(r: EvalResult) -> tuple[str, str | None] | None:
     if r.task.startswith("glue-") and r.dataset in ("nyu-mll/glue", "glue"):  # the Hub's GLUE, not look-alikes
         return "nyu-mll/glue", r.task.removeprefix("glue-")
     if Path(r.dataset).expanduser().exists() or r.dataset.startswith(("/", ".", "~")) or r.dataset.count("/") != 1:
+        return None
+    try:  # a phrase such as "bundled pros/cons in SST-2 format" is not a repo id
+        validate_repo_id(r.dataset)
+    except HFValidationError:
         return None
     return r.dataset, None
 
