@@ -98,8 +98,26 @@ def _fmt(value) -> str:
     return "-" if value is None else f"{value:,}"
 
 
-def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, token_unit: str = "words"):
-    """Writes `README.md` and `domain_distribution.png` into the dataset folder; returns the DatasetCard."""
+def audit_note(audit: dict | None) -> str:
+    """The card's account of the label audit: agreement, and a warning when it is below the minimum."""
+    if audit is None:
+        return "The labels were not audited."
+    kappa = "unmeasured" if audit.get("kappa") is None else f"{audit['kappa']:.3f}"
+    accuracy = "-" if audit.get("accuracy") is None else f"{100 * audit['accuracy']:.1f}%"
+    text = (f"A second labeller (`{audit.get('audit_labeler')}`) relabelled {audit.get('n', 0):,} documents labelled by "
+            f"`{audit.get('primary_labeler')}`: agreement {accuracy}, Cohen's kappa {kappa} (configured minimum "
+            f"{audit.get('min_kappa')}).")
+    if not audit.get("stable"):
+        text += (f"\n\n> **Warning:** the audit's kappa is below the configured minimum of {audit.get('min_kappa')}: "
+                 "the relevance labels behind the classifiers are not confirmed by the audit, so the filtering may "
+                 "keep or drop the wrong documents.")
+    return text
+
+
+def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, token_unit: str = "words",
+                source: str = "FineFineWeb (`m-a-p/FineFineWeb`)", audit: dict | None = None):
+    """Writes `README.md` and `domain_distribution.png` into the dataset folder; returns the DatasetCard.
+    `source`: where the documents came from (markdown); `audit`: the audit stage's report, if it ran."""
     from huggingface_hub import DatasetCard, DatasetCardData
 
     rows = step_rows(layout)
@@ -109,7 +127,7 @@ def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, to
     if not docs:
         raise FileNotFoundError(f"no Parquet shards in {layout.dataset}/data")
     domain_distribution_png(os.path.join(layout.dataset, "domain_distribution.png"), dict(words),
-                            f"{pretty_name}: domain distribution")
+                            f"{pretty_name}: domain distribution", unit="words")
     total_docs, total_words = sum(docs.values()), sum(words.values())
     stage_table = ["| job | step | docs in | kept | dropped | tokens kept | tokens dropped | dropped by reason |",
                    "|---|---|---|---|---|---|---|---|"]
@@ -131,7 +149,7 @@ def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, to
 
 # {pretty_name}
 
-Commerce-relevant English web text filtered from FineFineWeb (`m-a-p/FineFineWeb`) with the
+Commerce-relevant English text filtered from {source} with the
 RexBERT curation pipeline (`rexbert curate`; paper §3): Table 1 domain selection, LLM relevance
 labels distilled into per-domain fastText classifiers with per-domain thresholds, English language
 ID, boilerplate and product-tuned quality filters, profanity/adult filtering and MinHash near-dedup.
@@ -141,13 +159,21 @@ from datasets import load_dataset
 ds = load_dataset("{repo_id}", split="train")
 ```
 
+License: `{license}` (that of the source documents).
+
 Columns: `text`, `domain` (FineFineWeb domain id), `score` (classifier relevance score; empty for
 directly selected domains without a classifier), `source_id`, `provenance` (JSON: source file and
 line, language and its score, the stages passed).
 
 **{total_docs:,} documents, {total_words:,} words.**
 
+## Label audit
+
+{audit_note(audit)}
+
 ## Domain distribution
+
+Share of the kept text by domain, counted in whitespace-separated words:
 
 ![domain distribution](domain_distribution.png)
 

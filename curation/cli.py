@@ -15,28 +15,40 @@ STAGE_HELP = {
 }
 
 
+CONFIG_HELP = "YAML config (see curation/configs/)"
+
+
+def _stage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", required=True, help=CONFIG_HELP)
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also print datatrove's log and stats (always written to the run's pipeline/logs/)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("curate", help="build the Ecom-niverse corpus (datatrove pipeline)")
+    from rexbert.cli import add_command
+
+    parser = add_command(subparsers, "curate", description="Build Ecom-niverse (paper section 3) on datatrove: each "
+                         "stage alone, or `run` for the chain; every stage reads one YAML config "
+                         "(curation/configs/).")
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
     for name, text in STAGE_HELP.items():
-        p = stages.add_parser(name, help=text)
-        p.add_argument("--config", required=True, help="YAML config (see curation/configs/)")
-        p.add_argument("--no-progress", action="store_true")
+        p = add_command(stages, name, help=text)
+        _stage_options(p)
         p.set_defaults(func=run_stage)
-    run = stages.add_parser("run", help="the whole chain: sample, label, audit, distill, filter, card")
-    run.add_argument("--config", required=True)
+    run = add_command(stages, "run", help="the whole chain: sample, label, audit, distill, filter, card")
+    _stage_options(run)
     run.add_argument("--skip", default="", help="comma-separated stages to skip (e.g. sample,label to reuse labels)")
-    run.add_argument("--no-progress", action="store_true")
     run.set_defaults(func=run_chain)
-    publish = stages.add_parser("publish", help="push the dataset folder to the Hub (create_repo + upload_folder)")
-    publish.add_argument("--config", required=True)
+    publish = add_command(stages, "publish", help="push the dataset folder to the Hub (create_repo + upload_folder)")
+    publish.add_argument("--config", required=True, help=CONFIG_HELP)
     publish.add_argument("--repo-id", help="default: card.repo_id from the config")
-    publish.add_argument("--private", action="store_true")
+    publish.add_argument("--private", action="store_true", help="create the dataset repo as private")
     publish.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
     publish.set_defaults(func=run_publish)
-    demo = stages.add_parser("demo-data", help="write the bundled demo corpus in FineFineWeb's layout")
+    demo = add_command(stages, "demo-data", help="write the bundled demo corpus in FineFineWeb's layout")
     demo.add_argument("--data-dir", help="the test samples folder (tests/data) instead of the bundled corpus")
-    demo.add_argument("--out", required=True)
+    demo.add_argument("--out", required=True, help="output folder (<domain>/*.jsonl)")
     demo.set_defaults(func=run_demo_data)
 
 
@@ -53,7 +65,7 @@ def run_stage(args: argparse.Namespace) -> None:
     from .stages import STAGES
 
     cfg = load_config(args.config)
-    _print_summary({args.stage: STAGES[args.stage](cfg, not args.no_progress)})
+    _print_summary({args.stage: STAGES[args.stage](cfg, not args.no_progress, args.verbose)})
 
 
 def run_chain(args: argparse.Namespace) -> None:
@@ -64,7 +76,7 @@ def run_chain(args: argparse.Namespace) -> None:
     unknown = [s for s in skip if s not in STAGES]
     if unknown:
         raise ValueError(f"--skip: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
-    _print_summary(run_all(load_config(args.config), not args.no_progress, skip))
+    _print_summary(run_all(load_config(args.config), not args.no_progress, skip, args.verbose))
 
 
 def run_publish(args: argparse.Namespace) -> None:

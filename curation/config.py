@@ -48,7 +48,7 @@ class AuditConfig(LabellerConfig):
     min_kappa: float = 0.8  # stop criterion: labels are stable once agreement reaches this
     seed: int = 0
     examples_per_domain: int = 5
-    enforce: bool = False  # `curate run` stops before distilling when the audit is not stable
+    enforce: bool = True  # `curate run` stops before distilling when the audit is not stable (false: a warning)
 
 
 @dataclass
@@ -61,6 +61,9 @@ class DistillConfig:
     word_ngrams: int = 2
     dim: int = 50
     min_count: int = 1
+    # hash buckets for word n-grams; the model file is about (vocabulary + bucket) x dim x 4 bytes, so fastText's
+    # default of 2M buckets at dim 50 makes a 400 MB file: right for billions of words, not for a sample
+    bucket: int = 2_000_000
 
 
 @dataclass
@@ -126,6 +129,8 @@ class CardConfig:
     repo_id: str = "your-name/ecom-niverse"
     pretty_name: str = "Ecom-niverse"
     license: str = "odc-by"  # FineFineWeb's license
+    # where the documents come from, as the card says it (markdown; no local paths)
+    source: str = "FineFineWeb (`m-a-p/FineFineWeb`)"
 
 
 @dataclass
@@ -153,6 +158,8 @@ class CurationConfig:
             ("distill.target_precision", 0 < self.distill.target_precision <= 1, "in (0, 1]"),
             ("distill.validation_fraction", 0 < self.distill.validation_fraction < 1, "in (0, 1)"),
             ("audit.min_kappa", -1 <= self.audit.min_kappa <= 1, "in [-1, 1]"),
+            ("distill.dim", self.distill.dim > 0, "a positive integer"),
+            ("distill.bucket", self.distill.bucket > 0, "a positive integer"),
             ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
             ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
         ]

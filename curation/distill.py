@@ -49,7 +49,8 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
     try:
         # thread=1: fastText's hogwild SGD is only reproducible on one thread
         model = fasttext.train_supervised(train_file, epoch=cfg.epoch, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
-                                          dim=cfg.dim, minCount=cfg.min_count, seed=cfg.seed, thread=1,
+                                          dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket, seed=cfg.seed,
+                                          thread=1,
                                           verbose=0)
     finally:
         os.unlink(train_file)
@@ -59,10 +60,10 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
     threshold, met = choose_threshold(y_val, scores, cfg.target_precision)
     predicted = [int(s >= threshold) for s in scores]
     p, r, f1, _ = precision_recall_fscore_support(y_val, predicted, average="binary", zero_division=0)
-    precision_curve, recall_curve, _ = precision_recall_curve(y_val, scores)
+    precision_curve, recall_curve, thresholds = precision_recall_curve(y_val, scores)
     bin_path, meta_path = classifier_paths(out_dir, domain)
     model.save_model(bin_path)
-    pr_curve_png(os.path.join(out_dir, f"{domain}_pr_curve.png"), precision_curve, recall_curve, (p, r),
+    pr_curve_png(os.path.join(out_dir, f"{domain}_pr_curve.png"), precision_curve, recall_curve, thresholds, threshold,
                  f"{domain}: held-out PR (AP {average_precision_score(y_val, scores):.2f})")
     score_histogram_png(os.path.join(out_dir, f"{domain}_scores.png"), scores, y_val, threshold,
                         f"{domain}: held-out scores")
@@ -79,7 +80,8 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
         "labeler": rows[0].get("labeler"),
         "prompt_version": rows[0].get("prompt_version"),
         "hyperparameters": {"epoch": cfg.epoch, "lr": cfg.lr, "wordNgrams": cfg.word_ngrams, "dim": cfg.dim,
-                            "minCount": cfg.min_count, "seed": cfg.seed},
+                            "minCount": cfg.min_count, "bucket": cfg.bucket,
+                            "seed": cfg.seed},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     with open(meta_path, "w", encoding="utf-8") as f:

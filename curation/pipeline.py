@@ -147,8 +147,9 @@ def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
     }
 
 
-def build_executors(cfg: CurationConfig) -> dict:
-    """job name -> executor; each depends on the one before (Slurm/Ray chain them as dependent jobs)."""
+def build_executors(cfg: CurationConfig, verbose: bool = False) -> dict:
+    """job name -> executor; each depends on the one before (Slurm/Ray chain them as dependent jobs).
+    Local jobs write datatrove's console output to their logs folder unless `verbose`."""
     layout = Layout(cfg.output_dir)
     ex = cfg.executor
     executors, previous = {}, None
@@ -157,7 +158,10 @@ def build_executors(cfg: CurationConfig) -> dict:
         if ex.type == "local":
             from datatrove.executor import LocalPipelineExecutor
 
-            executor = LocalPipelineExecutor(**common, workers=min(ex.workers, tasks))
+            from .quiet import QuietLocalExecutor
+
+            executor_class = LocalPipelineExecutor if verbose else QuietLocalExecutor
+            executor = executor_class(**common, workers=min(ex.workers, tasks))
         elif ex.type == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 
@@ -176,12 +180,13 @@ def build_executors(cfg: CurationConfig) -> dict:
     return executors
 
 
-def run_pipeline(cfg: CurationConfig, progress: bool = True) -> dict[str, dict]:
-    """Runs the four jobs. Local: one after another with a progress bar, then a summary per job.
+def run_pipeline(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict[str, dict]:
+    """Runs the four jobs. Local: one after another with a progress bar, then a summary per job; datatrove's
+    log and stats go to `<work>/logs/<job>/console.log` (and the console too with `verbose`).
     Slurm/Ray: submits the chain (the last job pulls in its dependencies) and returns."""
     from tqdm.auto import tqdm
 
-    executors = build_executors(cfg)
+    executors = build_executors(cfg, verbose)
     if cfg.executor.type != "local":
         list(executors.values())[-1].run()
         return {}

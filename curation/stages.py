@@ -3,7 +3,9 @@ and `run_all` are thin loops over these."""
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 
 from .config import CurationConfig
 from .domains import resolve
@@ -16,14 +18,14 @@ def _dirs(cfg: CurationConfig) -> dict[str, str]:
             "audit": os.path.join(root, "audit")}
 
 
-def stage_sample(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_sample(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .sampling import write_samples
 
     counts = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
     return {"documents": sum(counts.values()), "per_domain": counts}
 
 
-def stage_label(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_label(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .labels import make_labeler
     from .labels.run import check_failure_rate, label_samples
 
@@ -35,7 +37,7 @@ def stage_label(cfg: CurationConfig, progress: bool = True) -> dict:
     return summary
 
 
-def stage_audit(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_audit(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .audit import run_audit
     from .labels import make_labeler
     from .labels.run import check_failure_rate
@@ -49,7 +51,7 @@ def stage_audit(cfg: CurationConfig, progress: bool = True) -> dict:
     return {k: report[k] for k in ("n", "accuracy", "kappa", "stable", "min_kappa", "worst_domain_kappa")}
 
 
-def stage_distill(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_distill(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .distill import distill
 
     d = _dirs(cfg)
@@ -61,23 +63,26 @@ def stage_distill(cfg: CurationConfig, progress: bool = True) -> dict:
             for domain, m in metadata.items()}
 
 
-def stage_filter(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_filter(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .pipeline import run_pipeline
 
-    summaries = run_pipeline(cfg, progress)
+    summaries = run_pipeline(cfg, progress, verbose)
     if not summaries:
         return {"submitted": cfg.executor.type}
     return {f"{row['job']}/{row['step']}": f"{row['docs_kept']:,} kept / {row['docs_dropped']:,} dropped"
             for job in summaries.values() for row in job["steps"]}
 
 
-def stage_card(cfg: CurationConfig, progress: bool = True) -> dict:
+def stage_card(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .card import render_card
 
     layout = Layout(cfg.output_dir)
     unit = "tokens of " + os.path.basename(cfg.filter.tokenizer_file) if cfg.filter.tokenizer_file else \
         "whitespace-separated words (set filter.tokenizer_file for model tokens)"
-    render_card(layout, cfg.card.repo_id, cfg.card.pretty_name, cfg.card.license, unit)
+    report = os.path.join(_dirs(cfg)["audit"], "report.json")
+    audit = json.loads(open(report, encoding="utf-8").read()) if os.path.exists(report) else None
+    render_card(layout, cfg.card.repo_id, cfg.card.pretty_name, cfg.card.license, unit, source=cfg.card.source,
+                audit=audit)
     return {"card": os.path.join(layout.dataset, "README.md"),
             "chart": os.path.join(layout.dataset, "domain_distribution.png")}
 
@@ -90,15 +95,36 @@ class AuditNotStableError(ValueError):
     pass
 
 
-def run_all(cfg: CurationConfig, progress: bool = True, skip: tuple[str, ...] = ()) -> dict[str, dict]:
+# labellers that stand in for the LLMs in demos: their disagreement says nothing about real labels
+STAND_IN_BACKENDS = ("provenance", "rules")
+
+
+def check_audit(cfg: CurationConfig, summary: dict) -> None:
+    """An audit below audit.min_kappa stops the chain (audit.enforce) or, when not enforced, prints a
+    warning that says so and why the run goes on."""
+    if summary["stable"]:
+        return
+    found = "no agreement could be measured" if summary["kappa"] is None else f"kappa {summary['kappa']:.3f}"
+    problem = (f"audit {found} is below audit.min_kappa {cfg.audit.min_kappa}: the labels and the auditor disagree "
+               f"(see {os.path.join(_dirs(cfg)['audit'], 'report.json')})")
+    if cfg.audit.enforce:
+        raise AuditNotStableError(f"{problem}; revise the prompt and relabel.")
+    if cfg.label.backend in STAND_IN_BACKENDS and cfg.audit.backend in STAND_IN_BACKENDS:
+        why = (f"the labeller ({cfg.label.backend}) and auditor ({cfg.audit.backend}) are demo stand-ins for the "
+               "LLMs, so the run continues; a real run with audit.enforce stops here")
+    else:
+        why = "audit.enforce is false, so the run continues with these labels"
+    print(f"WARNING: {problem}. {why}. The dataset card records it.", file=sys.stderr, flush=True)
+
+
+def run_all(cfg: CurationConfig, progress: bool = True, skip: tuple[str, ...] = (),
+            verbose: bool = False) -> dict[str, dict]:
     """sample -> label -> audit -> distill -> filter -> card; returns each stage's summary."""
     from tqdm.auto import tqdm
 
     summaries = {}
     for name in tqdm([s for s in STAGES if s not in skip], desc="curate run", unit="stage", disable=not progress):
-        summaries[name] = STAGES[name](cfg, progress)
-        if name == "audit" and cfg.audit.enforce and not summaries[name]["stable"]:
-            raise AuditNotStableError(
-                f"audit kappa {summaries[name]['kappa']:.3f} < audit.min_kappa {cfg.audit.min_kappa}: revise the "
-                f"prompt (see {cfg.output_dir}/audit/report.json) and relabel")
+        summaries[name] = STAGES[name](cfg, progress, verbose)
+        if name == "audit":
+            check_audit(cfg, summaries[name])
     return summaries

@@ -18,20 +18,26 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("eval", help="evaluate encoders on the paper's benchmarks")
+    from rexbert.cli import add_command
+
+    parser = add_command(subparsers, "eval", description="Evaluate encoders on the paper's benchmarks; every task "
+                         "writes the same results schema (--output), which `rexbert card render` reads.")
     tasks = parser.add_subparsers(dest="task", metavar="TASK", required=True)
 
-    mlm = tasks.add_parser("mlm", help="top-k masked-token recovery (paper Table 3) for any masked LM")
+    mlm = add_command(tasks, "mlm", help="top-k masked-token recovery (paper Table 3) for any masked LM",
+                      description="Top-k masked-token recovery (paper Table 3): the same words are masked for every "
+                      "model (15% as spans of 1 + Poisson(1) words), scored at each block size.")
     mlm.add_argument("--model", action="append", required=True, help="folder or Hub id; repeat to compare models")
     mlm.add_argument("--dataset", required=True, help="Hub id, save_to_disk folder, or csv/jsonl/parquet file")
-    mlm.add_argument("--split", default="test")
+    mlm.add_argument("--split", default="test", help="dataset split (Hub datasets and save_to_disk folders)")
     mlm.add_argument("--text-columns", default="product_title,product_description",
                      help="comma-separated; nested fields as dotted names (fields.title)")
-    mlm.add_argument("--block-sizes", type=_ints, default=[128, 256, 512])
-    mlm.add_argument("--k", type=_ints, default=[1, 3, 5])
-    mlm.add_argument("--mask-rate", type=float, default=0.15)
-    mlm.add_argument("--seed", type=int, default=0)
-    mlm.add_argument("--batch-size", type=int, default=16)
+    mlm.add_argument("--block-sizes", type=_ints, default=[128, 256, 512],
+                     help="comma-separated token lengths each text is cut (or packed) to")
+    mlm.add_argument("--k", type=_ints, default=[1, 3, 5], help="comma-separated k of top-k accuracy")
+    mlm.add_argument("--mask-rate", type=float, default=0.15, help="share of words masked")
+    mlm.add_argument("--seed", type=int, default=0, help="seed of the word masks (same masks for every model)")
+    mlm.add_argument("--batch-size", type=int, default=16, help="blocks per forward pass")
     mlm.add_argument("--max-texts", type=int, help="evaluate the first N rows only")
     mlm.add_argument("--packed", action="store_true", help="concatenate texts into full blocks instead of truncating")
     mlm.add_argument("--implementation", choices=["auto", "transformers"], default="auto",
@@ -39,39 +45,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_options(mlm)
     mlm.set_defaults(func=run_mlm)
 
-    glue = tasks.add_parser("glue", help="fine-tune and score on a GLUE task with transformers' Trainer")
+    glue = add_command(tasks, "glue", help="fine-tune and score on a GLUE task with transformers' Trainer",
+                       description="Fine-tune on a GLUE task with transformers' Trainer and score the validation "
+                       "split (metrics computed locally with scipy / scikit-learn), once per seed.")
     glue.add_argument("--task", required=True, help="sst2, qnli, qqp, mnli, stsb, mrpc, rte or cola")
-    glue.add_argument("--model", required=True)
+    glue.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
     source = glue.add_mutually_exclusive_group()
     source.add_argument("--dataset", help="Hub id (default nyu-mll/glue) or a save_to_disk folder")
     source.add_argument("--train-file", help="csv/jsonl/parquet with GLUE's column names")
-    glue.add_argument("--validation-file")
-    glue.add_argument("--seeds", type=_ints, default=[1])
-    glue.add_argument("--epochs", type=float, default=3.0)
-    glue.add_argument("--learning-rate", type=float, default=5e-5)
-    glue.add_argument("--batch-size", type=int, default=32)
-    glue.add_argument("--max-length", type=int, default=128)
+    glue.add_argument("--validation-file", help="with --train-file: the file scored (same columns)")
+    glue.add_argument("--seeds", type=_ints, default=[1], help="comma-separated seeds; one fine-tuning run each")
+    glue.add_argument("--epochs", type=float, default=3.0, help="training epochs")
+    glue.add_argument("--learning-rate", type=float, default=5e-5, help="peak learning rate")
+    glue.add_argument("--batch-size", type=int, default=32, help="training batch size")
+    glue.add_argument("--max-length", type=int, default=128, help="tokens per example (longer ones are cut)")
     _model_options(glue)
     glue.set_defaults(func=run_glue)
 
-    cosent = tasks.add_parser("cosent", help="CoSENT fine-tuning on ESCI; Spearman/Pearson of cosine vs relevance")
-    cosent.add_argument("--model", required=True)
+    cosent = add_command(tasks, "cosent", help="CoSENT fine-tuning on ESCI; Spearman/Pearson of cosine vs relevance",
+                         description="Fine-tune a SentenceTransformer (mean pooling) with CoSENT loss on ESCI "
+                         "query/product pairs, then score Spearman and Pearson of cosine vs relevance on the test "
+                         "split.")
+    cosent.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
     cosent_source = cosent.add_mutually_exclusive_group()
     cosent_source.add_argument("--dataset", help="Hub id (default tasksource/esci) or an examples file with a split column")
-    cosent_source.add_argument("--train-file")
-    cosent.add_argument("--test-file")
+    cosent_source.add_argument("--train-file", help="csv/jsonl/parquet of training pairs")
+    cosent.add_argument("--test-file", help="with --train-file: the pairs scored (same columns)")
     cosent.add_argument("--products-file", help="official layout: products (product_id, product_title, ...) to join")
-    cosent.add_argument("--epochs", type=float, default=1.0)
-    cosent.add_argument("--learning-rate", type=float, default=2e-5)
-    cosent.add_argument("--batch-size", type=int, default=32)
-    cosent.add_argument("--max-length", type=int, default=512)
-    cosent.add_argument("--seed", type=int, default=0)
+    cosent.add_argument("--product-columns", default="product_title,product_description",
+                        help="comma-separated columns joined into the product text (of the pairs, or of "
+                        "--products-file)")
+    cosent.add_argument("--query-column", default="query", help="column holding the query")
+    cosent.add_argument("--epochs", type=float, default=1.0, help="training epochs")
+    cosent.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate")
+    cosent.add_argument("--batch-size", type=int, default=32, help="pairs per training batch")
+    cosent.add_argument("--max-length", type=int, default=512, help="tokens per text (longer ones are cut)")
+    cosent.add_argument("--seed", type=int, default=0, help="training seed")
     cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
     _model_options(cosent)
     cosent.set_defaults(func=run_cosent)
 
-    render = tasks.add_parser("render", help="print several results files side by side")
-    render.add_argument("files", nargs="+")
+    render = add_command(tasks, "render", help="print several results files side by side")
+    render.add_argument("files", nargs="+", help="results JSON files (rexbert eval --output)")
     render.set_defaults(func=run_render)
 
 
@@ -110,7 +125,8 @@ def run_cosent(args: argparse.Namespace) -> None:
     from .results import check_output, render_table, write_results
 
     check_output(args.output, args.overwrite)
-    pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file)
+    pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file,
+                      [c for c in args.product_columns.split(",") if c], args.query_column)
     results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
                               learning_rate=args.learning_rate, batch_size=args.batch_size,
                               max_length=args.max_length, seed=args.seed,

@@ -37,8 +37,8 @@ def label_score(label: object) -> float:
     return LABEL_SCORES[key]
 
 
-def join_products(examples: Dataset, products: Dataset) -> Dataset:
-    """The official layout: attach product text to each (query, product_id) example."""
+def join_products(examples: Dataset, products: Dataset, fields: Sequence[str] = PRODUCT_FIELDS) -> Dataset:
+    """The official layout: attach product text (`fields` of the products file) to each (query, product_id)."""
     products = products.rename_columns({k: v for k, v in VESPA_COLUMNS.items() if k in products.column_names})
     if "product_id" not in products.column_names:
         raise EvaluationDataError(f"products file: column 'product_id' not found; available: {products.column_names}.")
@@ -47,20 +47,26 @@ def join_products(examples: Dataset, products: Dataset) -> Dataset:
     if missing:
         raise EvaluationDataError(f"{len(missing)} example(s) name products missing from the products file, "
                                   f"e.g. {missing[0]!r}.")
-    columns = {f: [by_id[pid].get(f) for pid in examples["product_id"]] for f in PRODUCT_FIELDS}
+    absent = [f for f in fields if f not in products.column_names]
+    if absent:
+        raise EvaluationDataError(f"products file: column {absent[0]!r} not found; available: "
+                                  f"{products.column_names} (choose with --product-columns).")
+    columns = {f: [by_id[pid].get(f) for pid in examples["product_id"]] for f in fields}
     for name, values in columns.items():
         examples = examples.remove_columns([name]) if name in examples.column_names else examples
         examples = examples.add_column(name, values)
     return examples
 
 
-def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str | None = "us") -> Dataset:
-    """(query, product text, score) rows; product text = fields joined, HTML stripped."""
+def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str | None = "us",
+             query_column: str = "query") -> Dataset:
+    """(query, product text, score) rows; product text = `fields` joined, HTML stripped."""
     if locale and "product_locale" in data.column_names:
         data = data.filter(lambda row: row["product_locale"] == locale)
-    for col in ("query", *fields):
+    for col, option in ((query_column, "--query-column"), *((f, "--product-columns") for f in fields)):
         if col not in data.column_names:
-            raise EvaluationDataError(f"column {col!r} not found; available: {data.column_names}.")
+            raise EvaluationDataError(f"column {col!r} not found; available: {data.column_names} "
+                                      f"(choose with {option}).")
     if "score" in data.column_names:
         scores = [float(s) for s in data["score"]]
         bad = [row for row, s in enumerate(scores) if not 0.0 <= s <= 1.0]  # NaN fails this too
@@ -73,7 +79,7 @@ def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str 
     texts = [" ".join(t for t in (clean_text(row[f]) for f in fields) if t) for row in data]
     if len(texts) == 0:
         raise EvaluationDataError("no query-product pairs left (after the locale filter).")
-    return Dataset.from_dict({"query": list(data["query"]), "product": texts, "score": scores})
+    return Dataset.from_dict({"query": list(data[query_column]), "product": texts, "score": scores})
 
 
 def split_by_query(pairs: Dataset, dev_fraction: float, seed: int) -> tuple[Dataset, Dataset | None]:
@@ -90,18 +96,23 @@ def split_by_query(pairs: Dataset, dev_fraction: float, seed: int) -> tuple[Data
 
 
 def load_esci(dataset: str | None = None, train_file: str | None = None, test_file: str | None = None,
-              products_file: str | None = None) -> dict[str, Dataset]:
-    """train and test pairs from the Hub, a local split-labelled file, or train/test files."""
+              products_file: str | None = None, product_columns: Sequence[str] = PRODUCT_FIELDS,
+              query_column: str = "query") -> dict[str, Dataset]:
+    """train and test pairs from the Hub, a local split-labelled file, or train/test files; the product text
+    is `product_columns` joined (ESCI's title and description by default), the query `query_column`."""
     def prepare(path_or_id: str, split: str) -> Dataset:
         data = load_split(path_or_id, split)
         if products_file:
-            data = join_products(data, load_split(products_file))
+            data = join_products(data, load_split(products_file), product_columns)
         return data
+
+    def pairs_of(data: Dataset) -> Dataset:
+        return to_pairs(data, product_columns, query_column=query_column)
 
     if train_file or test_file:
         if not (train_file and test_file):
             raise EvaluationDataError("pass both --train-file and --test-file.")
-        return {"train": to_pairs(prepare(train_file, "train")), "test": to_pairs(prepare(test_file, "test"))}
+        return {"train": pairs_of(prepare(train_file, "train")), "test": pairs_of(prepare(test_file, "test"))}
     source = dataset or HUB_DATASET
     path = Path(source)
     if path.is_file():  # one file holding both splits in a `split` column, as ESCI's examples parquet
@@ -112,8 +123,8 @@ def load_esci(dataset: str | None = None, train_file: str | None = None, test_fi
         empty = [s for s, rows in splits.items() if len(rows) == 0]
         if empty:
             raise EvaluationDataError(f"{source} has no rows with split {empty[0]!r}; pass --train-file and --test-file.")
-        return {s: to_pairs(rows) for s, rows in splits.items()}
-    return {s: to_pairs(prepare(source, s)) for s in ("train", "test")}
+        return {s: pairs_of(rows) for s, rows in splits.items()}
+    return {s: pairs_of(prepare(source, s)) for s in ("train", "test")}
 
 
 def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str | Path | None = None,
@@ -121,7 +132,9 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
                     dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET,
                     trust_remote_code: bool = False) -> list[EvalResult]:
     """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder."""
+    import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from transformers import PrinterCallback
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss
 
@@ -136,9 +149,11 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
             per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size, save_strategy="no",
             report_to=[], logging_strategy="no", disable_tqdm=True,
             eval_strategy="epoch" if evaluator is not None else "no",
+            dataloader_pin_memory=torch.cuda.is_available(),  # pinning needs an accelerator; on CPU torch warns
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=CoSENTLoss(model),
                                              evaluator=evaluator)
+        trainer.remove_callback(PrinterCallback)  # it prints the run's timing dict; the results table follows
         trainer.train()
     test = pairs["test"]
     queries = model.encode(test["query"], convert_to_tensor=True, normalize_embeddings=True)

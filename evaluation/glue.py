@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import AutoModelForSequenceClassification, Trainer, TrainingArguments
+from transformers import AutoModelForSequenceClassification, PrinterCallback, Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
-from .loading import is_rexbert_family, load_config, load_model, load_tokenizer
+from .loading import check_encoder_loaded, expected_load_report, is_rexbert_family, load_config, load_model, load_tokenizer
 from .metrics import METRICS
 from .results import EvalResult
 
@@ -117,9 +117,10 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
                 output_dir=output_dir, num_train_epochs=epochs, learning_rate=learning_rate, seed=seed,
                 per_device_train_batch_size=batch_size, per_device_eval_batch_size=batch_size,
                 save_strategy="no", report_to=[], logging_strategy="no", disable_tqdm=True,
-                use_cpu=not torch.cuda.is_available(),
+                use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=torch.cuda.is_available(),
             )
             trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], processing_class=tokenizer)
+            trainer.remove_callback(PrinterCallback)  # it prints the run's timing dict; the results table follows
             trainer.train()
             for split_name in spec.eval_splits:
                 output = trainer.predict(encoded[split_name])
@@ -144,6 +145,9 @@ def _load_classifier(model_name: str, num_labels: int, seed: int, trust_remote_c
     if is_rexbert_family(config):  # RexBERT's unpadded implementation, same weights
         from modeling_rexbert import RexBertForSequenceClassification
 
-        return RexBertForSequenceClassification.from_pretrained(model_name, num_labels=num_labels,
-                                                                problem_type=kwargs.get("problem_type"))
+        with expected_load_report():  # the new classifier head is missing from the checkpoint, as it should be
+            model, info = RexBertForSequenceClassification.from_pretrained(
+                model_name, num_labels=num_labels, problem_type=kwargs.get("problem_type"), output_loading_info=True)
+        check_encoder_loaded(model_name, info["missing_keys"])
+        return model
     return load_model(AutoModelForSequenceClassification, model_name, trust_remote_code, **kwargs)

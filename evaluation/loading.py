@@ -8,6 +8,10 @@ through the installed `RexBert*` classes, whatever code the folder carries.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+from pathlib import Path
+
 from transformers import AutoConfig, AutoTokenizer
 
 from .data import EvaluationDataError
@@ -49,6 +53,42 @@ def load_model(auto_class, name: str, trust_remote_code: bool = False, **kwargs)
     return _guarded(auto_class, name, trust_remote_code, **kwargs)
 
 
+@contextlib.contextmanager
+def expected_load_report():
+    """transformers logs a LOAD REPORT warning for every weight a checkpoint lacks, or holds beyond the class
+    loaded. Fine-tuning a masked-LM checkpoint does both on purpose (a new head; the MLM head unused), so the
+    report is held back here while the caller checks the keys that matter itself."""
+    log = logging.getLogger("transformers.modeling_utils")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
+
+
+def check_encoder_loaded(name: str, missing_keys: list[str], new_head: str | None = "classifier.") -> None:
+    """Weights a fine-tuning load had to initialise that are not the new head: the checkpoint lacks them."""
+    lacking = [key for key in missing_keys if not (new_head and key.startswith(new_head))]
+    if lacking:
+        raise EvaluationDataError(f"{name} lacks encoder weights {lacking[:5]}{' ...' if len(lacking) > 5 else ''}; "
+                                  "is it a trained checkpoint of this architecture?")
+
+
+def _checkpoint_keys(name: str) -> set[str] | None:
+    """The weight names in a local folder's safetensors files (read from their headers), or None."""
+    from safetensors import safe_open
+
+    files = sorted(Path(name).glob("*.safetensors")) if Path(name).is_dir() else []
+    if not files:
+        return None
+    keys = set()
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            keys.update(handle.keys())
+    return keys
+
+
 def is_rexbert_family(config) -> bool:
     return config.model_type in REXBERT_TYPES
 
@@ -59,9 +99,15 @@ def load_sentence_transformer(name: str, trust_remote_code: bool = False):
     from sentence_transformers import SentenceTransformer
 
     load_config(name, trust_remote_code)  # refuses remote code with our message before ST tries
-    model = SentenceTransformer(name, trust_remote_code=trust_remote_code)
+    with expected_load_report():  # a masked-LM folder: its MLM head is not part of the sentence encoder
+        model = SentenceTransformer(name, trust_remote_code=trust_remote_code)
     module = model[0]
     encoder = getattr(module, "model", None)
+    saved = _checkpoint_keys(name)
+    if saved is not None and encoder is not None:  # what the held-back report would say: weights not in the folder
+        prefixes = ("", f"{encoder.base_model_prefix}.")
+        check_encoder_loaded(name, [k for k in encoder.state_dict() if not any(p + k in saved for p in prefixes)],
+                             new_head=None)
     if encoder is not None and getattr(encoder.config, "model_type", None) == "modernbert" \
             and type(encoder).__module__.startswith("transformers."):
         from modeling_rexbert import RexBertConfig, RexBertModel

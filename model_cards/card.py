@@ -16,6 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
+from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from evaluation.mlm import table3
 from evaluation.results import EvalResult, read_results, render_table
@@ -44,9 +45,13 @@ def _model_facts(model_dir: Path) -> dict:
 # Tasks on a Hub dataset with configs: results task -> (dataset id, config). GLUE tasks are named glue-<config>.
 def _hub_dataset(r: EvalResult) -> tuple[str, str | None] | None:
     """The real Hub dataset (and config) of a result, or None for local files, which model-index cannot name."""
-    if r.task.startswith("glue-"):
+    if r.task.startswith("glue-") and r.dataset in ("nyu-mll/glue", "glue"):  # the Hub's GLUE, not look-alikes
         return "nyu-mll/glue", r.task.removeprefix("glue-")
     if Path(r.dataset).expanduser().exists() or r.dataset.startswith(("/", ".", "~")) or r.dataset.count("/") != 1:
+        return None
+    try:  # a phrase such as "bundled pros/cons in SST-2 format" is not a repo id
+        validate_repo_id(r.dataset)
+    except HFValidationError:
         return None
     return r.dataset, None
 
@@ -108,33 +113,50 @@ def _pyplot():
 
 
 def _plot_topk(results: list[EvalResult], path: Path) -> bool:
+    """One panel per k; each model (and text column) a line of its own colour, marker and dash, hollow markers
+    of decreasing size so equal values stay visible; the legend below the panels, off the data."""
     series = defaultdict(list)
     for r in results:
         if r.task == "masked-token-recovery":
-            series[(r.model, r.settings["column"], r.settings["k"])].append((r.settings["block_size"], r.value * 100))
+            series[(r.settings["k"], f"{Path(r.model).name} {r.settings['column']}")].append(
+                (r.settings["block_size"], r.value * 100))
     if not series:
         return False
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4))
-    for (model, col, k), points in sorted(series.items()):
-        points.sort()
-        ax.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=f"{Path(model).name} {col} k={k}")
-    ax.set(xlabel="block size (tokens)", ylabel="top-k accuracy (%)", title="Masked-token recovery")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
+    ks = sorted({k for k, _ in series})
+    lines = sorted({line for _, line in series})
+    fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks) + 0.8, 3.6), sharey=True, squeeze=False)
+    for ax, k in zip(axes[0], ks):
+        for i, line in enumerate(lines):
+            points = sorted(series.get((k, line), []))
+            ax.plot([p[0] for p in points], [p[1] for p in points], color=f"C{i % 10}", marker="osD^v<>"[i % 7],
+                    markersize=9 - 1.5 * (i % 4), markerfacecolor="none", linestyle=("-", "--", ":", "-.")[i % 4],
+                    label=line)
+        ax.set(title=f"top-{k}", xlabel="block size (tokens)")
+        ax.set_xticks(sorted({p[0] for (kk, _), pts in series.items() if kk == k for p in pts}))
+    axes[0][0].set_ylabel("masked tokens recovered (%)")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(lines), 3), fontsize=8, frameon=False)
+    fig.suptitle("Masked-token recovery")
+    fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(lines) - 1) // 3), 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return True
 
 
 def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
-    bars = {Path(r.model).name: r.value for r in results if r.task == "esci-cosent" and r.metric == "spearman"}
-    if not bars:
+    """Spearman per model, with the number of test pairs; no chart for a single model (the table says it all)."""
+    scored = [r for r in results if r.task == "esci-cosent" and r.metric == "spearman"]
+    bars = {Path(r.model).name: r.value for r in scored}
+    if len(bars) < 2:
         return False
+    pairs = sorted({r.settings.get("test_pairs") for r in scored if r.settings.get("test_pairs")})
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(list(bars), list(bars.values()))
-    ax.set(ylabel="Spearman", title="ESCI semantic similarity (CoSENT)")
+    ax.axhline(0, color="black", linewidth=0.8)
+    counted = f", {'/'.join(f'{n:,}' for n in pairs)} test pairs" if pairs else ""
+    ax.set(ylabel="Spearman", title=f"ESCI semantic similarity (CoSENT{counted})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -165,11 +187,24 @@ def _public_name(model: str) -> str:
     return Path(model).name if model.startswith(("/", ".", "~")) or Path(model).expanduser().exists() else model
 
 
+def default_model_id(model_dir: str | Path) -> str:
+    """What the card's snippets load when no Hub id is given: the folder as the user named it if relative
+    (`rexbert-demo/phase3`, run from where they ran the command), else its name (run from its parent)."""
+    path = Path(model_dir)
+    return path.name if path.is_absolute() or ".." in path.parts else path.as_posix().rstrip("/")
+
+
 def render_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
-                model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None) -> Path:
+                model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None,
+                model_id: str | None = None, tldr: str | None = None, recipe: str | None = None,
+                notes: list[str] | None = None, limitations: str | None = None) -> Path:
     """Writes README.md (and plots) for `model_dir` from results files; returns the README path.
-    `base_model`: the Hub id this model was annealed or fine-tuned from; `datasets`: Hub ids it was trained on."""
+    `base_model`: the Hub id this model was annealed or fine-tuned from; `datasets`: Hub ids it was trained on;
+    `model_id`: what the usage snippets load (a Hub id once published; default `default_model_id`);
+    `tldr`, `recipe` (markdown), `notes` (under Evaluation), `limitations`: replace the defaults written for a
+    RexBERT model trained with the paper's recipe."""
     model_dir = Path(model_dir)
+    model_id = model_id or default_model_id(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no config.json; is it a saved model folder?")
     output_dir = Path(output_dir) if output_dir else model_dir
@@ -201,18 +236,20 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     other = [r for r in results if r.task != "masked-token-recovery"]
     sections = [
         f"# {name}",
-        f"**TL;DR** {name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} layers, "
-        f"hidden size {facts['hidden_size']}, context {facts['max_position_embeddings']:,} tokens) for e-commerce text: "
-        "product search, ranking, classification and attribute extraction.",
+        "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
+                        f"layers, hidden size {facts['hidden_size']}, context {facts['max_position_embeddings']:,} "
+                        "tokens) for e-commerce text: product search, ranking, classification and attribute "
+                        "extraction."),
         "## Usage",
         "The folder is a stock ModernBERT checkpoint (`model_type: modernbert`) that also carries RexBERT's code: "
         "without `trust_remote_code` it runs on transformers' own ModernBERT (any version from 4.48) and in tools "
         "that read ModernBERT; with `trust_remote_code=True` on transformers >= 5.23 it runs RexBERT's unpadded "
         "implementation. Both give the same outputs.",
-        *(f"```python\n{snippet}\n```" for snippet in usage_snippets(name)),
+        *(f"```python\n{snippet}\n```" for snippet in usage_snippets(model_id)),
         "## Training recipe",
-        RECIPE,
+        recipe or RECIPE,
         "## Evaluation",
+        *(notes or []),
     ]
     if masked:
         sections += ["Top-k masked-token recovery (%), same masks for every model:", table3(masked)]
@@ -228,9 +265,9 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
     sections += plots
     sections += [
         "## Limitations",
-        "Trained and evaluated on English e-commerce and general web text; quality on other languages and "
-        "domains is untested. The scores above were measured with `rexbert eval` on the datasets and settings "
-        "recorded in its results files.",
+        limitations or ("Trained and evaluated on English e-commerce and general web text; quality on other "
+                        "languages and domains is untested. The scores above were measured with `rexbert eval` on the "
+                        "datasets and settings recorded in its results files."),
         "## Citation",
         f"```bibtex\n{CITATION}\n```",
     ]

@@ -6,22 +6,29 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("card", help="render model cards and publish checkpoints to the Hub")
+    from rexbert.cli import add_command
+
+    parser = add_command(subparsers, "card", description="Render a model card (README.md with model-index metadata, "
+                         "results tables and plots) beside a saved model, and publish the folder to the Hub.")
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
-    render = actions.add_parser("render", help="write README.md (+ plots) for a model folder from results files")
+    render = add_command(actions, "render", help="write README.md (+ plots) for a model folder from results files")
     render.add_argument("--model", required=True, help="saved model folder")
     render.add_argument("--results", nargs="+", default=[], help="results JSON files (rexbert eval --output)")
     render.add_argument("--output-dir", help="default: the model folder")
     render.add_argument("--name", help="model name in the card (default: folder name)")
     render.add_argument("--base-model", help="Hub id this model was annealed or fine-tuned from (card metadata)")
     render.add_argument("--datasets", nargs="*", default=[], help="Hub ids of the training datasets (card metadata)")
+    render.add_argument("--model-id", help="what the card's usage snippets load: the Hub id once pushed (default: "
+                        "the --model folder as given if relative, else its name)")
     render.set_defaults(func=run_render)
 
-    push = actions.add_parser("push", help="upload checkpoint, tokenizer, code and card")
-    push.add_argument("--model", required=True)
-    push.add_argument("--repo-id", required=True)
-    push.add_argument("--private", action="store_true")
+    push = add_command(actions, "push", help="upload checkpoint, tokenizer, code and card",
+                       description="Upload a model folder's allowlisted files (weights, config, tokenizer, code, "
+                       "card, images) to a Hub model repo; never checkpoints, logs or optimizer state.")
+    push.add_argument("--model", required=True, help="saved model folder with its card (README.md)")
+    push.add_argument("--repo-id", required=True, help="Hub model repo, owner/name (created if missing)")
+    push.add_argument("--private", action="store_true", help="create the repo as private")
     push.add_argument("--dry-run", action="store_true", help="list what would be uploaded, upload nothing")
     push.set_defaults(func=run_push)
 
@@ -29,7 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_render(args: argparse.Namespace) -> None:
     from .card import render_card
 
-    print(f"Wrote {render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets)}")
+    readme = render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets,
+                         model_id=args.model_id)
+    print(f"Wrote {readme}")
 
 
 def run_push(args: argparse.Namespace) -> None:

@@ -6,9 +6,10 @@ import argparse
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "convert",
-        help="convert a checkpoint between RexBERT (remote code) and stock transformers ModernBERT",
+    from rexbert.cli import add_command
+
+    parser = add_command(
+        subparsers, "convert",
         description="Convert a checkpoint folder (or Hub id) between RexBERT and stock ModernBERT formats. "
         "Weights are unchanged; the config and the bundled code are rewritten.",
     )

@@ -59,8 +59,19 @@ def _task_of(config_dict: dict, source: str | Path) -> str:
     )
 
 
+def _looks_local(source: str | Path) -> bool:
+    """Whether `source` names a folder rather than a Hub repo id: an absolute or ./ ~ path, a path deeper than
+    owner/name, or one whose first part is a folder here (`rexbert-demo/phase3`)."""
+    text = str(source)
+    parts = Path(text).parts
+    return (isinstance(source, Path) or text.startswith((".", "~", "/")) or "\\" in text or len(parts) != 2
+            or Path(parts[0]).is_dir())
+
+
 def _read_config(source: str | Path) -> dict:
     path = Path(source)
+    if not path.exists() and _looks_local(source):
+        raise FileNotFoundError(f"{source}: folder not found")
     if path.is_dir():
         config_file = path / "config.json"
         if not config_file.is_file():

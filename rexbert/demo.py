@@ -7,8 +7,8 @@
    (spans mined from it) -> `DIR/phase1/`, `DIR/phase2/`, `DIR/phase3/`;
 3. evaluation: masked-token recovery on held-out e-commerce documents for phases 2 and 3 side by
    side, CoSENT on the ESCI-schema sample, GLUE SST-2 format on a pros/cons sample -> `DIR/results/`;
-4. a model card with the results and plots -> `DIR/model_card/`, and load checks: remote code, stock
-   transformers after `rexbert convert --to modernbert`, sentence-transformers.
+4. a model card with the results and plots, beside the model (`DIR/phase3/README.md`), and load checks:
+   remote code, stock transformers after `rexbert convert --to modernbert`, sentence-transformers.
 """
 
 from __future__ import annotations
@@ -42,9 +42,10 @@ class DemoSize:
 
 
 class Demo:
-    def __init__(self, output_dir: str | Path, size: DemoSize, resume: bool = False, progress: bool = True):
+    def __init__(self, output_dir: str | Path, size: DemoSize, resume: bool = False, progress: bool = True,
+                 verbose: bool = False):
         self.out = Path(output_dir)
-        self.size, self.resume, self.progress = size, resume, progress
+        self.size, self.resume, self.progress, self.verbose = size, resume, progress, verbose
         self.results = self.out / "results"
         self.timings: dict[str, float] = {}
 
@@ -69,7 +70,7 @@ class Demo:
         cfg.output_dir = str(self.out)
         cfg.sample.source = cfg.filter.input = str(raw)
         cfg.filter.tokenizer_file = str(SHIPPED_TOKENIZER_DIR / "tokenizer.json")  # RexBERT tokens in the card
-        summary = run_all(cfg, self.progress)
+        summary = run_all(cfg, self.progress, verbose=self.verbose)
         return {"raw_documents": counts, "stages": summary}
 
     # 2. training
@@ -147,11 +148,20 @@ class Demo:
         return files
 
     # 4. card and load checks
-    def card(self, files: dict[str, Path]) -> Path:
+    def card(self, files: dict[str, Path], trained: list[dict]) -> Path:
+        """The card beside the model it describes, so `rexbert card push --model DIR/phase3` publishes both."""
+        from evaluation.results import read_results
         from model_cards.card import render_card
 
-        return render_card(self.out / "phase3", list(files.values()), output_dir=self.out / "model_card",
-                           model_name="RexBERT-micro (demo)")
+        from .demo_card import card_text
+
+        folder = self.out / "phase3"
+        name = "RexBERT demo (tiny)" if self.size.tiny_model else "RexBERT-micro (demo)"
+        pairs = next(r.settings["test_pairs"] for r in read_results(files["cosent"]))
+        corpus_mb = sum(f.stat().st_size for f in CORPUS.glob("*.jsonl")) / 2**20
+        text = card_text(name, json.loads((folder / "config.json").read_text()), self.phases(), trained, pairs,
+                         corpus_mb)
+        return render_card(folder, list(files.values()), model_name=name, **text)
 
     def load_checks(self) -> dict:
         import torch
@@ -181,7 +191,9 @@ class Demo:
 
         from .learning_checks import model_checks, phase_problems
 
-        problems = [p for phase in ("phase1", "phase2", "phase3") for p in phase_problems(self.out / phase)]
+        from training.loop import run_dir
+
+        problems = [p for phase in ("phase1", "phase2", "phase3") for p in phase_problems(run_dir(self.out, phase))]
         top1 = {}
         for result in read_results(mlm_file):
             if result.metric == "top1_accuracy":
@@ -216,7 +228,7 @@ class Demo:
         trained = self._stage("2/4 training (three phases)", self.train)
         files = self._stage("3/4 evaluation", self.evaluate)
         learning = self.learning(files["mlm"])
-        card = self._stage("4/4 model card and load checks", lambda: self.card(files))
+        card = self._stage("4/4 model card and load checks", lambda: self.card(files, trained))
         checks = self.load_checks()
         summary = {"format": DEMO_FORMAT, "curation": curated["raw_documents"], "training": trained,
                    "learning": learning, "results": {k: str(v) for k, v in files.items()}, "model_card": str(card),
@@ -228,11 +240,13 @@ class Demo:
 def print_summary(out: Path, summary: dict) -> None:
     print("\n=== rexbert demo: done ===")
     rows = [("dataset/", "curated Ecom-niverse sample (Parquet) + dataset card + domain chart"),
-            ("phase{1,2,3}/", "exported checkpoints (phase3 is the final model)"),
+            ("phase1/, phase2/", "the first two phases' exported models"),
+            ("phase3/", "the final model with its card (README.md) and plots"),
+            ("phase1-run/ ...", "each phase's checkpoints, logs and metrics (what --resume reads)"),
             ("results/", "mlm.json, cosent.json, glue.json (+ the held-out e-commerce texts)"),
-            ("model_card/", "README.md with results and plots"),
             ("phase3-modernbert/", "phase 3 converted for stock transformers"),
-            ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample")]
+            ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample"),
+            ("pipeline/logs/", "datatrove's logs and stats of the curation run")]
     for path, what in rows:
         print(f"  {str(out / path):<55} {what}")
     for phase in summary["training"]:
@@ -252,18 +266,41 @@ def print_summary(out: Path, summary: dict) -> None:
     print("  seconds per stage: " + ", ".join(f"{k.split()[0]} {v}" for k, v in summary["seconds"].items()))
     for problem in learning["problems"]:
         print(f"  WARNING: {problem}")
+    print(f"next: rexbert card push --model {out / 'phase3'} --repo-id you/rexbert-demo --dry-run   "
+          "(what would be published)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("demo", help="the whole pipeline on the bundled corpus (about 6 minutes on 2 CPU cores)")
-    parser.add_argument("--output-dir", default="rexbert-demo")
-    parser.add_argument("--quick", action="store_true", help="a reduced run (tiny model, a few steps) in ~2 minutes")
+    from .cli import add_command
+
+    parser = add_command(subparsers, "demo", description="Run the whole pipeline, end to end, on the real corpus "
+                         "bundled in rexbert/corpus/: curation (datatrove), three training phases, evaluation, a "
+                         "model card and load checks. About 6 minutes on 2 CPU cores; --quick in about 2 minutes.")
+    parser.add_argument("--output-dir", default="rexbert-demo", help="where everything is written (must be new, "
+                        "or an interrupted demo with --resume)")
+    parser.add_argument("--quick", action="store_true", help="a reduced run (2-layer model, 4 steps a phase) in about "
+                        "2 minutes on 2 CPU cores; what the tests run")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted demo in --output-dir")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars; one line per step")
+    parser.add_argument("--verbose", action="store_true", help="also show the libraries' logs, stats and progress "
+                        "bars (datatrove, transformers, datasets)")
     parser.set_defaults(func=run_demo)
 
 
+def quiet_libraries() -> None:
+    """Progress bars of short library steps (loading a few MB of weights, splitting a 16-row file) off; the
+    demo's own bars and messages stay."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+
+
 def run_demo(args: argparse.Namespace) -> None:
+    if not args.verbose:
+        quiet_libraries()
     size = DemoSize.quick() if args.quick else DemoSize()
-    summary = Demo(args.output_dir, size, resume=args.resume, progress=not args.no_progress).run()
+    summary = Demo(args.output_dir, size, resume=args.resume, progress=not args.no_progress,
+                   verbose=args.verbose).run()
     print_summary(Path(args.output_dir), summary)

@@ -159,12 +159,12 @@ def test_resume_is_bit_identical_in_one_process(tmp_path):
     straight = train_phase(config, tmp_path / "straight", progress=False)
     stopped = train_phase(config, tmp_path / "resumed", stop_after=4, progress=False)
     assert stopped == {"stopped_at": 4}
-    assert [p.name for p in list_checkpoints(tmp_path / "resumed" / "phase1" / "checkpoints")] == \
+    assert [p.name for p in list_checkpoints(tmp_path / "resumed" / "phase1-run" / "checkpoints")] == \
         ["step-00000003", "step-00000004"]
     resumed = train_phase(config, tmp_path / "resumed", resume=True, progress=False)
     assert_identical(weights(tmp_path / "straight" / "phase1"), weights(tmp_path / "resumed" / "phase1"))
     assert resumed["eval/loss"] == straight["eval/loss"] and resumed["tokens"] == straight["tokens"]
-    lines = [json.loads(x) for x in (tmp_path / "resumed" / "phase1" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (tmp_path / "resumed" / "phase1-run" / "metrics.jsonl").read_text().splitlines()]
     assert [x["step"] for x in lines if "train/loss" in x] == [1, 2, 3, 4, 5, 6]  # no duplicated steps
 
 
@@ -183,9 +183,9 @@ def test_resume_is_bit_identical_with_two_processes(tmp_path):
     assert stopped.returncode == 0 and "stopped at step 4" in stopped.stdout, stopped.stderr[-3000:]
     resumed = _torchrun(["--config", config, "--output-dir", str(tmp_path / "resumed"), "--resume"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    summary = json.loads((tmp_path / "straight" / "phase1" / "training_summary.json").read_text())
+    summary = json.loads((tmp_path / "straight" / "phase1-run" / "training_summary.json").read_text())
     assert summary["tokens"] > 0
-    rows = [json.loads(x)["train/rows"] for x in (tmp_path / "straight" / "phase1" / "metrics.jsonl")
+    rows = [json.loads(x)["train/rows"] for x in (tmp_path / "straight" / "phase1-run" / "metrics.jsonl")
             .read_text().splitlines() if "train/rows" in x]
     assert rows[0] == 4 and rows[-1] == 8  # 2 processes x 2 rows, then batch-size warmup doubles it
     assert_identical(weights(tmp_path / "straight" / "phase1"), weights(tmp_path / "resumed" / "phase1"))
@@ -206,10 +206,10 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
                                     run={"max_steps": 20, "save_every": 1, "keep_last": 3}))
     with pytest.raises(TrainingDivergedError, match="the loss is (nan|inf)") as error:
         train_phase(config, tmp_path / "run", progress=False)
-    kept = list_checkpoints(tmp_path / "run" / "phase1" / "checkpoints")
+    kept = list_checkpoints(tmp_path / "run" / "phase1-run" / "checkpoints")
     assert kept and str(kept[-1]) in str(error.value)
     assert all(torch.isfinite(t).all() for t in weights(kept[-1]).values())  # never saved past the NaN
-    assert not (tmp_path / "run" / "phase1" / "training_summary.json").exists()
+    assert not (tmp_path / "run" / "phase1-run" / "training_summary.json").exists()
 
 
 def test_three_phase_curriculum_on_real_text(tmp_path):
@@ -228,7 +228,7 @@ def test_three_phase_curriculum_on_real_text(tmp_path):
     assert phases[2].data.anneal_steps == round(60 * 12 / 120)  # annealing scaled with the phase
     summaries = train_curriculum(tmp_path, tmp_path / "run", max_steps=12, progress=False)
     assert [s["phase"] for s in summaries] == ["phase1", "phase2", "phase3"]
-    evals = [json.loads(x)["eval/loss"] for x in (tmp_path / "run" / "phase1" / "metrics.jsonl").read_text()
+    evals = [json.loads(x)["eval/loss"] for x in (tmp_path / "run" / "phase1-run" / "metrics.jsonl").read_text()
              .splitlines() if "eval/loss" in x]
     assert evals[0] > 10.0 and evals[-1] < evals[0] - 1.0, evals  # from ~ln(50368) = 10.8 before step 1
     assert summaries[2]["sources"]["ecommerce"]["train_rows"] > 0

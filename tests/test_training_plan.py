@@ -168,9 +168,9 @@ def test_short_run_does_what_its_plan_says(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["train", "--config", str(path), "--output-dir", str(tmp_path / "run"), "--no-progress"]) == 0
     (expected,) = plan(path, world_size=1)["phases"]
-    summary = json.loads((tmp_path / "run" / "phase1" / "training_summary.json").read_text())
+    summary = json.loads((tmp_path / "run" / "phase1-run" / "training_summary.json").read_text())
     assert summary["steps"] == expected["steps"] and expected["steps"] > 30
-    lines = [json.loads(x) for x in (tmp_path / "run" / "phase1" / "metrics.jsonl").read_text().splitlines()]
+    lines = [json.loads(x) for x in (tmp_path / "run" / "phase1-run" / "metrics.jsonl").read_text().splitlines()]
     logged = {x["step"]: x for x in lines if "train/lr" in x}
     # train/lr after step s is the LR of the next step; rows follow the batch-size warmup
     warmup, steps = expected["lr"]["warmup_steps"], expected["steps"]

@@ -29,7 +29,7 @@ def straight(tmp_path_factory):
 def _stopped_at_4(tmp_path):
     config = load_config(tiny_phase(tmp_path))
     train_phase(config, tmp_path / "run", stop_after=4, progress=False)
-    return config, tmp_path / "run" / "phase1" / "checkpoints"
+    return config, tmp_path / "run" / "phase1-run" / "checkpoints"
 
 
 @pytest.mark.parametrize("damage", ["truncate", "zeros"])
@@ -86,7 +86,7 @@ def test_our_trainer_state_is_json_and_nothing_of_ours_is_pickled(tmp_path):
 
 def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path, straight, capsys):
     config, _ = _stopped_at_4(tmp_path)
-    metrics = tmp_path / "run" / "phase1" / "metrics.jsonl"
+    metrics = tmp_path / "run" / "phase1-run" / "metrics.jsonl"
     lines = metrics.read_text().splitlines()
     metrics.write_text("\n".join(lines) + '\n{"step": 5, "train/lo')  # a crash mid-write
     train_phase(config, tmp_path / "run", resume=True, progress=False)
@@ -97,10 +97,10 @@ def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path, straight, caps
 
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(tmp_path):
     config = load_config(tiny_phase(tmp_path))
-    with folder_lock(tmp_path / "run" / "phase1"):
+    with folder_lock(tmp_path / "run" / "phase1-run"):
         with pytest.raises(FolderInUseError, match=f"pid {os.getpid()} on host {socket.gethostname()}"):
             train_phase(config, tmp_path / "run", progress=False)
-    assert not (tmp_path / "run" / "phase1" / "checkpoints").exists()  # refused before any work
+    assert not (tmp_path / "run" / "phase1-run" / "checkpoints").exists()  # refused before any work
     train_phase(config, tmp_path / "run", stop_after=1, progress=False)  # released: the folder is usable again
 
 

@@ -1,6 +1,6 @@
 """Checkpoints that a crash cannot half-write: `save_state` into a temporary folder, then one rename.
 
-`<phase>/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
+`<phase>-run/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
 RNG states), `trainer_state.json` (our own state: scheduler, data position, progress; JSON, never
 unpickled), `phase_config.json`, which a resumed run compares with its own config before training
 starts, and `manifest.json`, written last: every file's size and SHA-256. A resumed run verifies the
@@ -10,8 +10,10 @@ manifest and falls back past damaged checkpoints to the newest intact one. Only 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -94,6 +96,23 @@ def newest_intact(folder: Path, report=print, finite_weights: bool = False) -> P
     return None
 
 
+@contextlib.contextmanager
+def _tied_head_expected():
+    """accelerate drops one of two tensors sharing storage when saving with safetensors and warns "Removed shared
+    tensor {'decoder.weight'} ... check". RexBERT's MLM decoder is tied to the embeddings and loading ties it
+    again, so that one warning is expected; any other shared tensor still warns."""
+    log = logging.getLogger("accelerate.utils.other")
+
+    def other_than_tied_head(record: logging.LogRecord) -> bool:
+        return "Removed shared tensor {'decoder.weight'}" not in record.getMessage()
+
+    log.addFilter(other_than_tied_head)
+    try:
+        yield
+    finally:
+        log.removeFilter(other_than_tied_head)
+
+
 def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, keep_last: int,
                     state: dict | None = None) -> Path:
     """`state`: our own resumable state (JSON-serialisable), written next to accelerate's files."""
@@ -103,7 +122,8 @@ def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, k
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(partial))
+    with _tied_head_expected():
+        accelerator.save_state(str(partial))
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (partial / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1))

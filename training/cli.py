@@ -19,14 +19,18 @@ def _positive_int(text: str) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("train", help="pretrain with the three-phase curriculum (Accelerate)")
+    from rexbert.cli import add_command
+
+    parser = add_command(subparsers, "train", description="Pretrain with the three-phase curriculum on Accelerate: "
+                         "a phase YAML, or a folder of phase*.yaml run in order, each phase starting from the "
+                         "previous one's export. Each phase exports DIR/<phase>/ (the model) and keeps its "
+                         "checkpoints, logs and metrics in DIR/<phase>-run/.")
     add_train_arguments(parser)
     parser.set_defaults(func=run_train)
 
-    mine = subparsers.add_parser("mine-spans", help="mine commerce spans (brands, attributes, quantities, models) "
-                                                   "for Guided MLM")
+    mine = add_command(subparsers, "mine-spans")
     mine.add_argument("--source", required=True, help="text/jsonl file or folder, parquet, save_to_disk folder, Hub id")
-    mine.add_argument("--text-column", default="text")
+    mine.add_argument("--text-column", default="text", help="column (or jsonl field) holding the text")
     mine.add_argument("--min-count", type=int, default=2, help="keep spans seen at least this often")
     mine.add_argument("--output", required=True, help="spans JSON for data.spans in a phase config")
     mine.set_defaults(func=run_mine_spans)

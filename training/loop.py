@@ -4,7 +4,8 @@ Each optimizer step draws its samples from the mixture (the same draw on every p
 process its share of micro-batches, and scales each micro-batch's mean loss so that the step's
 gradient is the mean over every masked token of the global batch, whatever the accumulation or
 world size. A non-finite loss stops the run before the optimizer step, so the last checkpoint stays
-good. The phase ends with a `save_pretrained` export in `<output root>/<phase name>/`.
+good. The phase ends with a `save_pretrained` export in `<output root>/<phase name>/`, which holds the model
+only; checkpoints, logs, metrics and the summary live beside it in `<output root>/<phase name>-run/`.
 """
 
 from __future__ import annotations
@@ -42,8 +43,15 @@ from .spans import SpanLexicon
 EVAL_PHASE = 0  # the held-out masks' rng stream; phases are numbered from 1
 SUMMARY_FILE = "training_summary.json"
 METRICS_FILE = "metrics.jsonl"
+RUN_SUFFIX = "-run"
 # dense bf16 peak FLOP/s, for MFU; other GPUs report no MFU rather than a wrong one
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10G": 125e12, "L4": 121e12}
+
+
+def run_dir(root: str | Path, phase: str) -> Path:
+    """A phase's run state (checkpoints/, logs/, metrics.jsonl, training_summary.json, the lock), kept out of the
+    exported model folder so that the folder is exactly what gets published."""
+    return Path(root) / f"{phase}{RUN_SUFFIX}"
 
 
 class TrainingDivergedError(RuntimeError):
@@ -148,7 +156,8 @@ class PhaseRun:
     def __init__(self, config: PhaseConfig, root: Path, accelerator: Accelerator, progress: bool):
         self.config, self.root, self.accelerator = config, root, accelerator
         self.folder = root / config.name
-        self.checkpoints = self.folder / "checkpoints"
+        self.state_dir = run_dir(root, config.name)
+        self.checkpoints = self.state_dir / "checkpoints"
         self.show = progress and accelerator.is_main_process
         self.tokenizer = phase_tokenizer(config, root)
         model, preset = build_model(config, root)
@@ -282,7 +291,7 @@ class PhaseRun:
     def log(self, values: dict) -> None:
         self.accelerator.log(values, step=self.state.step)
         if self.accelerator.is_main_process:
-            with (self.folder / METRICS_FILE).open("a") as handle:
+            with (self.state_dir / METRICS_FILE).open("a") as handle:
                 handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
 
     def export(self, summary: dict) -> None:
@@ -294,7 +303,7 @@ class PhaseRun:
         acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
                                                      save_function=acc.save, state_dict=state_dict)
         if acc.is_main_process:
-            (self.folder / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
+            (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
             if self.config.run.push_to_hub:
                 acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
                 # the tokenizer files as exported (tokenizer.push_to_hub would re-save them with loading keys)
@@ -311,20 +320,24 @@ def mixed_precision(config: PhaseConfig) -> str:
 
 def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = False, stop_after: int | None = None,
                 progress: bool = True) -> dict:
-    """Trains one phase into `<output_root>/<config.name>/` and returns its summary.
+    """Trains one phase into `<output_root>/<config.name>/` (run state in `run_dir`) and returns its summary.
 
     `resume` continues from the newest intact checkpoint (bit-identically); `stop_after` ends this
     session after that many steps with a checkpoint, for time-limited jobs that a later `resume`
-    continues. The phase folder is locked for the run: a second run on it is refused.
+    continues. The phase's run folder is locked for the run: a second run on it is refused.
     """
     if stop_after is not None and stop_after <= 0:
         raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
     if not is_resolved(config):  # token budgets -> steps for this many processes
         config = resolve(config, launch_world_size())
-    folder = Path(output_root) / config.name
+    old = Path(output_root) / config.name / "checkpoints"
+    if old.is_dir():  # written before run state moved out of the export
+        raise FileExistsError(f"{old} is where older versions kept checkpoints; move it to "
+                              f"{run_dir(output_root, config.name) / 'checkpoints'} (with metrics.jsonl, logs/ and "
+                              "training_summary.json beside it) to resume.")
     if int(os.environ.get("RANK", "0")) != 0:  # the launch's first process holds the lock for all
         return _train_phase(config, Path(output_root), resume, stop_after, progress)
-    with folder_lock(folder):
+    with folder_lock(run_dir(output_root, config.name)):
         return _train_phase(config, Path(output_root), resume, stop_after, progress)
 
 
@@ -343,34 +356,35 @@ def read_metrics(path: Path, up_to_step: int) -> list[str]:
 
 
 def _train_phase(config: PhaseConfig, root: Path, resume: bool, stop_after: int | None, progress: bool) -> dict:
-    folder = root / config.name
-    summary_file = folder / SUMMARY_FILE
+    folder, state = root / config.name, run_dir(root, config.name)
+    summary_file = state / SUMMARY_FILE
     if summary_file.is_file():
         if resume:
             return json.loads(summary_file.read_text())
         raise FileExistsError(f"{folder} already holds a finished {config.name}; choose another --output-dir.")
-    existing = list_checkpoints(folder / "checkpoints")
+    existing = list_checkpoints(state / "checkpoints")
     if existing and not resume:
-        raise FileExistsError(f"{folder} has checkpoints up to {existing[-1].name}; pass --resume to continue "
+        raise FileExistsError(f"{state} has checkpoints up to {existing[-1].name}; pass --resume to continue "
                               "or choose another --output-dir.")
-    start_from = newest_intact(folder / "checkpoints") if existing else None
+    start_from = newest_intact(state / "checkpoints") if existing else None
     if existing and start_from is None:
-        raise FileNotFoundError(f"no intact checkpoint in {folder / 'checkpoints'} (all {len(existing)} are damaged); "
+        raise FileNotFoundError(f"no intact checkpoint in {state / 'checkpoints'} (all {len(existing)} are damaged); "
                                 "delete them to start over.")
     if start_from is not None:
         check_resumable(start_from, config)  # before any model is built or data read
     folder.mkdir(parents=True, exist_ok=True)
+    state.mkdir(parents=True, exist_ok=True)
     accelerator = Accelerator(mixed_precision=mixed_precision(config), log_with=config.run.log_with or None,
-                              project_config=ProjectConfiguration(project_dir=str(folder),
-                                                                  logging_dir=str(folder / "logs")))
+                              project_config=ProjectConfiguration(project_dir=str(state),
+                                                                  logging_dir=str(state / "logs")))
     set_seed(config.run.seed)  # the initial weights; the data path seeds itself per sample
     run = PhaseRun(config, root, accelerator, progress)
     if start_from is not None:
         accelerator.load_state(str(start_from))
         run.load_trainer_state(start_from)
-        if accelerator.is_main_process and (folder / METRICS_FILE).exists():  # drop lines past the checkpoint
-            kept = read_metrics(folder / METRICS_FILE, run.state.step)
-            (folder / METRICS_FILE).write_text("".join(line + "\n" for line in kept))
+        if accelerator.is_main_process and (state / METRICS_FILE).exists():  # drop lines past the checkpoint
+            kept = read_metrics(state / METRICS_FILE, run.state.step)
+            (state / METRICS_FILE).write_text("".join(line + "\n" for line in kept))
     accelerator.init_trackers(config.name, config=_flat(config.to_dict()))
     total = config.run.max_steps
     bar = tqdm(total=total, initial=run.state.step, desc=config.name, unit="step", disable=not run.show)
