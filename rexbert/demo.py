@@ -31,7 +31,7 @@ class DemoSize:
     """How much work each stage does; `quick` is the reduced demo that CI runs."""
 
     max_steps: int | None = None  # per phase; None: the demo configs' own
-    tiny_model: bool = False  # a 2-layer model instead of RexBERT-micro
+    tiny_model: bool = False  # a 2-layer model instead of the demo model (7 x 128, smaller than micro)
     block_sizes: list[int] = field(default_factory=lambda: [128, 256])
     glue_epochs: float = 3.0
     cosent_epochs: float = 1.0
@@ -156,7 +156,7 @@ class Demo:
         from .demo_card import card_text
 
         folder = self.out / "phase3"
-        name = "RexBERT demo (tiny)" if self.size.tiny_model else "RexBERT-micro (demo)"
+        name = "RexBERT demo (tiny)" if self.size.tiny_model else "RexBERT demo (smaller than micro)"
         pairs = next(r.settings["test_pairs"] for r in read_results(files["cosent"]))
         corpus_mb = sum(f.stat().st_size for f in CORPUS.glob("*.jsonl")) / 2**20
         text = card_text(name, json.loads((folder / "config.json").read_text()), self.phases(), trained, pairs,
