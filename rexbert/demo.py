@@ -21,7 +21,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "corpus"
 EVAL_DATA = CORPUS / "eval"
-DEMO_FORMAT = 2  # bumped when the recipe changes, so that --resume never mixes models of two recipes
+DEMO_FORMAT = 3  # bumped when the recipe changes, so that --resume never mixes models of two recipes
 FORMAT_FILE = "demo.json"
 TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
 
