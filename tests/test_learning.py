@@ -25,7 +25,7 @@ from training.shards import ShardedCorpus
 
 CORPUS = Path(__file__).parents[1] / "rexbert" / "corpus" / "ecommerce.jsonl"
 TINY = {"num_hidden_layers": 2, "hidden_size": 128, "intermediate_size": 256, "num_attention_heads": 2}
-STEPS = 300
+STEPS = 200
 DEMO_PHASE1 = Path(__file__).parents[1] / "training" / "configs" / "demo" / "phase1.yaml"
 
 
