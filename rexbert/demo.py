@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,7 +96,7 @@ class Demo:
     def train(self) -> list[dict]:
         from modeling_rexbert.tokenization_rexbert import load_tokenizer
         from training.corpus import source_texts
-        from training.loop import train_phase
+        from training.loop import run_dir, train_phase
         from training.spans import mine_spans, save_spans
 
         phases = self.phases()
@@ -104,7 +105,13 @@ class Demo:
         spans = mine_spans(training_texts, min_count=2)
         save_spans(spans, self.out / "spans.json")
         print(f"mined spans for Guided MLM: {({k: len(v) for k, v in spans.items()})}")
-        return [train_phase(p, self.out, resume=self.resume, progress=self.progress) for p in phases]
+        summaries = []
+        for phase in phases:
+            summaries.append(train_phase(phase, self.out, resume=self.resume, progress=self.progress))
+            # A finished phase resumes from its summary, not a checkpoint: dropping its optimizer state
+            # keeps the demo folder small (a `rexbert train` run keeps them, to train on from there).
+            shutil.rmtree(run_dir(self.out, phase.name) / "checkpoints", ignore_errors=True)
+        return summaries
 
     # 3. evaluation
     def heldout_ecommerce(self) -> Path:
