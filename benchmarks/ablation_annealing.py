@@ -14,8 +14,8 @@ each with several seeds (the seed draws the data order and the masks; the held-o
 fixed by `data.heldout_seed`, so every run is scored on the same text, which no run trained on).
 Scored by `rexbert eval mlm`'s top-k masked-word recovery (15% word spans, the same masked words for
 every model) on held-out e-commerce documents, short ones (title-like: pros/cons phrases, search
-queries; at most 20 words) and long ones (description-like: reviews, product pages) separately, and
-on held-out general text (forgetting). Guided MLM spans are mined from the training documents only.
+queries; at most 20 words) and long ones (description-like: reviews, product pages; packed into full
+blocks) separately, and on held-out general text (forgetting; packed). Guided MLM spans are mined from the training documents only.
 
     python benchmarks/ablation_annealing.py --output benchmarks/results/ablation_annealing.md
 
@@ -91,7 +91,9 @@ def score(model: Path, files: dict[str, Path], block_size: int) -> dict[str, dic
 
     scores = {}
     for split, file in files.items():
-        results = evaluate_masked_lm([str(model)], str(file), ["text"], [block_size], ks=(1, 5), show_progress=False)
+        # long texts packed into full blocks, so that all of them is scored, not only its first block
+        results = evaluate_masked_lm([str(model)], str(file), ["text"], [block_size], ks=(1, 5), show_progress=False,
+                                     packed=split != "ecommerce-titles")
         scores[split] = {r.metric: r.value for r in results}
         scores[split]["masked_tokens"] = results[0].settings["masked_tokens"]
     return scores
