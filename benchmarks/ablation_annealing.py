@@ -138,7 +138,8 @@ def render(study: dict, machine: str) -> str:
     table = summarise(study)
     columns = [f"{split}/{metric}" for split in SPLITS for metric in ("top1_accuracy", "top5_accuracy")]
     heads = [f"{split} top-{metric[3]}" for split in SPLITS for metric in ("top1_accuracy", "top5_accuracy")]
-    lines = [f"Phase-3 ablation at demo scale ({machine}; {study['seconds'] / 60:.0f} min): masked-word recovery "
+    lines = [f"Phase-3 ablation at demo scale ({machine}; {study['seconds'] / 60:.0f} min in the last invocation, "
+             "which reuses runs already in its --output-dir): masked-word recovery "
              f"(%, mean ± standard deviation over seeds {study['seeds']}) on held-out text, block size "
              f"{study['block_size']}; held-out documents: " +
              ", ".join(f"{k} {v}" for k, v in study["heldout_texts"].items()) + ".", "",
