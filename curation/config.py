@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rexbert.config_schema import ConfigError, build
+from rexbert.documents import DEFAULT_MAX_BYTES
 
 from .domains import resolve
 
@@ -17,6 +18,7 @@ class SampleConfig:
     text_key: str = "text"
     domain_key: str = "domain"
     shuffle_buffer: int = 10_000
+    max_bytes: int = DEFAULT_MAX_BYTES  # a longer document is set aside as `oversized`, never read whole
 
 
 @dataclass
@@ -82,7 +84,7 @@ class DedupConfig:
 class FilterConfig:
     input: str = ""  # folder of jsonl/parquet (FineFineWeb layout: one folder per domain)
     glob_pattern: str | None = None
-    max_bytes: int = 1_000_000
+    max_bytes: int = DEFAULT_MAX_BYTES
     tokenizer_file: str | None = None  # tokens in stats; whitespace words when unset
     default_domain: str | None = None
     languages: list[str] = field(default_factory=lambda: ["en"])
@@ -153,6 +155,7 @@ class CurationConfig:
             ("distill.target_precision", 0 < self.distill.target_precision <= 1, "in (0, 1]"),
             ("distill.validation_fraction", 0 < self.distill.validation_fraction < 1, "in (0, 1)"),
             ("audit.min_kappa", -1 <= self.audit.min_kappa <= 1, "in [-1, 1]"),
+            ("sample.max_bytes", self.sample.max_bytes > 0, "a positive integer"),
             ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
             ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
         ]

@@ -19,8 +19,8 @@ def _dirs(cfg: CurationConfig) -> dict[str, str]:
 def stage_sample(cfg: CurationConfig, progress: bool = True) -> dict:
     from .sampling import write_samples
 
-    counts = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
-    return {"documents": sum(counts.values()), "per_domain": counts}
+    written = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
+    return {"documents": sum(written["per_domain"].values()), **written}
 
 
 def stage_label(cfg: CurationConfig, progress: bool = True) -> dict:

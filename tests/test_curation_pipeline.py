@@ -22,7 +22,8 @@ BIG = 10 * 2**20
 def _write_bad_records(folder: Path) -> dict[str, int]:
     """A jsonl file with one bad record of every kind among good ones; returns reason -> line."""
     good = {"text": "Stainless steel water bottle, 750 ml. Keeps drinks cold for 24 hours and hot for 12 hours. "
-                    "Leak-proof lid, fits car cup holders, dishwasher safe. Color: Navy.", "domain": "photo"}
+                    "Leak-proof lid, fits car cup holders, dishwasher safe. Color: Navy.", "domain": "photo",
+            "source_label": 1}  # what the demo's provenance labeler reads when the sample stage picks it
     lines: list[bytes] = [json.dumps({**good, "id": "ok-1"}).encode()]
     expected = {}
     for reason, raw in [
@@ -37,7 +38,7 @@ def _write_bad_records(folder: Path) -> dict[str, int]:
         expected[reason] = ("photo/photo_bad.jsonl", len(lines))
     other = ("Compact mirrorless camera with a 24 MP sensor, 4K video and a flip screen for vlogging. "
              "Kit includes a 15-45 mm zoom lens, battery, USB-C charger and strap. Weight: 390 g.")
-    lines.append(json.dumps({"id": "ok-2", "text": other, "domain": "photo"}).encode())
+    lines.append(json.dumps({"id": "ok-2", "text": other, "domain": "photo", "source_label": 1}).encode())
     (folder / "photo").mkdir(parents=True, exist_ok=True)
     (folder / "photo" / "photo_bad.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     # outside any domain folder and without a domain field: nothing says which domain it belongs to
@@ -61,16 +62,8 @@ def demo_run(tmp_path_factory):
         "filter": {"input": str(corpus), "default_domain": None},
         "executor": {"tasks": 2, "workers": 1},
     })
-    # photo_bad.jsonl goes to the pipeline but the sampler must not choke on it either: sample reads
-    # with `datasets`, which would fail on malformed lines, so the bad file joins after sampling.
-    bad_files = [corpus / "photo" / "photo_bad.jsonl", corpus / "unsorted.jsonl"]
-    held = [f.read_bytes() for f in bad_files]
-    for f in bad_files:
-        f.unlink()
-    summaries = run_all(cfg, progress=False, skip=("filter", "card"))
-    for f, content in zip(bad_files, held):
-        f.write_bytes(content)
-    summaries |= run_all(cfg, progress=False, skip=("sample", "label", "audit", "distill"))
+    # the sample stage reads photo_bad.jsonl with the filter's reader: its bad lines are set aside, not fatal
+    summaries = run_all(cfg, progress=False)
     return cfg, Layout(cfg.output_dir), summaries, bad, corpus
 
 
@@ -194,3 +187,14 @@ def test_publish_dry_run_and_injected_api(demo_run):
     assert [c[0] for c in calls] == ["create_repo", "upload_folder"]
     assert calls[0][2]["repo_type"] == "dataset" and calls[0][2]["private"] is True
     assert calls[1][2]["folder_path"] == layout.dataset
+
+
+def test_sample_stage_sets_aside_the_bad_records_with_file_and_line(demo_run):
+    _, layout, summaries, bad, _ = demo_run
+    sample = summaries["sample"]
+    in_domain_folder = {reason for reason, (file, _) in bad.items() if file.startswith("photo/")}
+    assert set(sample["rejected"]) == in_domain_folder
+    rejects = {r["reason"]: r for r in map(json.loads, open(sample["rejects_file"]))}
+    for reason in in_domain_folder:
+        file, line = bad[reason]
+        assert rejects[reason]["file"].endswith(file) and rejects[reason]["line"] == line
