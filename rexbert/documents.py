@@ -114,7 +114,7 @@ def _lines(handle: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes, int]
         if len(raw) == max_bytes + 2 and not raw.endswith(b"\n"):
             size = len(raw)
             while chunk := handle.readline(1 << 20):
-                size += len(chunk)
+                size += len(chunk.rstrip(b"\r\n"))
                 if chunk.endswith(b"\n"):
                     break
             yield number, b"", size
