@@ -90,13 +90,32 @@ class AuditNotStableError(ValueError):
     pass
 
 
+def run_stage(name: str, cfg: CurationConfig, progress: bool = True, log=print) -> dict:
+    """One stage, unless its recorded inputs are unchanged (then its recorded summary); see `fingerprints`.
+    Disk-full and permission errors name the path (`rexbert.outputs.OutputError`)."""
+    from rexbert.outputs import writing
+
+    from . import fingerprints
+
+    inputs, up_to_date = fingerprints.prepare(cfg, name, log)
+    if up_to_date is not None:
+        return up_to_date
+    with writing(cfg.output_dir):
+        fingerprints.save_record(cfg, name, inputs)
+        summary = STAGES[name](cfg, progress)
+        if "submitted" not in summary:  # a Slurm/Ray submission has not finished yet
+            fingerprints.save_record(cfg, name, inputs, summary)
+    return summary
+
+
 def run_all(cfg: CurationConfig, progress: bool = True, skip: tuple[str, ...] = ()) -> dict[str, dict]:
-    """sample -> label -> audit -> distill -> filter -> card; returns each stage's summary."""
+    """sample -> label -> audit -> distill -> filter -> card, each skipped when up to date; returns each
+    stage's summary."""
     from tqdm.auto import tqdm
 
     summaries = {}
     for name in tqdm([s for s in STAGES if s not in skip], desc="curate run", unit="stage", disable=not progress):
-        summaries[name] = STAGES[name](cfg, progress)
+        summaries[name] = run_stage(name, cfg, progress)
         if name == "audit" and cfg.audit.enforce and not summaries[name]["stable"]:
             raise AuditNotStableError(
                 f"audit kappa {summaries[name]['kappa']:.3f} < audit.min_kappa {cfg.audit.min_kappa}: revise the "

@@ -43,11 +43,20 @@ def _free_space(path: Path) -> str:
     return "free space unknown"
 
 
+def _native_write_errors() -> tuple[type[Exception], ...]:
+    try:
+        from safetensors import SafetensorError
+    except ImportError:
+        return (RuntimeError,)
+    return RuntimeError, SafetensorError
+
+
 @contextmanager
-def writing(path: str | Path, exact: bool = False) -> Iterator[None]:
+def writing(path: str | Path, exact: bool = False, native_writers: bool = False) -> Iterator[None]:
     """Inside, a disk-full or permission error becomes an `OutputError` naming the file the error names
-    (unless `exact`), else `path`. C++ writers (torch.save, safetensors) report a failed write without an errno (e.g.
-    `basic_ios::clear: iostream error`): those become an `OutputError` naming `path` too."""
+    (unless `exact`), else `path`. `native_writers`: the block only writes, through C++ writers (torch.save,
+    safetensors) that report a failed write without an errno (`basic_ios::clear: iostream error`), so any
+    RuntimeError there becomes an `OutputError` naming `path` too."""
     try:
         yield
     except OutputError:
@@ -57,7 +66,9 @@ def writing(path: str | Path, exact: bool = False) -> Iterator[None]:
             raise
         where = path if exact else error.filename or path
         raise OutputError(f"cannot write {where}: {WRITE_FAILURES[error.errno]}", error.errno) from error
-    except RuntimeError as error:  # includes safetensors' SafetensorError
+    except Exception as error:
+        if not native_writers or not isinstance(error, _native_write_errors()):
+            raise
         detail = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
         raise OutputError(f"cannot write {path}: {detail} ({_free_space(Path(path))})") from error
 

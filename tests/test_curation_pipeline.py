@@ -198,3 +198,38 @@ def test_sample_stage_sets_aside_the_bad_records_with_file_and_line(demo_run):
     for reason in in_domain_folder:
         file, line = bad[reason]
         assert rejects[reason]["file"].endswith(file) and rejects[reason]["line"] == line
+
+
+def test_a_stage_reruns_when_its_config_or_classifiers_change_and_says_why(demo_run, tmp_path, capsys):
+    import shutil
+
+    cfg, layout, _, _, _ = demo_run
+    shutil.copytree(layout.root, tmp_path / "out")
+    moved = config_from_dict({**json.loads(json.dumps(_as_dict(cfg))), "output_dir": str(tmp_path / "out")})
+    copy = Layout(moved.output_dir)
+    before = len(_output(copy))
+    capsys.readouterr()
+    run_all(moved, progress=False)  # nothing changed: every stage is up to date, the output is the same
+    assert capsys.readouterr().out.count("up to date") == 6 and len(_output(copy)) == before
+
+    moved.filter.max_bytes = 300  # most documents are now oversized
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    out = capsys.readouterr().out
+    assert "curate filter: rerunning, config changed (filter.max_bytes: 1000000 -> 300)" in out
+    assert "curate card: rerunning, input changed" in out
+    assert len(_output(copy)) < before / 2
+
+    moved.filter.max_bytes = 1_000_000
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    assert len(_output(copy)) == before
+    model = next(p for p in Path(copy.models).iterdir() if p.is_file())
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))  # a retrained classifier
+    capsys.readouterr()
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    assert f"curate filter: rerunning, input changed ({copy.models})" in capsys.readouterr().out
+
+
+def _as_dict(cfg):
+    import dataclasses
+
+    return dataclasses.asdict(cfg)
