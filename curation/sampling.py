@@ -26,7 +26,8 @@ def domain_files(source: str, domain: Domain) -> list[str]:
     `<domain>/*.jsonl`), a local folder in the same layout, or one local file with a domain column."""
     did = domain.finefineweb_id
     if os.path.isdir(source):
-        files = sorted({f for p in _LOCAL_PATTERNS for f in glob.glob(os.path.join(source, did, "**", p), recursive=True)})
+        files = sorted({f for pattern in _LOCAL_PATTERNS
+                        for f in glob.glob(os.path.join(source, did, "**", pattern), recursive=True)})
         if not files:
             raise FileNotFoundError(f"no jsonl/parquet files for domain {did!r} under {os.path.join(source, did)}")
         return files
@@ -34,7 +35,8 @@ def domain_files(source: str, domain: Domain) -> list[str]:
         return [source]
     from huggingface_hub import HfFileSystem
 
-    return sorted(f"hf://{path}" for path in HfFileSystem().glob(f"datasets/{source or FINEFINEWEB_REPO}/{did}/*.jsonl"))
+    pattern = f"datasets/{source or FINEFINEWEB_REPO}/{did}/*.jsonl"
+    return sorted(f"hf://{path}" for path in HfFileSystem().glob(pattern))
 
 
 def domain_records(cfg: SampleConfig, domain: Domain, rejects: list[Reject] | None = None):

@@ -51,7 +51,8 @@ def test_sample_stage_sets_aside_bad_lines_truncated_gzip_and_oversized_document
     assert {f"good-{i}" for i in range(12)} <= ids and 12 + 1000 < len(ids) < 12 + 2000
     assert written["rejected"] == {"malformed_json": 1, "undecodable": 1, "oversized": 1, "unreadable_file": 1}
     rejects = {r["reason"]: r for r in map(json.loads, open(written["rejects_file"]))}
-    assert rejects["malformed_json"]["file"].endswith("photo/a.jsonl") and rejects["malformed_json"]["line"] == 2
+    assert rejects["malformed_json"]["file"].endswith("photo/a.jsonl")
+    assert rejects["malformed_json"]["line"] == 2
     assert rejects["undecodable"]["line"] == 4 and rejects["oversized"]["line"] == 6
     assert rejects["unreadable_file"]["file"].endswith("photo/c.jsonl.gz")
     assert rejects["unreadable_file"]["line"] == len(ids) - 12 + 7 and "EOFError" in rejects["unreadable_file"]["detail"]

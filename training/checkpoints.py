@@ -1,8 +1,8 @@
 """Checkpoints that a crash cannot half-write: `save_state` into a temporary folder, then one rename.
 
 `<phase>/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
-RNG states; the pickles among them are only ever read `weights_only=True`), `trainer_state.json` (our own state: scheduler, data position, progress; JSON, never
-unpickled), `phase_config.json`, which a resumed run compares with its own config before training
+RNG states; the pickles among them are only ever read `weights_only=True`), `trainer_state.json` (our
+own state: scheduler, data position, progress; JSON, never unpickled), `phase_config.json`, which a resumed run compares with its own config before training
 starts, and `manifest.json`, written last: every file's size and SHA-256. A resumed run verifies the
 manifest and falls back past damaged checkpoints to the newest intact one. Only the last
 `keep_last` checkpoints are kept.
@@ -116,8 +116,9 @@ def load_accelerator_state(accelerator, checkpoint: Path) -> None:
     try:
         accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
     except pickle.UnpicklingError as error:
+        first = (str(error).splitlines() or [""])[0][:160]
         raise ValueError(f"refusing to resume from {checkpoint}: a state file holds objects other than tensors "
-                         f"and numbers, which loading would run as code ({str(error).splitlines()[0][:160]})") from None
+                         f"and numbers, which loading would run as code ({first})") from None
 
 
 def newest_intact(folder: Path, report=print, finite_weights: bool = False) -> Path | None:
