@@ -55,7 +55,8 @@ def test_sample_stage_sets_aside_bad_lines_truncated_gzip_and_oversized_document
     assert rejects["malformed_json"]["line"] == 2
     assert rejects["undecodable"]["line"] == 4 and rejects["oversized"]["line"] == 6
     assert rejects["unreadable_file"]["file"].endswith("photo/c.jsonl.gz")
-    assert rejects["unreadable_file"]["line"] == len(ids) - 12 + 7 and "EOFError" in rejects["unreadable_file"]["detail"]
+    cut = rejects["unreadable_file"]
+    assert cut["line"] == len(ids) - 12 + 7 and "EOFError" in cut["detail"]
 
 
 def test_sample_stage_config_has_a_document_size_cap():
