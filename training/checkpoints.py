@@ -3,9 +3,10 @@
 `<phase>/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
 RNG states; the pickles among them are only ever read `weights_only=True`), `trainer_state.json` (our
 own state: scheduler, data position, progress; JSON, never unpickled), `phase_config.json`, which a
-resumed run compares with its own config before training starts, and `manifest.json`, written last: every file's size and SHA-256. A resumed run verifies the
-manifest and falls back past damaged checkpoints to the newest intact one. Only the last
-`keep_last` checkpoints are kept.
+resumed run compares with its own config before training starts, and `manifest.json`, written last:
+every file's size and SHA-256. A resumed run verifies the manifest and falls back past damaged
+checkpoints to the newest intact one. Only the last `keep_last` checkpoints are kept. A save that fails
+(full disk, permissions) is an `OutputError` naming the checkpoint; its partial folder is removed.
 """
 
 from __future__ import annotations
