@@ -51,8 +51,8 @@ def test_a_full_disk_in_the_sample_stage_is_one_line_naming_the_file(tmp_path, c
     assert cli(["curate", "sample", "--config", str(config), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert err.endswith(f"\nrexbert curate: error: cannot write {out / 'samples' / 'photo.jsonl'}: no space left on "
-                        "device\n") or err.startswith("rexbert curate: error: cannot write")
+    assert err.splitlines()[-1] == \
+        f"rexbert curate: error: cannot write {out / 'samples' / 'photo.jsonl'}: no space left on device"
     assert (out / "samples" / "photo.jsonl").read_text() == "earlier sample\n"
 
 
@@ -76,10 +76,10 @@ def test_a_failed_checkpoint_save_names_it_and_keeps_the_earlier_ones(tmp_path, 
                 "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert f"rexbert train: error: cannot write {checkpoints / 'step-0000000'}" in err
+    assert err.splitlines()[-1].startswith(f"rexbert train: error: cannot write {checkpoints / 'step-0000000'}")
     if isinstance(failure, OSError):
         reason = {errno.ENOSPC: "no space left on device", errno.EACCES: "permission denied"}[failure.errno]
-        assert err.endswith(f"{reason}\n")
+        assert err.splitlines()[-1].endswith(reason)
     else:
         assert "basic_ios::clear: iostream error" in err and "bytes free there" in err
     assert list_checkpoints(checkpoints) == kept and all(verify_checkpoint(c) is None for c in kept)
