@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+from pathlib import Path
 
 import pytest
 from test_training_loop import tiny_phase
@@ -62,17 +63,17 @@ def test_a_full_disk_in_the_sample_stage_is_one_line_naming_the_file(tmp_path, c
 def test_a_failed_checkpoint_save_names_it_and_keeps_the_earlier_ones(tmp_path, monkeypatch, capsys, failure):
     from accelerate import Accelerator
 
-    config = load_config(tiny_phase(tmp_path))
-    train_phase(config, tmp_path / "run", stop_after=2, progress=False)
+    phase = tiny_phase(tmp_path)
+    train_phase(load_config(phase), tmp_path / "run", stop_after=2, progress=False)
     checkpoints = tmp_path / "run" / "phase1" / "checkpoints"
     kept = list_checkpoints(checkpoints)
 
     def fail(self, output_dir, *args, **kwargs):  # what torch/safetensors raise when the disk fills mid-save
-        (open(os.path.join(output_dir, "model.safetensors"), "wb")).write(b"half")
+        Path(output_dir, "model.safetensors").write_bytes(b"half")
         raise failure
 
     monkeypatch.setattr(Accelerator, "save_state", fail)
-    code = cli(["train", "--config", str(tiny_phase(tmp_path)), "--output-dir", str(tmp_path / "run"), "--resume",
+    code = cli(["train", "--config", str(phase), "--output-dir", str(tmp_path / "run"), "--resume",
                 "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
