@@ -62,10 +62,10 @@ def _print_summary(summaries: dict[str, dict]) -> None:
 
 def run_stage(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .stages import STAGES
+    from .stages import run_stage
 
     cfg = load_config(args.config)
-    _print_summary({args.stage: STAGES[args.stage](cfg, not args.no_progress, args.verbose)})
+    _print_summary({args.stage: run_stage(args.stage, cfg, not args.no_progress, args.verbose)})
 
 
 def run_chain(args: argparse.Namespace) -> None:

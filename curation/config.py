@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from rexbert.config_schema import ConfigError, build
+from rexbert.documents import DEFAULT_MAX_BYTES
 
 from .domains import resolve
 
@@ -17,6 +18,7 @@ class SampleConfig:
     text_key: str = "text"
     domain_key: str = "domain"
     shuffle_buffer: int = 10_000
+    max_bytes: int = DEFAULT_MAX_BYTES  # a longer document is set aside as `oversized`, never read whole
 
 
 @dataclass
@@ -85,7 +87,7 @@ class DedupConfig:
 class FilterConfig:
     input: str = ""  # folder of jsonl/parquet (FineFineWeb layout: one folder per domain)
     glob_pattern: str | None = None
-    max_bytes: int = 1_000_000
+    max_bytes: int = DEFAULT_MAX_BYTES
     tokenizer_file: str | None = None  # tokens in stats; whitespace words when unset
     default_domain: str | None = None
     languages: list[str] = field(default_factory=lambda: ["en"])
@@ -160,6 +162,7 @@ class CurationConfig:
             ("audit.min_kappa", -1 <= self.audit.min_kappa <= 1, "in [-1, 1]"),
             ("distill.dim", self.distill.dim > 0, "a positive integer"),
             ("distill.bucket", self.distill.bucket > 0, "a positive integer"),
+            ("sample.max_bytes", self.sample.max_bytes > 0, "a positive integer"),
             ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
             ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
         ]

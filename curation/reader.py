@@ -1,24 +1,24 @@
-"""Ingestion that survives bad input: every record that cannot become a document is written to a
-rejects file (jsonl: reason, file, line) and counted in datatrove's stats; the run goes on.
+"""The filter stage's datatrove reader over the shared document reader (`rexbert.documents`): every
+record that cannot become a document is written to a rejects file (jsonl: reason, file, line) and
+counted in datatrove's stats; the run goes on.
 
-Reasons: `undecodable` (not UTF-8), `malformed_json`, `not_an_object`, `missing_text`,
-`empty_text`, `oversized` (more than `max_bytes`), `missing_domain`, `unreadable_file`.
+Reasons: those of `rexbert.documents.REJECT_REASONS`, plus `missing_domain`.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from typing import IO, Iterator
+from typing import IO
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.readers.base import BaseDiskReader
 
-REJECT_REASONS = (
-    "undecodable", "malformed_json", "not_an_object", "missing_text", "empty_text", "oversized", "missing_domain",
-    "unreadable_file",
-)
+from rexbert.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
+from rexbert.documents import REJECT_REASONS as READ_REJECTS
+
+REJECT_REASONS = (*READ_REJECTS, "missing_domain")
 
 
 def count_words(text: str) -> int:
@@ -40,7 +40,7 @@ class RobustReader(BaseDiskReader):
         self,
         data_folder: DataFolderLike,
         rejects_folder: DataFolderLike,
-        max_bytes: int = 1_000_000,
+        max_bytes: int = DEFAULT_MAX_BYTES,
         domain_key: str = "domain",
         domains: list[str] | None = None,
         default_domain: str | None = None,
@@ -77,13 +77,10 @@ class RobustReader(BaseDiskReader):
         return len(self._tokenizer.encode(text, add_special_tokens=False).ids)
 
     # -- rejects -------------------------------------------------------------------------------
-    def _reject(self, reason: str, filepath: str, line: int, detail: str = "") -> None:
-        self.stat_update(f"rejected_{reason}")
+    def _reject(self, reject: Reject) -> None:
+        self.stat_update(f"rejected_{reject.reason}")
         self.stat_update("rejected")
-        record = {"reason": reason, "file": filepath, "line": line}
-        if detail:
-            record["detail"] = detail[:200]
-        self._rejects.write(json.dumps(record) + "\n")
+        self._rejects.write(json.dumps(reject.to_dict()) + "\n")
 
     # -- records -------------------------------------------------------------------------------
     def _domain_of(self, record: dict, filepath: str) -> str | None:
@@ -95,74 +92,32 @@ class RobustReader(BaseDiskReader):
             return folder
         return self.default_domain
 
-    def _document(self, record, filepath: str, line: int, size: int) -> Document | None:
-        if size > self.max_bytes:
-            self._reject("oversized", filepath, line, f"{size} bytes > max_bytes={self.max_bytes}")
-            return None
-        if not isinstance(record, dict):
-            self._reject("not_an_object", filepath, line, type(record).__name__)
-            return None
-        text = record.get(self.text_key)
-        if not isinstance(text, str):
-            self._reject("missing_text", filepath, line, f"no string field {self.text_key!r}")
-            return None
-        if not text.strip():
-            self._reject("empty_text", filepath, line)
-            return None
-        domain = self._domain_of(record, filepath)
+    def _document(self, record: Record) -> Document | None:
+        domain = self._domain_of(record.fields, record.file)
         if domain is None:
-            self._reject("missing_domain", filepath, line, f"no field {self.domain_key!r} and no default domain")
+            self._reject(Reject("missing_domain", record.file, record.line,
+                                f"no field {self.domain_key!r} and no default domain"))
             return None
-        source_id = record.get(self.id_key)
-        source_id = str(source_id) if source_id is not None else f"{filepath}:{line}"
-        metadata = {"domain": domain, "source_id": source_id, "file": filepath, "line": line,
-                    "token_count": self._count_tokens(text)}
-        if isinstance(record.get("url"), str):
-            metadata["url"] = record["url"]
-        return Document(text=text, id=source_id, metadata=metadata)
-
-    def _read_jsonl(self, filepath: str) -> Iterator[Document]:
-        with self.data_folder.open(filepath, "rb", compression="infer") as f:
-            for line_no, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue  # blank separator lines are not records
-                if len(raw) > self.max_bytes:  # before decoding: never parse a 10 MB line
-                    self._reject("oversized", filepath, line_no, f"{len(raw)} bytes > max_bytes={self.max_bytes}")
-                    continue
-                try:
-                    text = raw.decode("utf-8")
-                except UnicodeDecodeError as error:
-                    self._reject("undecodable", filepath, line_no, str(error))
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as error:
-                    self._reject("malformed_json", filepath, line_no, str(error))
-                    continue
-                doc = self._document(record, filepath, line_no, len(raw))
-                if doc is not None:
-                    yield doc
-
-    def _read_parquet(self, filepath: str) -> Iterator[Document]:
-        import pyarrow.parquet as pq
-
-        with self.data_folder.open(filepath, "rb") as f:
-            row = 0
-            for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
-                for record in batch.to_pylist():
-                    row += 1
-                    text = record.get(self.text_key)
-                    size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
-                    doc = self._document(record, filepath, row, size)
-                    if doc is not None:
-                        yield doc
+        source_id = record.fields.get(self.id_key)
+        source_id = str(source_id) if source_id is not None else f"{record.file}:{record.line}"
+        metadata = {"domain": domain, "source_id": source_id, "file": record.file, "line": record.line,
+                    "token_count": self._count_tokens(record.text)}
+        if isinstance(record.fields.get("url"), str):
+            metadata["url"] = record.fields["url"]
+        return Document(text=record.text, id=source_id, metadata=metadata)
 
     def read_file(self, filepath: str) -> DocumentsPipeline:
-        reader = self._read_parquet if filepath.endswith(".parquet") else self._read_jsonl
         try:
-            yield from reader(filepath)
-        except (OSError, EOFError, ValueError) as error:  # truncated gzip, corrupt parquet footer, ...
-            self._reject("unreadable_file", filepath, 0, f"{type(error).__name__}: {error}")
+            handle = self.data_folder.open(filepath, "rb", compression=None)  # compression is sniffed, not named
+        except OSError as error:
+            self._reject(Reject("unreadable_file", filepath, 0, f"{type(error).__name__}: {error}"))
+            return
+        with handle:
+            for item in read_handle(handle, filepath, self.text_key, self.max_bytes):
+                if isinstance(item, Reject):
+                    self._reject(item)
+                elif (doc := self._document(item)) is not None:
+                    yield doc
 
     def run(self, data: DocumentsPipeline = None, rank: int = 0, world_size: int = 1) -> DocumentsPipeline:
         # one rejects file per task, rewritten if the task reruns (a completed task never reruns)

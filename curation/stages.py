@@ -21,8 +21,8 @@ def _dirs(cfg: CurationConfig) -> dict[str, str]:
 def stage_sample(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
     from .sampling import write_samples
 
-    counts = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
-    return {"documents": sum(counts.values()), "per_domain": counts}
+    written = write_samples(cfg.sample, resolve(cfg.domains), _dirs(cfg)["samples"], progress)
+    return {"documents": sum(written["per_domain"].values()), **written}
 
 
 def stage_label(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
@@ -117,14 +117,33 @@ def check_audit(cfg: CurationConfig, summary: dict) -> None:
     print(f"WARNING: {problem}. {why}. The dataset card records it.", file=sys.stderr, flush=True)
 
 
+def run_stage(name: str, cfg: CurationConfig, progress: bool = True, verbose: bool = False, log=print) -> dict:
+    """One stage, unless its recorded inputs are unchanged (then its recorded summary); see `fingerprints`.
+    Disk-full and permission errors name the path (`rexbert.outputs.OutputError`)."""
+    from rexbert.outputs import writing
+
+    from . import fingerprints
+
+    inputs, up_to_date = fingerprints.prepare(cfg, name, log)
+    if up_to_date is not None:
+        return up_to_date
+    with writing(cfg.output_dir):
+        fingerprints.save_record(cfg, name, inputs)
+        summary = STAGES[name](cfg, progress, verbose)
+        if "submitted" not in summary:  # a Slurm/Ray submission has not finished yet
+            fingerprints.save_record(cfg, name, inputs, summary)
+    return summary
+
+
 def run_all(cfg: CurationConfig, progress: bool = True, skip: tuple[str, ...] = (),
             verbose: bool = False) -> dict[str, dict]:
-    """sample -> label -> audit -> distill -> filter -> card; returns each stage's summary."""
+    """sample -> label -> audit -> distill -> filter -> card, each skipped when up to date; returns each
+    stage's summary."""
     from tqdm.auto import tqdm
 
     summaries = {}
     for name in tqdm([s for s in STAGES if s not in skip], desc="curate run", unit="stage", disable=not progress):
-        summaries[name] = STAGES[name](cfg, progress, verbose)
+        summaries[name] = run_stage(name, cfg, progress, verbose)
         if name == "audit":
             check_audit(cfg, summaries[name])
     return summaries

@@ -15,6 +15,8 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
+from rexbert.outputs import write_text_atomic
+
 SCHEMA = "rexbert-eval/1"
 _VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers")
 
@@ -61,12 +63,9 @@ def write_results(path: str | Path, results: list[EvalResult], overwrite: bool =
     if bad:
         raise ValueError(f"not writing {path}: non-finite metric value for {', '.join(bad[:3])} "
                          "(degenerate predictions or labels).")
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"schema": SCHEMA, "results": [asdict(r) for r in results]}
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)  # atomic: a crash never leaves half a file
-    return path
+    # atomic: a crash or a full disk never leaves half a file, nor costs the one it replaces
+    return write_text_atomic(path, json.dumps(payload, indent=2, allow_nan=False) + "\n")
 
 
 def read_results(path: str | Path) -> list[EvalResult]:

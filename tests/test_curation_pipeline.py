@@ -22,7 +22,8 @@ BIG = 10 * 2**20
 def _write_bad_records(folder: Path) -> dict[str, int]:
     """A jsonl file with one bad record of every kind among good ones; returns reason -> line."""
     good = {"text": "Stainless steel water bottle, 750 ml. Keeps drinks cold for 24 hours and hot for 12 hours. "
-                    "Leak-proof lid, fits car cup holders, dishwasher safe. Color: Navy.", "domain": "photo"}
+                    "Leak-proof lid, fits car cup holders, dishwasher safe. Color: Navy.", "domain": "photo",
+            "source_label": 1}  # what the demo's provenance labeler reads when the sample stage picks it
     lines: list[bytes] = [json.dumps({**good, "id": "ok-1"}).encode()]
     expected = {}
     for reason, raw in [
@@ -37,7 +38,7 @@ def _write_bad_records(folder: Path) -> dict[str, int]:
         expected[reason] = ("photo/photo_bad.jsonl", len(lines))
     other = ("Compact mirrorless camera with a 24 MP sensor, 4K video and a flip screen for vlogging. "
              "Kit includes a 15-45 mm zoom lens, battery, USB-C charger and strap. Weight: 390 g.")
-    lines.append(json.dumps({"id": "ok-2", "text": other, "domain": "photo"}).encode())
+    lines.append(json.dumps({"id": "ok-2", "text": other, "domain": "photo", "source_label": 1}).encode())
     (folder / "photo").mkdir(parents=True, exist_ok=True)
     (folder / "photo" / "photo_bad.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     # outside any domain folder and without a domain field: nothing says which domain it belongs to
@@ -61,16 +62,8 @@ def demo_run(tmp_path_factory):
         "filter": {"input": str(corpus), "default_domain": None},
         "executor": {"tasks": 2, "workers": 1},
     })
-    # photo_bad.jsonl goes to the pipeline but the sampler must not choke on it either: sample reads
-    # with `datasets`, which would fail on malformed lines, so the bad file joins after sampling.
-    bad_files = [corpus / "photo" / "photo_bad.jsonl", corpus / "unsorted.jsonl"]
-    held = [f.read_bytes() for f in bad_files]
-    for f in bad_files:
-        f.unlink()
-    summaries = run_all(cfg, progress=False, skip=("filter", "card"))
-    for f, content in zip(bad_files, held):
-        f.write_bytes(content)
-    summaries |= run_all(cfg, progress=False, skip=("sample", "label", "audit", "distill"))
+    # the sample stage reads photo_bad.jsonl with the filter's reader: its bad lines are set aside, not fatal
+    summaries = run_all(cfg, progress=False)
     return cfg, Layout(cfg.output_dir), summaries, bad, corpus
 
 
@@ -194,3 +187,49 @@ def test_publish_dry_run_and_injected_api(demo_run):
     assert [c[0] for c in calls] == ["create_repo", "upload_folder"]
     assert calls[0][2]["repo_type"] == "dataset" and calls[0][2]["private"] is True
     assert calls[1][2]["folder_path"] == layout.dataset
+
+
+def test_sample_stage_sets_aside_the_bad_records_with_file_and_line(demo_run):
+    _, layout, summaries, bad, _ = demo_run
+    sample = summaries["sample"]
+    in_domain_folder = {reason for reason, (file, _) in bad.items() if file.startswith("photo/")}
+    assert set(sample["rejected"]) == in_domain_folder
+    rejects = {r["reason"]: r for r in map(json.loads, open(sample["rejects_file"]))}
+    for reason in in_domain_folder:
+        file, line = bad[reason]
+        assert rejects[reason]["file"].endswith(file) and rejects[reason]["line"] == line
+
+
+def test_a_stage_reruns_when_its_config_or_classifiers_change_and_says_why(demo_run, tmp_path, capsys):
+    import shutil
+
+    cfg, layout, _, _, _ = demo_run
+    shutil.copytree(layout.root, tmp_path / "out")
+    moved = config_from_dict({**json.loads(json.dumps(_as_dict(cfg))), "output_dir": str(tmp_path / "out")})
+    copy = Layout(moved.output_dir)
+    before = len(_output(copy))
+    capsys.readouterr()
+    run_all(moved, progress=False)  # nothing changed: every stage is up to date, the output is the same
+    assert capsys.readouterr().out.count("up to date") == 6 and len(_output(copy)) == before
+
+    moved.filter.max_bytes = 300  # most documents are now oversized
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    out = capsys.readouterr().out
+    assert "curate filter: rerunning, config changed (filter.max_bytes: 1000000 -> 300)" in out
+    assert "curate card: rerunning, input changed" in out
+    assert len(_output(copy)) < before / 2
+
+    moved.filter.max_bytes = 1_000_000
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    assert len(_output(copy)) == before
+    model = next(p for p in Path(copy.models).iterdir() if p.is_file())
+    os.utime(model, ns=(model.stat().st_atime_ns, model.stat().st_mtime_ns + 10**9))  # a retrained classifier
+    capsys.readouterr()
+    run_all(moved, progress=False, skip=("sample", "label", "audit", "distill"))
+    assert "curate filter: rerunning, input changed (<output_dir>/classifiers)" in capsys.readouterr().out
+
+
+def _as_dict(cfg):
+    import dataclasses
+
+    return dataclasses.asdict(cfg)

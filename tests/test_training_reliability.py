@@ -130,3 +130,35 @@ def test_an_extends_cycle_is_refused_naming_the_files(tmp_path):
     (tmp_path / "self.yaml").write_text("extends: self.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
         load_config(tmp_path / "self.yaml")
+
+
+class _RunsCode:
+    """A pickle that, when unpickled with weights_only=False, creates a file: what a hostile checkpoint does."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("target", ["random_states_0.pkl", "optimizer.bin"])
+def test_resume_never_runs_code_from_a_checkpoint_pickle(tmp_path, capsys, target):
+    """The manifest detects damage, not tampering: a rewritten pickle with a matching manifest must still
+    not run, and must not be passed over in silence (Accelerate ignores an RNG file it cannot load)."""
+    config, checkpoints = _stopped_at_4(tmp_path)
+    marker = tmp_path / "pwned"
+    for checkpoint in list_checkpoints(checkpoints):
+        torch.save({"payload": _RunsCode(marker)}, checkpoint / target)
+        write_manifest(checkpoint)
+    capsys.readouterr()
+    with pytest.raises(Exception) as raised:
+        train_phase(config, tmp_path / "run", resume=True, progress=False)
+    assert not marker.exists()
+    message = str(raised.value) + capsys.readouterr().out
+    if target == "random_states_0.pkl":  # every checkpoint is passed over by name, then there is none to use
+        assert f"skipping damaged checkpoint {checkpoints / 'step-00000004'}: random_states_0.pkl cannot be loaded " \
+               "without running code from it" in message
+        assert "no intact checkpoint" in message
+    else:
+        assert f"refusing to resume from {checkpoints / 'step-00000004'}: a state file holds objects" in message

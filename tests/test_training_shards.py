@@ -32,8 +32,7 @@ def messy_jsonl(tmp_path):
 def test_bad_lines_are_counted_with_file_and_line(messy_jsonl, tmp_path):
     manifest = tokenize_to_shards(messy_jsonl, TOKENIZER, tmp_path / "shards", progress=False)
     assert manifest["documents"] == 3
-    assert manifest["skipped"] == {"malformed json": 1, "empty": 1, "undecodable bytes": 1,
-                                   "no text field 'text'": 1}
+    assert manifest["skipped"] == {"malformed_json": 1, "empty_text": 1, "undecodable": 1, "missing_text": 1}
     assert any(p.startswith(f"{messy_jsonl}:4") and "undecodable" in p for p in manifest["problems"])
     assert any(p.startswith(f"{messy_jsonl}:2") for p in manifest["problems"])
 

@@ -1,11 +1,12 @@
 """Checkpoints that a crash cannot half-write: `save_state` into a temporary folder, then one rename.
 
 `<phase>-run/checkpoints/step-NNNNNNNN/` holds what `Accelerator.save_state` writes (model, optimizer,
-RNG states), `trainer_state.json` (our own state: scheduler, data position, progress; JSON, never
-unpickled), `phase_config.json`, which a resumed run compares with its own config before training
-starts, and `manifest.json`, written last: every file's size and SHA-256. A resumed run verifies the
-manifest and falls back past damaged checkpoints to the newest intact one. Only the last
-`keep_last` checkpoints are kept.
+RNG states; the pickles among them are only ever read `weights_only=True`), `trainer_state.json` (our
+own state: scheduler, data position, progress; JSON, never unpickled), `phase_config.json`, which a
+resumed run compares with its own config before training starts, and `manifest.json`, written last:
+every file's size and SHA-256. A resumed run verifies the manifest and falls back past damaged
+checkpoints to the newest intact one. Only the last `keep_last` checkpoints are kept. A save that fails
+(full disk, permissions) is an `OutputError` naming the checkpoint; its partial folder is removed.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import json
 import logging
 import shutil
 from pathlib import Path
+
+from rexbert.outputs import OutputError, writing
 
 from .config import ConfigError, PhaseConfig
 
@@ -85,11 +88,48 @@ def _non_finite_weights(checkpoint: Path) -> str | None:
     return None
 
 
+def load_pickle_safely(path: Path):
+    """`torch.load` with `weights_only=True`: tensors, numbers, strings, containers and numpy arrays (what
+    Accelerate's optimizer and RNG files hold), never arbitrary objects, so no code in the file runs."""
+    import torch
+    from accelerate.utils.other import TORCH_SAFE_GLOBALS
+
+    with torch.serialization.safe_globals(TORCH_SAFE_GLOBALS):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _unsafe_pickles(checkpoint: Path) -> str | None:
+    """Accelerate reads the RNG states with weights_only=True but ignores any failure, so a file that holds
+    code would be passed over in silence: check them here (they are small), naming the file."""
+    import pickle
+
+    for path in sorted(checkpoint.glob("random_states_*.pkl")):
+        try:
+            load_pickle_safely(path)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            return f"{path.name} cannot be loaded without running code from it ({first[:160]})"
+    return None
+
+
+def load_accelerator_state(accelerator, checkpoint: Path) -> None:
+    """`accelerator.load_state`, with every pickle read `weights_only=True` (never unpickling objects)."""
+    import pickle
+
+    try:
+        accelerator.load_state(str(checkpoint), load_kwargs={"weights_only": True})
+    except pickle.UnpicklingError as error:
+        first = (str(error).splitlines() or [""])[0][:160]
+        raise ValueError(f"refusing to resume from {checkpoint}: a state file holds objects other than tensors "
+                         f"and numbers, which loading would run as code ({first})") from None
+
+
 def newest_intact(folder: Path, report=print, finite_weights: bool = False) -> Path | None:
-    """The newest checkpoint that verifies (and, with `finite_weights`, holds no NaN/inf weights);
-    each one passed over is reported, naming it."""
+    """The newest checkpoint that verifies, whose RNG pickles load without running code (and, with
+    `finite_weights`, holds no NaN/inf weights); each one passed over is reported, naming it."""
     for checkpoint in reversed(list_checkpoints(folder)):
-        problem = verify_checkpoint(checkpoint) or (_non_finite_weights(checkpoint) if finite_weights else None)
+        problem = verify_checkpoint(checkpoint) or _unsafe_pickles(checkpoint) or \
+            (_non_finite_weights(checkpoint) if finite_weights else None)
         if problem is None:
             return checkpoint
         report(f"skipping damaged checkpoint {checkpoint}: {problem}")
@@ -118,20 +158,26 @@ def save_checkpoint(accelerator, folder: Path, step: int, config: PhaseConfig, k
     """`state`: our own resumable state (JSON-serialisable), written next to accelerate's files."""
     final = folder / checkpoint_name(step)
     partial = folder / f".{final.name}.partial"
+    try:
+        with writing(final, exact=True, native_writers=True):
+            if accelerator.is_main_process:
+                shutil.rmtree(partial, ignore_errors=True)
+                partial.mkdir(parents=True)
+            accelerator.wait_for_everyone()
+            with _tied_head_expected():
+                accelerator.save_state(str(partial))
+            accelerator.wait_for_everyone()
+            if accelerator.is_main_process:
+                (partial / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1))
+                if state is not None:
+                    (partial / STATE_FILE).write_text(json.dumps(state))
+                write_manifest(partial)  # last: a checkpoint whose files changed after this no longer verifies
+                shutil.rmtree(final, ignore_errors=True)
+                partial.rename(final)  # the checkpoint exists only once it is complete
+    except OutputError:
+        shutil.rmtree(partial, ignore_errors=True)  # give the space back; the earlier checkpoints are untouched
+        raise
     if accelerator.is_main_process:
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-    accelerator.wait_for_everyone()
-    with _tied_head_expected():
-        accelerator.save_state(str(partial))
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        (partial / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=1))
-        if state is not None:
-            (partial / STATE_FILE).write_text(json.dumps(state))
-        write_manifest(partial)  # last: a checkpoint whose files changed after this no longer verifies
-        shutil.rmtree(final, ignore_errors=True)
-        partial.rename(final)  # the checkpoint exists only once it is complete
         for old in list_checkpoints(folder)[:-keep_last]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()

@@ -27,8 +27,16 @@ from tqdm.auto import tqdm
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.configuration_rexbert import PRESETS
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
+from rexbert.outputs import writing
 
-from .checkpoints import STATE_FILE, check_resumable, list_checkpoints, newest_intact, save_checkpoint
+from .checkpoints import (
+    STATE_FILE,
+    check_resumable,
+    list_checkpoints,
+    load_accelerator_state,
+    newest_intact,
+    save_checkpoint,
+)
 from .collator import MLMCollator
 from .budget import BatchSchedule, is_resolved, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
@@ -291,19 +299,21 @@ class PhaseRun:
     def log(self, values: dict) -> None:
         self.accelerator.log(values, step=self.state.step)
         if self.accelerator.is_main_process:
-            with (self.state_dir / METRICS_FILE).open("a") as handle:
+            metrics = self.state_dir / METRICS_FILE
+            with writing(metrics, exact=True), metrics.open("a") as handle:
                 handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
 
     def export(self, summary: dict) -> None:
         acc = self.accelerator
         acc.wait_for_everyone()
         state_dict = acc.get_state_dict(self.model)
-        if acc.is_main_process:  # first, so that the model's save_pretrained adds no bundled tokenizer of its own
-            save_tokenizer(self.tokenizer, self.folder)
-        acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
-                                                     save_function=acc.save, state_dict=state_dict)
-        if acc.is_main_process:
-            (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
+        with writing(self.folder, native_writers=True):  # the checkpoints stay whatever happens here
+            if acc.is_main_process:  # first, so that the model's save_pretrained adds no bundled tokenizer of its own
+                save_tokenizer(self.tokenizer, self.folder)
+            acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
+                                                         save_function=acc.save, state_dict=state_dict)
+            if acc.is_main_process:
+                (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
             if self.config.run.push_to_hub:
                 acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
                 # the tokenizer files as exported (tokenizer.push_to_hub would re-save them with loading keys)
@@ -380,7 +390,7 @@ def _train_phase(config: PhaseConfig, root: Path, resume: bool, stop_after: int 
     set_seed(config.run.seed)  # the initial weights; the data path seeds itself per sample
     run = PhaseRun(config, root, accelerator, progress)
     if start_from is not None:
-        accelerator.load_state(str(start_from))
+        load_accelerator_state(accelerator, start_from)
         run.load_trainer_state(start_from)
         if accelerator.is_main_process and (state / METRICS_FILE).exists():  # drop lines past the checkpoint
             kept = read_metrics(state / METRICS_FILE, run.state.step)

@@ -4,15 +4,15 @@ A shard folder holds `tokens-NNNNN.npy` (uint32, documents back to back), `offse
 (int64 document boundaries) and `manifest.json` (completed shards, documents read, documents
 skipped by reason). A rerun skips the documents its completed shards already hold.
 
-Sources: local `.txt` (one document per line) and `.jsonl` files, or folders of them, are read
-line by line, so a bad line (undecodable bytes, malformed JSON, a missing text field) is reported
-with its file and line and skipped; anything else `datasets` opens (a Hub id, parquet/csv files, a `save_to_disk` folder)
-goes through `datasets`, streamed for Hub ids.
+Sources: local `.txt` (one document per line), `.jsonl` and `.parquet` files (gzip/zstd-compressed or
+not), or folders of them, are read by the shared document reader (`rexbert.documents`), so a bad record
+(undecodable bytes, malformed JSON, a missing text field, a truncated `.gz`, a document over
+`MAX_DOCUMENT_BYTES`) is reported with its file and line and skipped; anything else `datasets` opens (a
+Hub id, csv files, a `save_to_disk` folder) goes through `datasets`, streamed for Hub ids.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
@@ -22,8 +22,15 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from rexbert.documents import Reject, read_file
+from rexbert.fingerprint import source_fingerprint
+
 MANIFEST = "manifest.json"
-LINE_FILES = (".txt", ".jsonl")  # read line by line, so that a bad line is reported with its number
+# read by the shared document reader (`rexbert.documents`), so that a bad record is reported with its file
+# and line; compression is told by content, so `.gz`/`.zst` may wrap any of them
+DOCUMENT_FILES = (".txt", ".jsonl", ".parquet")
+# one document longer than this is set aside (`oversized`): tokenizing 50 MB at once takes gigabytes
+MAX_DOCUMENT_BYTES = 10_000_000
 
 
 @dataclass
@@ -36,63 +43,43 @@ class ReadReport:
     def skip(self, reason: str, where: str | None = None) -> None:
         self.skipped[reason] += 1
         if where is not None and len(self.problems) < 1000:
-            self.problems.append(f"{where}: {reason}")
+            self.problems.append(where)
+
+    def reject(self, reject: Reject) -> None:
+        self.skip(reject.reason, str(reject))
 
 
 def read_documents(source: str | Path, text_column: str = "text", report: ReadReport | None = None,
-                   split: str = "train", config: str | None = None) -> Iterator[str]:
-    """Non-empty documents of `source`; empty/whitespace ones and bad lines are counted in `report`."""
+                   split: str = "train", config: str | None = None,
+                   max_bytes: int = MAX_DOCUMENT_BYTES) -> Iterator[str]:
+    """Non-empty documents of `source`; empty/whitespace ones and bad records are counted in `report`."""
     report = report if report is not None else ReadReport()
     path = Path(source)
-    if path.is_file() and path.suffix in LINE_FILES:
-        rows = _read_lines(path, text_column, report)
-    elif path.is_dir() and _line_files(path):
-        rows = (row for file in _line_files(path) for row in _read_lines(file, text_column, report))
-    else:
-        rows = _read_with_datasets(str(source), text_column, split, config)
-    for text in rows:
-        if text is None:
-            continue
-        if not text.strip():
-            report.skip("empty")
-            continue
-        yield text
+    files = [path] if path.is_file() and _is_document_file(path) else _document_files(path) if path.is_dir() else []
+    if not files:
+        for text in _read_with_datasets(str(source), text_column, split, config):
+            if isinstance(text, str) and text.strip():
+                yield text
+            elif text is not None:
+                report.skip("empty_text")
+        return
+    for file in files:
+        plain_text = ".txt" in file.suffixes  # one document per line
+        for item in read_file(str(file), None if plain_text else text_column, max_bytes, opener=open):
+            if isinstance(item, Reject):
+                report.reject(item)
+            else:
+                yield item.text
 
 
-def _line_files(folder: Path) -> list[Path]:
-    """A folder's .txt/.jsonl files in name order, when those are all it holds (else `datasets` reads it)."""
+def _is_document_file(path: Path) -> bool:
+    return any(suffix in DOCUMENT_FILES for suffix in path.suffixes)
+
+
+def _document_files(folder: Path) -> list[Path]:
+    """A folder's document files in name order, when those are all it holds (else `datasets` reads it)."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    return files if files and all(p.suffix in LINE_FILES for p in files) else []
-
-
-def _read_lines(path: Path, text_column: str, report: ReadReport) -> Iterator[str | None]:
-    with path.open("rb") as handle:
-        for number, raw in enumerate(handle, start=1):
-            where = f"{path}:{number}"
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as error:
-                report.skip("undecodable bytes", f"{where} (byte {error.start})")
-                yield None
-                continue
-            if path.suffix == ".txt":
-                yield line.rstrip("\n")
-                continue
-            if not line.strip():
-                report.skip("empty")
-                yield None
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as error:
-                report.skip("malformed json", f"{where} ({error.msg})")
-                yield None
-                continue
-            if not isinstance(record, dict) or not isinstance(record.get(text_column), str):
-                report.skip(f"no text field {text_column!r}", where)
-                yield None
-                continue
-            yield record[text_column]
+    return files if files and all(_is_document_file(p) for p in files) else []
 
 
 def _read_with_datasets(source: str, text_column: str, split: str, config: str | None = None) -> Iterator[str]:
@@ -102,7 +89,7 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
     if path.is_dir() and (path / "dataset_info.json").exists():
         data = load_from_disk(source)
     elif path.is_file():
-        builder = {".parquet": "parquet", ".csv": "csv", ".json": "json"}.get(path.suffix)
+        builder = {".csv": "csv", ".json": "json"}.get(path.suffix)
         if builder is None:
             raise ValueError(f"{source}: unsupported file type {path.suffix!r}.")
         data = load_dataset(builder, data_files=source, split="train")
@@ -113,29 +100,6 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
         if text_column not in record:
             raise ValueError(f"{source}: column {text_column!r} not found; available: {sorted(record)}.")
         yield record[text_column]
-
-
-def _file_fingerprint(path: Path) -> str:
-    """Size, mtime and a hash of the first and last 64 KB: cheap on terabytes, and an edit changes it."""
-    stat = path.stat()
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        digest.update(handle.read(1 << 16))
-        if stat.st_size > 1 << 17:
-            handle.seek(-(1 << 16), 2)
-            digest.update(handle.read())
-    return f"{stat.st_size}:{stat.st_mtime_ns}:{digest.hexdigest()[:16]}"
-
-
-def source_fingerprint(source: str | Path) -> dict | None:
-    """{file: fingerprint} of a local source (file or folder); None for a Hub id (versioned by the Hub)."""
-    path = Path(source)
-    if path.is_file():
-        return {path.name: _file_fingerprint(path)}
-    if path.is_dir():
-        return {str(p.relative_to(path)): _file_fingerprint(p) for p in sorted(path.rglob("*"))
-                if p.is_file() and not p.name.startswith(".")}
-    return None
 
 
 def _stale_reason(manifest: dict, fingerprint: dict | None) -> str | None:
