@@ -46,15 +46,12 @@ SPLITS = ("ecommerce-titles", "ecommerce-descriptions", "general")
 
 def phase3_overrides(variant: str, seed: int, shared: Path, spans: Path) -> dict:
     """How variant `variant` changes the demo's phase 3 (which is variant d)."""
-    weights = {"b": (1.0, 0.0), "e": (0.0, 1.0)}.get(variant)
+    only = {"b": "general", "e": "ecommerce"}.get(variant)
     override: dict = {"model": {"init_from": str(shared / "phase2")}, "run": {"seed": seed},
                       "data": {**HELDOUT["data"], "spans": str(spans)}}
-    if weights is not None:  # a fixed mixture instead of the anneal
+    if only is not None:  # one source from the first step instead of the anneal
         override["data"].update(anneal_to=None, anneal_steps=0,
-                                sources=[{"name": "general", "path": str(REPO / "rexbert/corpus/general.jsonl"),
-                                          "weight": weights[0]},
-                                         {"name": "ecommerce", "path": str(REPO / "rexbert/corpus/ecommerce.jsonl"),
-                                          "weight": weights[1]}])
+                                sources=[{"name": only, "path": str(REPO / f"rexbert/corpus/{only}.jsonl")}])
     if variant in ("b", "c"):
         override["masking"] = {"guided_fraction": 0.0}
     return override
