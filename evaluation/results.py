@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 SCHEMA = "rexbert-eval/1"
-_VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers")
+_VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers", "evaluate")
 
 
 def package_versions() -> dict[str, str]:
