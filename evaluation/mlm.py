@@ -163,7 +163,8 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                         model=model_name, task="masked-token-recovery", dataset=str(dataset), split=split,
                         metric=f"top{k}_accuracy", value=accuracy[k], seed=seed,
                         settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate, "packed": packed,
-                                  "masked_tokens": len(truth), "texts": len(examples), "implementation": implementation},
+                                  "masked_tokens": len(truth), "texts": len(examples),
+                                  "implementation": implementation},
                     ))
     return results
 
