@@ -17,7 +17,7 @@ from datasets import Dataset
 
 from .data import EvaluationDataError, clean_text, load_split
 from .loading import load_sentence_transformer
-from .metrics import pearson, spearman
+from .metrics import score
 from .results import EvalResult
 
 HUB_DATASET = "tasksource/esci"
@@ -164,5 +164,5 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
     settings = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
                 "train_pairs": len(train), "dev_pairs": len(dev) if dev is not None else 0, "test_pairs": len(test)}
     return [EvalResult(model=model_name, task="esci-cosent", dataset=dataset_name, split="test", metric=name,
-                       value=fn(cosine, test["score"]), seed=seed, settings=settings)
-            for name, fn in (("spearman", spearman), ("pearson", pearson))]
+                       value=score(name, cosine, test["score"]), seed=seed, settings=settings)
+            for name in ("spearman", "pearson")]

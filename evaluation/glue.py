@@ -1,4 +1,4 @@
-"""GLUE fine-tuning with transformers' `Trainer` and the standard metrics (paper §6.3).
+"""GLUE fine-tuning with transformers' `Trainer` and the standard metrics, via `evaluate` (paper §6.3).
 
 Data: the Hub (`nyu-mll/glue`, one config per task), a `save_to_disk` folder, or train/validation
 files with GLUE's column names. MNLI reports the matched and mismatched validation sets.
@@ -17,8 +17,9 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from transformers import AutoModelForSequenceClassification, PrinterCallback, Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
-from .loading import check_encoder_loaded, expected_load_report, is_rexbert_family, load_config, load_model, load_tokenizer
-from .metrics import METRICS
+from .loading import (check_encoder_loaded, expected_load_report, is_rexbert_family, load_config, load_model,
+                      load_tokenizer)
+from .metrics import score
 from .results import EvalResult
 
 HUB_DATASET = "nyu-mll/glue"
@@ -129,7 +130,7 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
                 for metric in spec.metrics:
                     results.append(EvalResult(
                         model=model_name, task=f"glue-{task}", dataset=dataset_name, split=split_name, metric=metric,
-                        value=METRICS[metric](predictions, output.label_ids), seed=seed,
+                        value=score(metric, predictions, output.label_ids), seed=seed,
                         settings={"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size,
                                   "max_length": max_length, "train_examples": len(encoded["train"])},
                     ))

@@ -1,30 +1,51 @@
-"""The standard metrics, computed locally with scipy / scikit-learn (never Hub-fetched metric scripts)."""
+"""The standard metrics, computed by `evaluate` metric modules that ship inside this package.
+
+Each folder of `metric_modules/` is a standalone `evaluate` module (`<name>/<name>.py`, an `evaluate.Metric`),
+loaded by path with `evaluate.load`: the numbers are the ones the HF ecosystem reports, and nothing is fetched
+(the Hub's metric scripts would need the network and run code we have not read).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
+import evaluate
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
-from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
+from evaluate.utils.file_utils import DownloadConfig
+
+MODULES_DIR = Path(__file__).parent / "metric_modules"
+# results-schema metric name -> the module that computes it (its result key is the module's name)
+MODULE_OF = {"accuracy": "accuracy", "f1": "f1", "mcc": "matthews_correlation", "pearson": "pearsonr",
+             "spearman": "spearmanr"}
 
 
-def accuracy(predictions, references) -> float:
-    return float(accuracy_score(references, predictions))
+def load_metric(name: str) -> evaluate.EvaluationModule:
+    """A fresh instance of the shipped module `name`: local files only, batches kept in memory (no cache files)."""
+    path = MODULES_DIR / name
+    if not (path / f"{name}.py").is_file():
+        known = sorted(p.name for p in MODULES_DIR.iterdir() if (p / f"{p.name}.py").is_file())
+        raise ValueError(f"no metric module {name!r} in {MODULES_DIR}; available: {known}.")
+    return evaluate.load(str(path), keep_in_memory=True,
+                         download_config=DownloadConfig(local_files_only=True))
 
 
-def f1(predictions, references) -> float:
-    return float(f1_score(references, predictions))
+def _plain(values) -> list:
+    """Python numbers for `evaluate`'s Arrow encoding (numpy float32/int64 arrays, tensors, lists alike)."""
+    return np.asarray(values).tolist()
 
 
-def mcc(predictions, references) -> float:
-    return float(matthews_corrcoef(references, predictions))
+def score(metric: str, predictions, references) -> float:
+    """`metric` (a name of the results schema: accuracy, f1, mcc, pearson, spearman) of predictions vs references."""
+    if metric not in MODULE_OF:
+        raise ValueError(f"unknown metric {metric!r}; choose one of {list(MODULE_OF)}.")
+    module = MODULE_OF[metric]
+    result = load_metric(module).compute(predictions=_plain(predictions), references=_plain(references))
+    return float(result[module])
 
 
-def pearson(predictions, references) -> float:
-    return float(pearsonr(np.asarray(predictions, dtype=float), np.asarray(references, dtype=float))[0])
-
-
-def spearman(predictions, references) -> float:
-    return float(spearmanr(np.asarray(predictions, dtype=float), np.asarray(references, dtype=float))[0])
-
-
-METRICS = {"accuracy": accuracy, "f1": f1, "mcc": mcc, "pearson": pearson, "spearman": spearman}
+def top_k_recovery(ranked_ids, true_ids, ks: Sequence[int]) -> dict[int, float]:
+    """{k: fraction of masked positions whose true id is among the first k of its ranked ids}."""
+    result = load_metric("topk_recovery").compute(predictions=_plain(ranked_ids), references=_plain(true_ids),
+                                                  k=list(ks))
+    return {k: result[f"top{k}_accuracy"] for k in ks}

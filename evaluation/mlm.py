@@ -21,6 +21,7 @@ from transformers import AutoModelForMaskedLM
 
 from .data import EvaluationDataError, clean_text, column, load_split
 from .loading import is_rexbert_family, load_config, load_model, load_tokenizer
+from .metrics import top_k_recovery
 from .results import EvalResult, render_table
 
 _WORD = re.compile(r"\S+")
@@ -102,12 +103,13 @@ def pack_blocks(examples: list[tuple[list[int], list[int]]], tokenizer, block_si
 
 
 @torch.inference_mode()
-def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks: Sequence[int],
-               batch_size: int, progress: str | None = None) -> tuple[dict[int, int], int]:
-    """Counts, over all masked positions, how often the original token is in the top k."""
+def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int]]], k: int, batch_size: int,
+                      progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the model's k best token ids at each masked position, best first; the original ids), over all examples.
+    Scored by the `topk_recovery` metric module (`evaluation.metrics.top_k_recovery`)."""
     from modeling_rexbert import RexBertForMaskedLM
 
-    hits, total = {k: 0 for k in ks}, 0
+    ranked, truth = [], []
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
@@ -123,12 +125,9 @@ def top_k_hits(model, tokenizer, examples: list[tuple[list[int], list[int]]], ks
             logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
         else:
             logits = model(input_ids=ids, attention_mask=mask).logits[masked]
-        top = logits.topk(max(ks), dim=-1).indices
-        correct = top == labels[masked][:, None]
-        for k in ks:
-            hits[k] += int(correct[:, :k].any(dim=-1).sum())
-        total += int(masked.sum())
-    return hits, total
+        ranked.append(logits.topk(k, dim=-1).indices.cpu().numpy())
+        truth.append(labels[masked].cpu().numpy())
+    return np.concatenate(ranked), np.concatenate(truth)
 
 
 def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequence[str], block_sizes: Sequence[int],
@@ -157,13 +156,15 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                 if not examples:
                     raise EvaluationDataError(f"column {name!r} of {dataset} has no text to mask.")
                 label = f"{model_name} {name}@{block_size}" if show_progress else None
-                hits, total = top_k_hits(model, tokenizer, examples, ks, batch_size, progress=label)
+                ranked, truth = top_k_predictions(model, tokenizer, examples, max(ks), batch_size, progress=label)
+                accuracy = top_k_recovery(ranked, truth, ks)
                 for k in ks:
                     results.append(EvalResult(
                         model=model_name, task="masked-token-recovery", dataset=str(dataset), split=split,
-                        metric=f"top{k}_accuracy", value=hits[k] / total, seed=seed,
+                        metric=f"top{k}_accuracy", value=accuracy[k], seed=seed,
                         settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate, "packed": packed,
-                                  "masked_tokens": total, "texts": len(examples), "implementation": implementation},
+                                  "masked_tokens": len(truth), "texts": len(examples),
+                                  "implementation": implementation},
                     ))
     return results
 

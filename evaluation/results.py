@@ -18,7 +18,7 @@ from pathlib import Path
 from rexbert.outputs import write_text_atomic
 
 SCHEMA = "rexbert-eval/1"
-_VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers")
+_VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers", "evaluate")
 
 
 def package_versions() -> dict[str, str]:

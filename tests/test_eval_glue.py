@@ -1,4 +1,4 @@
-"""GLUE: local files in GLUE's schema, Trainer fine-tuning, hand-checked metrics, clear data errors."""
+"""GLUE: local files in GLUE's schema, Trainer fine-tuning, clear data errors (metrics: test_eval_metrics.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +12,10 @@ from conftest import tiny_config
 import modeling_rexbert
 from evaluation.data import EvaluationDataError
 from evaluation.glue import finetune_glue, load_glue
-from evaluation.metrics import accuracy, f1, mcc, pearson, spearman
 from evaluation.results import read_results
 from rexbert.cli import main as cli
 
 SST2 = Path(__file__).parent / "data" / "glue_sst2_format"
-
-
-def test_metrics_against_hand_computed_values():
-    predictions, references = [1, 0, 1, 1, 0, 0], [1, 0, 0, 1, 1, 0]
-    assert accuracy(predictions, references) == pytest.approx(4 / 6)
-    # tp=2, fp=1, fn=1: precision = recall = 2/3
-    assert f1(predictions, references) == pytest.approx(2 / 3)
-    # MCC = (tp*tn - fp*fn) / sqrt((tp+fp)(tp+fn)(tn+fp)(tn+fn)) = (2*2 - 1*1) / sqrt(3*3*3*3) = 1/3
-    assert mcc(predictions, references) == pytest.approx(1 / 3)
-    x, y = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 5.0, 4.0]
-    # pearson: cov = 2.5/... computed by hand: mean x 2.5, mean y 3.75; sxy = 3.5, sxx = 5, syy = 4.75
-    assert pearson(x, y) == pytest.approx(3.5 / (5 * 4.75) ** 0.5)
-    # spearman: ranks of y are 1, 2.5, 4, 2.5 -> pearson of ranks
-    assert spearman(x, y) == pytest.approx(pearson([1, 2, 3, 4], [1, 2.5, 4, 2.5]))
 
 
 @pytest.fixture(scope="module")

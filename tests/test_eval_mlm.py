@@ -11,7 +11,9 @@ from conftest import tiny_config
 
 import modeling_rexbert
 from evaluation.data import EvaluationDataError, clean_text, load_split
-from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, table3, top_k_hits
+from evaluation.metrics import top_k_recovery
+from evaluation.mlm import (choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, table3,
+                            top_k_predictions)
 from evaluation.results import EvalResult, read_results, render_table, write_results
 from modeling_rexbert.convert import convert_checkpoint
 from rexbert.cli import main as cli
@@ -87,9 +89,9 @@ def test_top_k_accuracy_hand_computed():
     labels = [-100, 5, 6, 7, 8, -100]
     rankings = {1: [5, 1, 2], 2: [1, 6, 2], 3: [1, 2, 7], 4: [1, 2, 3, 4, 9, 8]}
     tokenizer = type("Tok", (), {"pad_token_id": 0})()
-    hits, total = top_k_hits(RankingModel(rankings), tokenizer, [([3] * 6, labels)], ks=(1, 3, 5), batch_size=4)
-    assert total == 4
-    assert {k: hits[k] / total for k in hits} == {1: 0.25, 3: 0.75, 5: 0.75}
+    ranked, truth = top_k_predictions(RankingModel(rankings), tokenizer, [([3] * 6, labels)], k=5, batch_size=4)
+    assert truth.tolist() == [5, 6, 7, 8] and ranked[:, 0].tolist() == [5, 1, 1, 1]  # best first
+    assert top_k_recovery(ranked, truth, (1, 3, 5)) == {1: 0.25, 3: 0.75, 5: 0.75}
 
 
 def test_same_masks_and_scores_for_rexbert_and_stock(trained_pair, tmp_path):
