@@ -130,6 +130,18 @@ def ray_cluster():
         os.environ["PYTHONPATH"] = old
 
 
+def test_an_unreachable_ray_cluster_is_an_error_naming_the_address(monkeypatch):
+    from curation.pipeline import connect_ray
+
+    def refuse(**kwargs):
+        raise ConnectionError("Could not find any running Ray instance. Please specify the one to connect to.")
+
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(ConnectionError, match=r"executor.ray.address 'auto': cannot reach a Ray cluster .*ray start --head"):
+        connect_ray("auto")
+
+
 def _inject(executors: dict, log_dir: str, faults: dict) -> None:
     """faults: job -> (position in its pipeline, KillWorker kwargs)."""
     for job, (position, kwargs) in faults.items():
