@@ -26,6 +26,9 @@ class ProductURLFilter(TokenAccounting, URLFilter):
             return (read_list(packaged=packaged) if use_packaged_lists else []) + [
                 entry for path in paths for entry in read_list(path)]
 
+        # datatrove's phrases match anywhere in the URL with separators removed: a few are ordinary
+        # product names ("golden-shower-head", "big-black-trash-bags"); those are allowed back
+        self.allowed_phrases = {p.replace(" ", "") for p in lists("url_allowed_phrases.txt", ())}
         super().__init__(soft_word_threshold=soft_word_threshold,
                          extra_domains=lists("url_blocklist.txt", domain_files),
                          banned_words=lists("url_banned_words.txt", word_files),
@@ -36,11 +39,21 @@ class ProductURLFilter(TokenAccounting, URLFilter):
 
     def download_data(self):
         # "download" extracts the tarball shipped in datatrove's wheel into the HF assets cache
+        if self._downloaded:
+            return
         try:
             super().download_data()
         except Exception as error:
             raise BlocklistError(f"datatrove's bundled URL blocklist could not be extracted or read: {error} "
                                  "(check that HF_ASSETS_CACHE / ~/.cache/huggingface is writable)") from error
+        if self.banned_subwords & self.allowed_phrases:
+            import ahocorasick
+
+            self.banned_subwords -= self.allowed_phrases
+            self.banned_subwords_automaton = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+            for i, word in enumerate(sorted(self.banned_subwords)):
+                self.banned_subwords_automaton.add_word(word, i)
+            self.banned_subwords_automaton.make_automaton()
 
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         if not doc.metadata.get("url"):
