@@ -1,11 +1,14 @@
 """Curation throughput on CPU, side by side in one run: our filter + score stage and MinHash
 signatures vs datatrove's stock blocks with default settings, on the bundled text; plus how many
-e-commerce documents stock vs product-tuned quality thresholds drop.
+e-commerce documents stock vs product-tuned quality thresholds drop; plus the whole filter job
+(reader -> filters -> writer -> signatures) on datatrove's Local and Ray executors, same input, same
+cores, as docs/s per core and their ratio.
 
     python benchmarks/bench_curation.py --output benchmarks/results/curation_cpu.md
 
-One process, one thread (numbers are per core). Each timed pass runs over fresh copies of the
-documents (C4 rewrites text in place); median of --rounds after a warm-up pass.
+One process, one thread for the step timings (numbers are per core). Each timed pass runs over fresh
+copies of the documents (C4 rewrites text in place); median of --rounds after a warm-up pass. The
+executor timings are wall clock over `--cores` workers, executor start-up included.
 """
 
 from __future__ import annotations
@@ -117,11 +120,65 @@ def quality_table(docs) -> list[str]:
     return rows
 
 
+def write_input(folder: str, docs, files: int) -> int:
+    """`docs` as FineFineWeb-layout jsonl, spread over `files` files per domain; returns the count."""
+    by_domain: dict[str, list] = {}
+    for i, d in enumerate(docs):
+        by_domain.setdefault(d.metadata["domain"], []).append(
+            {"id": f"{d.id}-{i}", "text": d.text, "domain": d.metadata["domain"], "url": d.metadata["url"]})
+    for domain, rows in by_domain.items():
+        os.makedirs(os.path.join(folder, domain), exist_ok=True)
+        for k in range(files):
+            with open(os.path.join(folder, domain, f"{domain}_{k:06d}.jsonl"), "w", encoding="utf-8") as f:
+                f.writelines(json.dumps(r) + "\n" for r in rows[k::files])
+    return len(docs)
+
+
+def executor_throughput(tmp: str, docs, models: str, cores: int) -> list[str]:
+    """The filter job (`1_filter` of the pipeline) on Local and on Ray over the same files and cores."""
+    import shutil
+
+    import ray
+    from datatrove.executor import LocalPipelineExecutor, RayPipelineExecutor
+
+    from curation.config import config_from_dict
+    from curation.pipeline import build_pipelines
+
+    n = write_input(os.path.join(tmp, "executor-input"), docs, files=2 * cores)
+    results = {}
+    for kind in ("local", "ray"):
+        out = os.path.join(tmp, f"executor-{kind}")
+        shutil.copytree(models, os.path.join(out, "classifiers"))
+        cfg = config_from_dict({"output_dir": out, "domains": ["hobby", "news", "photo"],
+                                "filter": {"input": os.path.join(tmp, "executor-input")},
+                                "executor": {"tasks": 2 * cores}})
+        steps, tasks = build_pipelines(cfg)["1_filter"]
+        logs = os.path.join(out, "logs")
+        if kind == "local":
+            executor = LocalPipelineExecutor(steps, tasks=tasks, workers=cores, logging_dir=logs)
+        else:
+            ray.init(num_cpus=cores, include_dashboard=False)
+            executor = RayPipelineExecutor(steps, tasks=tasks, workers=cores, logging_dir=logs, mem_per_cpu_gb=0.5)
+        start = time.perf_counter()
+        executor.run()
+        results[kind] = time.perf_counter() - start
+        if kind == "ray":
+            ray.shutdown()
+    local, ray_s = (n / results[k] / cores for k in ("local", "ray"))
+    return ["| executor | docs | tasks | cores | wall s | docs/s per core | ratio Ray/Local |", "|---|---|---|---|---|---|---|",
+            f"| Local (multiprocess) | {n:,} | {2 * cores} | {cores} | {results['local']:.1f} | {local:,.0f} | |",
+            f"| Ray (local instance, `ray.init(num_cpus={cores})`) | {n:,} | {2 * cores} | {cores} | "
+            f"{results['ray']:.1f} | {ray_s:,.0f} | {ray_s / local:.2f}x |"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=8, help="passes over the bundled corpus per timed round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--output", default="benchmarks/results/curation_cpu.md")
+    parser.add_argument("--cores", type=int, default=2, help="workers for the Local vs Ray executor comparison")
+    parser.add_argument("--executor-repeat", type=int, default=20, help="passes over the corpus for that comparison")
+    parser.add_argument("--skip-executors", action="store_true", help="no Local vs Ray comparison (needs ray)")
     args = parser.parse_args()
 
     import datatrove
@@ -189,9 +246,13 @@ def main() -> None:
                      f"{bytes_per_token:.2f} bytes per RexBERT token on this text -> {cpu_hours:,.0f} CPU-hours per "
                      f"350B input tokens (signature stage included; MinHash buckets/cluster and I/O not included).")
     quality = quality_table(ecommerce)
+    executors = [] if args.skip_executors else [
+        f"The filter job (reader, filters, decontamination, writer, MinHash signatures) on datatrove's executors, "
+        f"same {args.executor_repeat}x corpus, {args.cores} cores, wall clock with executor start-up:", "",
+        *executor_throughput(tmp, base * args.executor_repeat, models, args.cores), ""]
     text = "\n".join([header, "", *rows, "", extrapolation, "",
                       "Documents dropped by stock vs product-tuned quality thresholds "
-                      "(`curation/filters/quality.py`), same documents:", "", *quality, ""])
+                      "(`curation/filters/quality.py`), same documents:", "", *quality, "", *executors])
     print(text)
     if args.output:
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)

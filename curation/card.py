@@ -94,6 +94,28 @@ def domain_counts(dataset_dir: str) -> tuple[Counter, Counter]:
     return docs, words
 
 
+def decontamination_rows(layout: Layout) -> list[str]:
+    """Per eval set: texts indexed, texts too short to match, documents removed (from the filter
+    job's stats); empty when decontamination did not run."""
+    from .decont import load_summary
+
+    summary = load_summary(layout.decont_index)
+    if not summary:
+        return []
+    step = next((s for s in load_job_stats(layout, "1_filter") if "Decontamination" in s["name"]), {"stats": {}})
+    stats = {k: _total(v) for k, v in step["stats"].items()}
+    n = summary["n_grams"]
+    rows = [f"Documents sharing a {n}-word n-gram (lowercased, punctuation removed) with an evaluation text "
+            f"are removed. Eval texts shorter than {n} words cannot match and are counted as too short.", "",
+            "| eval set | files | eval texts | too short | n-grams indexed | documents removed |",
+            "|---|---|---|---|---|---|"]
+    for name, s in summary["eval_sets"].items():
+        files = ", ".join(os.path.basename(f) for f in s["files"])
+        rows.append(f"| {name} | {files} | {s['texts']:,} | {s['too_short']:,} | {s['ngrams']:,} | "
+                    f"{stats.get(f'contaminated_{name}', 0):,} |")
+    return rows
+
+
 def _fmt(value) -> str:
     return "-" if value is None else f"{value:,}"
 
@@ -139,6 +161,8 @@ def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, to
     domain_table = ["| domain | documents | words | share of words |", "|---|---|---|---|"]
     for domain, n in sorted(words.items(), key=lambda kv: kv[1], reverse=True):
         domain_table.append(f"| {domain} | {docs[domain]:,} | {n:,} | {100 * n / total_words:.1f}% |")
+    decont_rows = decontamination_rows(layout)
+    decont_section = "\n".join(["## Decontamination", "", *decont_rows, ""]) if decont_rows else ""
     data = DatasetCardData(license=license, language=["en"], pretty_name=pretty_name,
                            task_categories=["fill-mask", "text-classification"], tags=["e-commerce", "datatrove"],
                            configs=[{"config_name": "default", "data_files": [{"split": "train",
@@ -152,7 +176,8 @@ def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, to
 Commerce-relevant English text filtered from {source} with the
 RexBERT curation pipeline (`rexbert curate`; paper §3): Table 1 domain selection, LLM relevance
 labels distilled into per-domain fastText classifiers with per-domain thresholds, English language
-ID, boilerplate and product-tuned quality filters, profanity/adult filtering and MinHash near-dedup.
+ID, URL blocklists, boilerplate and advertisement removal, product-tuned quality filters, profanity/adult
+filtering, decontamination against the evaluation sets, and MinHash near-dedup.
 
 ```python
 from datasets import load_dataset
@@ -179,6 +204,7 @@ Share of the kept text by domain, counted in whitespace-separated words:
 
 {chr(10).join(domain_table)}
 
+{decont_section}
 ## Stage by stage
 
 Counts come from datatrove's stats files of each job. Tokens are {token_unit}. The reader's

@@ -40,7 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _stage_options(run)
     run.add_argument("--skip", default="", help="comma-separated stages to skip (e.g. sample,label to reuse labels)")
     run.set_defaults(func=run_chain)
-    publish = add_command(stages, "publish", help="push the dataset folder to the Hub (create_repo + upload_folder)")
+    publish = add_command(stages, "publish",
+                          help="push the dataset folder to the Hub (create_repo + upload_large_folder, resumable)")
     publish.add_argument("--config", required=True, help=CONFIG_HELP)
     publish.add_argument("--repo-id", help="default: card.repo_id from the config")
     publish.add_argument("--private", action="store_true", help="create the dataset repo as private")
@@ -88,9 +89,10 @@ def run_publish(args: argparse.Namespace) -> None:
     repo_id = args.repo_id or cfg.card.repo_id
     files = publish(Layout(cfg.output_dir).dataset, repo_id, private=args.private, dry_run=args.dry_run)
     verb = "would upload" if args.dry_run else "uploaded"
-    print(f"{verb} {len(files)} file(s) to dataset repo {repo_id}:")
-    for name in files:
-        print(f"  {name}")
+    total = sum(size for _, size in files)
+    print(f"{verb} {len(files)} file(s) to dataset repo {repo_id} ({total:,} bytes):")
+    for name, size in files:
+        print(f"  {name}  ({size:,} bytes)")
 
 
 def run_demo_data(args: argparse.Namespace) -> None:

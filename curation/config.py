@@ -70,9 +70,23 @@ class DistillConfig:
 
 @dataclass
 class BlocklistConfig:
-    word_files: list[str] = field(default_factory=list)
-    url_files: list[str] = field(default_factory=list)
+    """Extra lists on top of the shipped ones (datatrove's, plus `curation/data/`); one entry a line."""
+    word_files: list[str] = field(default_factory=list)  # words/phrases in text (profanity, adult)
+    allow_word_files: list[str] = field(default_factory=list)  # words with a product sense, never counted
+    url_files: list[str] = field(default_factory=list)  # hosts (a host blocks its subdomains)
+    url_word_files: list[str] = field(default_factory=list)  # whole words in a URL
+    url_phrase_files: list[str] = field(default_factory=list)  # phrases, matched inside the normalized URL
     min_hits: int = 2
+    soft_url_words: int = 2  # datatrove's soft-banned URL words needed to drop a page
+
+
+@dataclass
+class DecontConfig:
+    """n-gram decontamination against the evaluation sets the project reports on."""
+    enabled: bool = True
+    n_grams: int = 13  # GPT-3's contamination n-gram length; eval texts shorter than this cannot match
+    # name -> file or list of files (jsonl/parquet); empty = the bundled ESCI products and GLUE-format validation
+    eval_sets: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -93,10 +107,12 @@ class FilterConfig:
     languages: list[str] = field(default_factory=lambda: ["en"])
     min_language_score: float = 0.1
     boilerplate_max_ratio: float = 0.5
+    advertisement_max_ratio: float = 0.5
     gopher: dict = field(default_factory=dict)  # overrides of curation.filters.quality.PRODUCT_GOPHER
     c4: dict = field(default_factory=dict)  # overrides of PRODUCT_C4
     blocklist: BlocklistConfig = field(default_factory=BlocklistConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontaminate: DecontConfig = field(default_factory=DecontConfig)
     shard_rows: int = 100_000
 
 
@@ -112,8 +128,11 @@ class SlurmConfig:
 
 @dataclass
 class RayConfig:
+    # "auto": the cluster this machine belongs to (`ray start --head` / `ray start --address ...`, or
+    # RAY_ADDRESS); "host:6379" or "ray://host:10001": that cluster; "local": start one on this machine.
+    address: str = "auto"
     cpus_per_task: int = 1
-    mem_per_cpu_gb: int = 2
+    mem_per_cpu_gb: float = 2.0
 
 
 @dataclass
@@ -165,6 +184,7 @@ class CurationConfig:
             ("sample.max_bytes", self.sample.max_bytes > 0, "a positive integer"),
             ("filter.max_bytes", self.filter.max_bytes > 0, "a positive integer"),
             ("executor.tasks", self.executor.tasks > 0, "a positive integer"),
+            ("filter.decontaminate.n_grams", self.filter.decontaminate.n_grams >= 5, "an integer >= 5"),
         ]
         for section in ("label", "audit"):
             labeller = getattr(self, section)

@@ -1,7 +1,7 @@
 """The filtering pipeline as four datatrove jobs, on Local, Slurm or Ray executors from config.
 
-1 filter:  RobustReader -> language -> boilerplate -> Gopher -> C4 -> blocklist -> score
-           -> JsonlWriter (kept docs, one file per task) -> MinhashDedupSignature
+1 filter:  RobustReader -> language -> URL -> boilerplate -> advertisement -> Gopher -> C4 -> profanity
+           -> score -> eval decontamination -> JsonlWriter (kept docs, one file per task) -> MinhashDedupSignature
 2 buckets: MinhashDedupBuckets            3 cluster: MinhashDedupCluster
 4 write:   kept docs of task r -> MinhashDedupFilter -> ParquetWriter (text, domain, score, source_id, provenance)
 
@@ -18,16 +18,18 @@ from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
 
-from . import dedup
+from . import decont, dedup
 from .config import CurationConfig
 from .domains import resolve
 from .filters import (
+    AdvertisementFilter,
     BlocklistFilter,
     BoilerplateFilter,
     DomainScoreFilter,
     OfflineLanguageFilter,
     ProductC4Filter,
     ProductGopherFilter,
+    ProductURLFilter,
 )
 from .reader import RobustReader
 
@@ -52,6 +54,10 @@ class Layout:
     @property
     def minhash(self) -> str:
         return os.path.join(self.work, "minhash")
+
+    @property
+    def decont_index(self) -> str:
+        return os.path.join(self.work, "decont_index")
 
     @property
     def rejects(self) -> str:
@@ -104,20 +110,36 @@ def output_schema():
                       ("source_id", pa.string()), ("provenance", pa.string())])
 
 
-def filter_steps(cfg: CurationConfig) -> list:
-    """The filter + score steps (also what the benchmark times)."""
+def filter_steps(cfg: CurationConfig, decont_index: str | None = None) -> list:
+    """The filter + score steps (also what the benchmark times); decontamination last (after the
+    score has dropped most documents, so the fewest are hashed) when an index folder is given."""
     domains = resolve(cfg.domains)
-    f = cfg.filter
-    return [
+    f, b = cfg.filter, cfg.filter.blocklist
+    steps = [
         OfflineLanguageFilter(languages=tuple(f.languages), min_score=f.min_language_score),
+        ProductURLFilter(domain_files=tuple(b.url_files), word_files=tuple(b.url_word_files),
+                         phrase_files=tuple(b.url_phrase_files), soft_word_threshold=b.soft_url_words),
         BoilerplateFilter(max_boilerplate_ratio=f.boilerplate_max_ratio),
+        AdvertisementFilter(max_ratio=f.advertisement_max_ratio),
         ProductGopherFilter(**f.gopher),
         ProductC4Filter(**f.c4),
-        BlocklistFilter(word_files=tuple(f.blocklist.word_files), url_files=tuple(f.blocklist.url_files),
-                        min_hits=f.blocklist.min_hits),
+        BlocklistFilter(word_files=tuple(b.word_files), allow_files=tuple(b.allow_word_files), min_hits=b.min_hits),
         DomainScoreFilter(Layout(cfg.output_dir).models, [d.finefineweb_id for d in domains if d.needs_filter],
                           [d.finefineweb_id for d in domains if not d.needs_filter]),
     ]
+    if decont_index:
+        steps.append(decont.EvalDecontFilter(decont_index, f.decontaminate.n_grams))
+    return steps
+
+
+def build_decont_index(cfg: CurationConfig) -> str | None:
+    """The eval-set index the filter job reads (None when decontamination is off)."""
+    d = cfg.filter.decontaminate
+    if not d.enabled:
+        return None
+    folder = Layout(cfg.output_dir).decont_index
+    decont.build_index(d.eval_sets or decont.bundled_eval_sets(), folder, d.n_grams)
+    return folder
 
 
 def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
@@ -132,7 +154,7 @@ def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
     reader = RobustReader(f.input, layout.rejects, max_bytes=f.max_bytes, domains=domain_ids,
                           default_domain=f.default_domain, tokenizer_file=f.tokenizer_file,
                           glob_pattern=f.glob_pattern, text_key=cfg.sample.text_key, domain_key=cfg.sample.domain_key)
-    steps = filter_steps(cfg)
+    steps = filter_steps(cfg, build_decont_index(cfg))
     stage_names = [type(s).__name__ for s in steps] + ["MinhashDedup"]
     tasks = cfg.executor.tasks
     return {
@@ -180,18 +202,51 @@ def build_executors(cfg: CurationConfig, verbose: bool = False) -> dict:
     return executors
 
 
-def run_pipeline(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict[str, dict]:
-    """Runs the four jobs. Local: one after another with a progress bar, then a summary per job; datatrove's
-    log and stats go to `<work>/logs/<job>/console.log` (and the console too with `verbose`).
-    Slurm/Ray: submits the chain (the last job pulls in its dependencies) and returns."""
+class IncompleteJobError(RuntimeError):
+    """Tasks of a job did not complete (after the executor's retries); a rerun resumes them."""
+
+
+def connect_ray(address: str) -> None:
+    """`ray.init` for `executor.ray.address` unless this process is already connected; an unreachable
+    cluster is an error that names the address and what to do."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=None if address == "local" else address, include_dashboard=False)
+    except (ConnectionError, TimeoutError, RuntimeError) as error:
+        raise ConnectionError(
+            f"executor.ray.address {address!r}: cannot reach a Ray cluster ({error}). Start one with "
+            "`ray start --head` (and `ray start --address HEAD:6379` on each worker node), set RAY_ADDRESS or "
+            "executor.ray.address, or use address: local for a cluster on this machine only") from None
+
+
+def run_executors(executors: dict, progress: bool = True) -> None:
+    """Runs the jobs one after another, each to completion, so a job whose tasks failed for good stops
+    the chain with an error instead of its dependants waiting on it."""
     from tqdm.auto import tqdm
 
+    for job, executor in tqdm(executors.items(), desc="curate filter", unit="job", disable=not progress):
+        executor.run()
+        missing = executor.get_incomplete_ranks(range(executor.world_size))
+        if missing:
+            raise IncompleteJobError(
+                f"job {job}: task(s) {missing} did not complete (see {executor.logging_dir.path}/logs); "
+                "rerun the same command to resume: finished tasks are skipped, never redone")
+
+
+def run_pipeline(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict[str, dict]:
+    """Runs the four jobs and returns a summary per job. Local and Ray: one job after another, each to
+    completion; a local job's datatrove log and stats go to `<work>/logs/<job>/console.log` (and the
+    console too with `verbose`). Slurm: submits the chain of dependent arrays and returns at once ({})."""
     executors = build_executors(cfg, verbose)
-    if cfg.executor.type != "local":
+    if cfg.executor.type == "slurm":
         list(executors.values())[-1].run()
         return {}
-    for _job, executor in tqdm(executors.items(), desc="curate filter", unit="job", disable=not progress):
-        executor.run()
+    if cfg.executor.type == "ray":
+        connect_ray(cfg.executor.ray.address)
+    run_executors(executors, progress)
     from .card import job_summaries
 
     return job_summaries(Layout(cfg.output_dir))

@@ -1,26 +1,36 @@
-"""Push the dataset folder (Parquet shards, card, chart) to the Hub."""
+"""Push the dataset folder (Parquet shards, card, chart) to the Hub, resumably."""
 
 from __future__ import annotations
 
 import os
 
+# upload_large_folder keeps its resume state in <folder>/.cache/huggingface/: never part of the dataset
+_LOCAL_STATE = ".cache"
 
-def files_to_upload(folder: str) -> list[str]:
+
+def files_to_upload(folder: str) -> list[tuple[str, int]]:
+    """(path relative to `folder`, size in bytes), sorted; the uploader's local state left out."""
     out = []
-    for root, _, files in os.walk(folder):
+    for root, dirs, files in os.walk(folder):
+        if root == folder and _LOCAL_STATE in dirs:
+            dirs.remove(_LOCAL_STATE)
         for name in files:
-            out.append(os.path.relpath(os.path.join(root, name), folder))
+            path = os.path.join(root, name)
+            out.append((os.path.relpath(path, folder), os.path.getsize(path)))
     return sorted(out)
 
 
 def publish(folder: str, repo_id: str, private: bool = False, dry_run: bool = False, api=None,
-            commit_message: str = "Upload Ecom-niverse") -> list[str]:
-    """`HfApi.create_repo` + `upload_folder`; `api` is injectable (tests pass a fake). With
-    `dry_run`, returns what would be uploaded and touches nothing."""
+            num_workers: int | None = None) -> list[tuple[str, int]]:
+    """`HfApi.create_repo` + `upload_large_folder` (resumable, multi-worker, several commits: rerun
+    the same command after an interruption and finished files are skipped). huggingface_hub 2.x
+    has no `upload_large_folder`: its `upload_folder` is the resumable, batched upload there.
+    `api` is injectable (tests pass a fake). With `dry_run`, returns what would be sent, touches nothing."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"dataset folder {folder} does not exist (run the pipeline first)")
     files = files_to_upload(folder)
-    if "README.md" not in files or not any(f.endswith(".parquet") for f in files):
+    names = [name for name, _ in files]
+    if "README.md" not in names or not any(n.endswith(".parquet") for n in names):
         raise ValueError(f"{folder} needs README.md (run `rexbert curate card`) and Parquet shards before publishing")
     if dry_run:
         return files
@@ -29,5 +39,10 @@ def publish(folder: str, repo_id: str, private: bool = False, dry_run: bool = Fa
 
         api = HfApi()
     api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    api.upload_folder(folder_path=folder, repo_id=repo_id, repo_type="dataset", commit_message=commit_message)
+    if hasattr(api, "upload_large_folder"):
+        api.upload_large_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", private=private,
+                                num_workers=num_workers, ignore_patterns=[f"{_LOCAL_STATE}/**"])
+    else:
+        api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset",
+                          commit_message="Upload Ecom-niverse", ignore_patterns=[f"{_LOCAL_STATE}/**"])
     return files

@@ -6,6 +6,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -161,6 +162,8 @@ def test_card_reports_stage_counts_and_the_domain_chart(demo_run):
     ds = _output(layout)
     assert f"**{len(ds):,} documents" in card
     assert "below_threshold" in card and "near_duplicate" in card and "language_de: 2" in card
+    # the demo corpus holds the 16 ESCI products the demo evaluates on: decontamination removes them
+    assert "## Decontamination" in card and re.search(r"\| esci_products \| sample-products.jsonl \| .* \| [1-9]\d* \|", card)
     assert "oversized: 1" in card
     assert "path: data/*.parquet" in card
     assert summaries["distill"]["hobby"]["f1"] > 0.8
@@ -170,7 +173,7 @@ def test_publish_dry_run_and_injected_api(demo_run):
     from curation.publish import publish
 
     _, layout, _, _, _ = demo_run
-    files = publish(layout.dataset, "me/ecom", dry_run=True)
+    files = [name for name, _ in publish(layout.dataset, "me/ecom", dry_run=True)]
     assert "README.md" in files and "domain_distribution.png" in files
     assert any(f.startswith("data/") and f.endswith(".parquet") for f in files)
 

@@ -3,10 +3,11 @@
 from .accounting import TokenAccounting
 from .language import OfflineLanguageFilter
 from .profanity import BlocklistFilter
-from .quality import BoilerplateFilter, ProductC4Filter, ProductGopherFilter, RegexWordTokenizer
+from .quality import AdvertisementFilter, BoilerplateFilter, ProductC4Filter, ProductGopherFilter, RegexWordTokenizer
 from .score import DomainScoreFilter
+from .url import ProductURLFilter
 
 __all__ = [
     "TokenAccounting", "OfflineLanguageFilter", "BlocklistFilter", "BoilerplateFilter", "ProductC4Filter",
-    "ProductGopherFilter", "RegexWordTokenizer", "DomainScoreFilter",
+    "ProductGopherFilter", "RegexWordTokenizer", "DomainScoreFilter", "AdvertisementFilter", "ProductURLFilter",
 ]

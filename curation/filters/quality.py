@@ -97,10 +97,27 @@ BOILERPLATE_PATTERNS = (
 )
 
 
+# Advertising around product text (paper §3 removes advertisements): sponsored slots, affiliate
+# disclosures, calls to click, coupon codes, cross-sell carousels. Product facts ("Free shipping",
+# "Add to cart", prices) stay; measured on the bundled real product text (curation/README.md).
+ADVERTISEMENT_PATTERNS = (
+    r"^\s*(sponsored|advertisement|advertising|ad|ads|promoted)\s*(:|$|\||-|·)",
+    r"\bsponsored (products?|links?|content|results?|ads?)\b",
+    r"\b(as an amazon associate|affiliate (link|commission)|we (may )?earn (a )?(small )?commission)\b",
+    r"\bclick here (to|for)\b|\bclick (the )?(link|banner)\b",
+    r"\b(use|enter|apply) (promo |coupon |discount )?code\b.*\b(off|save|discount)\b",
+    r"\b(customers who (bought|viewed) this item also|you may also like|related products|frequently bought "
+    r"together|recommended for you|shop (similar|related) items)\b",
+    r"\b(limited[- ]time (offer|deal)|deal of the day|today'?s deals?|hot deals?|lowest price ever)\b.*!",
+    r"\b(shop now|buy now|order now|get yours)\b\s*[!>»]",
+)
+
+
 class BoilerplateFilter(TokenAccounting, BaseFilter):
-    """Removes boilerplate lines; drops the page when they make up more than `max_boilerplate_ratio` of its lines."""
+    """Removes lines matching `patterns`; drops the page when they make up more than `max_ratio` of its lines."""
 
     name = "🧹 Boilerplate"
+    reason = "boilerplate"
 
     def __init__(self, patterns: tuple[str, ...] = BOILERPLATE_PATTERNS, max_boilerplate_ratio: float = 0.5):
         super().__init__()
@@ -111,12 +128,22 @@ class BoilerplateFilter(TokenAccounting, BaseFilter):
     def filter(self, doc: Document) -> bool | tuple[bool, str]:
         lines = [line for line in doc.text.splitlines() if line.strip()]
         if not lines:
-            return False, "boilerplate_empty"
+            return False, f"{self.reason}_empty"
         kept = [line for line in lines if not self._regex.search(line)]
         removed = len(lines) - len(kept)
         if removed / len(lines) > self.max_boilerplate_ratio:
-            return False, "boilerplate"
+            return False, self.reason
         if removed:
-            self.stat_update("boilerplate_lines_removed", value=removed)
+            self.stat_update(f"{self.reason}_lines_removed", value=removed)
             doc.text = "\n".join(kept)
         return True
+
+
+class AdvertisementFilter(BoilerplateFilter):
+    """The same line rule with advertising patterns: ad lines removed, ad pages dropped."""
+
+    name = "📢 Advertisement"
+    reason = "advertisement"
+
+    def __init__(self, patterns: tuple[str, ...] = ADVERTISEMENT_PATTERNS, max_ratio: float = 0.5):
+        super().__init__(patterns, max_ratio)
