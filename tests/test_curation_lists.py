@@ -99,10 +99,10 @@ def test_advertisement_rule_keeps_real_product_text_and_removes_planted_ads():
     f = AdvertisementFilter()
     doc = _doc("Stainless steel water bottle, 750 ml, keeps drinks cold for 24 hours.\nSponsored\n"
                "Customers who bought this item also bought\nAs an Amazon Associate I earn from qualifying purchases.\n"
-               "Leak-proof lid, dishwasher safe. Free shipping on orders over $25.")
-    assert f.filter(doc) is True
+               "Leak-proof lid, dishwasher safe. Free shipping on orders over $25.\nColor: Navy")
+    assert f.filter(doc) is True  # half of its lines are ads: the ad lines go, the page stays
     assert doc.text == ("Stainless steel water bottle, 750 ml, keeps drinks cold for 24 hours.\n"
-                        "Leak-proof lid, dishwasher safe. Free shipping on orders over $25.")
+                        "Leak-proof lid, dishwasher safe. Free shipping on orders over $25.\nColor: Navy")
     ad_page = "SHOP NOW!\nLimited time offer: 70% off everything!\nUse code SAVE70 for 70% off\nClick here to claim\nA mug."
     assert f.filter(_doc(ad_page)) == (False, "advertisement")
 

@@ -58,7 +58,7 @@ def demo_run(tmp_path_factory):
         "output_dir": str(root / "out"), "domains": ["hobby", "news", "photo"],
         "sample": {"source": str(corpus), "per_domain": 1000},
         "label": {"backend": "provenance"},
-        "audit": {"backend": "rules", "sample_size": 100},
+        "audit": {"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
         "distill": {"validation_fraction": 0.25},
         "filter": {"input": str(corpus), "default_domain": None},
         "executor": {"tasks": 2, "workers": 1},

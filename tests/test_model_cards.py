@@ -81,7 +81,7 @@ def test_push_without_card_is_a_clear_error(tmp_path):
 
 def test_card_metadata_hub_ready_and_seeds_aggregated(tmp_path, model_with_results):
     model_dir, files = model_with_results
-    glue = [EvalResult(str(model_dir), "glue-sst2", str(tmp_path / "glue_local"), "validation", "accuracy", v, seed=s)
+    glue = [EvalResult(str(model_dir), "glue-sst2", "nyu-mll/glue", "validation", "accuracy", v, seed=s)
             for s, v in ((1, 0.90), (2, 0.92), (3, 0.94))]
     glue.append(EvalResult(str(model_dir), "masked-token-recovery", str(tmp_path / "products.parquet"), "test",
                            "top1_accuracy", 0.5, settings={"column": "product_title", "block_size": 512, "k": 1}))

@@ -24,7 +24,7 @@ needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="nee
 
 
 def _result(value: float) -> EvalResult:
-    return EvalResult(model="m", task="sst2", split="validation", metric="accuracy", value=value)
+    return EvalResult(model="m", task="sst2", dataset="nyu-mll/glue", split="validation", metric="accuracy", value=value)
 
 
 @needs_dev_full
@@ -65,7 +65,7 @@ def test_a_failed_checkpoint_save_names_it_and_keeps_the_earlier_ones(tmp_path, 
 
     phase = tiny_phase(tmp_path)
     train_phase(load_config(phase), tmp_path / "run", stop_after=2, progress=False)
-    checkpoints = tmp_path / "run" / "phase1" / "checkpoints"
+    checkpoints = tmp_path / "run" / "phase1-run" / "checkpoints"
     kept = list_checkpoints(checkpoints)
 
     def fail(self, output_dir, *args, **kwargs):  # what torch/safetensors raise when the disk fills mid-save

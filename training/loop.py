@@ -38,7 +38,7 @@ from .checkpoints import (
     save_checkpoint,
 )
 from .collator import MLMCollator
-from .budget import BatchSchedule, is_resolved, launch_world_size, resolve
+from .budget import BatchSchedule, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
 from .corpus import SourceRows, prepare_sources
 from .lock import folder_lock
@@ -338,8 +338,9 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     """
     if stop_after is not None and stop_after <= 0:
         raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
-    if not is_resolved(config):  # token budgets -> steps for this many processes
-        config = resolve(config, launch_world_size())
+    # token budgets -> steps for this launch's processes; always, so that the checkpoint records the same
+    # run.world_size whether the phase came from the CLI or from Python
+    config = resolve(config, launch_world_size())
     old = Path(output_root) / config.name / "checkpoints"
     if old.is_dir():  # written before run state moved out of the export
         raise FileExistsError(f"{old} is where older versions kept checkpoints; move it to "
