@@ -30,10 +30,30 @@ def choose_threshold(labels, scores, target_precision: float) -> tuple[float, bo
     return float(thresholds[int(np.argmax(precision[:-1]))]), False
 
 
-def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str) -> dict:
-    """Trains, validates and saves `<domain>.bin` + `<domain>.json` (+ PR curve and histogram PNGs)."""
+NAN_RETRIES = 3  # fastText's SGD can diverge ("Encountered NaN"): retrain with half the learning rate
+
+
+def train_fasttext(train_file: str, cfg: DistillConfig, domain: str):
+    """(model, learning rate used): `cfg.lr`, halved after each diverged attempt, which is logged."""
     import fasttext
 
+    lr = cfg.lr
+    for attempt in range(NAN_RETRIES + 1):
+        try:
+            # thread=1: fastText's hogwild SGD is only reproducible on one thread
+            return fasttext.train_supervised(train_file, epoch=cfg.epoch, lr=lr, wordNgrams=cfg.word_ngrams,
+                                             dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket,
+                                             seed=cfg.seed, thread=1, verbose=0), lr
+        except RuntimeError as error:
+            if "NaN" not in str(error) or attempt == NAN_RETRIES:
+                raise RuntimeError(f"domain {domain!r}: fastText training diverged at lr {lr:g} ({error}); "
+                                   "lower distill.lr") from None
+            print(f"distill {domain}: fastText diverged at lr {lr:g}; retraining at {lr / 2:g}", flush=True)
+            lr /= 2
+
+
+def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str) -> dict:
+    """Trains, validates and saves `<domain>.bin` + `<domain>.json` (+ PR curve and histogram PNGs)."""
     labels = np.array([int(r["label"]) for r in rows])
     counts = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True))}
     if len(counts) < 2 or min(counts.values()) < 2:
@@ -47,11 +67,7 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
             f.write(f"{POSITIVE if int(r['label']) else NEGATIVE} {fasttext_text(r['text'])}\n")
         train_file = f.name
     try:
-        # thread=1: fastText's hogwild SGD is only reproducible on one thread
-        model = fasttext.train_supervised(train_file, epoch=cfg.epoch, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
-                                          dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket, seed=cfg.seed,
-                                          thread=1,
-                                          verbose=0)
+        model, lr = train_fasttext(train_file, cfg, domain)
     finally:
         os.unlink(train_file)
     y_val = [int(r["label"]) for r in val]
@@ -79,7 +95,7 @@ def train_domain(domain: str, rows: list[dict], cfg: DistillConfig, out_dir: str
         "label_counts": {"relevant": counts.get(1, 0), "not_relevant": counts.get(0, 0)},
         "labeler": rows[0].get("labeler"),
         "prompt_version": rows[0].get("prompt_version"),
-        "hyperparameters": {"epoch": cfg.epoch, "lr": cfg.lr, "wordNgrams": cfg.word_ngrams, "dim": cfg.dim,
+        "hyperparameters": {"epoch": cfg.epoch, "lr": lr, "wordNgrams": cfg.word_ngrams, "dim": cfg.dim,
                             "minCount": cfg.min_count, "bucket": cfg.bucket,
                             "seed": cfg.seed},
         "created": time.strftime("%Y-%m-%dT%H:%M:%S"),

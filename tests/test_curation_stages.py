@@ -264,3 +264,25 @@ def test_cli_demo_data_and_publish_dry_run(tmp_path, capsys):
     assert main(["curate", "publish", "--config", str(cfg), "--dry-run", "--repo-id", "me/x"]) == 0
     out = capsys.readouterr().out
     assert "would upload 2 file(s) to dataset repo me/x" in out and "data/train-0.parquet" in out
+
+
+def test_a_diverged_fasttext_run_is_retrained_at_half_the_learning_rate(tmp_path, monkeypatch, capsys):
+    import fasttext
+
+    from curation.config import DistillConfig
+    from curation.distill import train_domain
+
+    real, attempts = fasttext.train_supervised, []
+
+    def diverge_once(*args, **kwargs):  # what fastText raises when its SGD diverges
+        attempts.append(kwargs["lr"])
+        if len(attempts) == 1:
+            raise RuntimeError("Encountered NaN.")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(fasttext, "train_supervised", diverge_once)
+    rows = [{"text": f"stainless steel bottle {i} keeps drinks cold", "label": 1} for i in range(20)] + \
+           [{"text": f"the president spoke of the union {i}", "label": 0} for i in range(20)]
+    meta = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=1000), str(tmp_path))
+    assert attempts == [0.5, 0.25] and meta["hyperparameters"]["lr"] == 0.25
+    assert "diverged at lr 0.5; retraining at 0.25" in capsys.readouterr().out

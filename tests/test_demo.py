@@ -34,7 +34,7 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     heldout = (out / "results" / "heldout_ecommerce.jsonl").read_text().splitlines()
     assert heldout and all(json.loads(line)["text"] for line in heldout)
 
-    card = (out / "model_card" / "README.md").read_text()
+    card = (out / "phase3" / "README.md").read_text()  # the card lives beside the model
     assert "model-index" in card and "esci" in card.lower()
     checks = summary["load_checks"]
     assert checks["stock_transformers"] == "ModernBertForMaskedLM" and checks["max_logit_difference"] < 1e-4
