@@ -35,7 +35,8 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert heldout and all(json.loads(line)["text"] for line in heldout)
 
     card = (out / "phase3" / "README.md").read_text()  # the card lives beside the model
-    assert "model-index" in card and "esci" in card.lower()
+    # its results come from bundled look-alikes of ESCI and GLUE: reported in the body, never as Hub model-index claims
+    assert "esci" in card.lower() and "model-index" not in card.split("---")[1]
     checks = summary["load_checks"]
     assert checks["stock_transformers"] == "ModernBertForMaskedLM" and checks["max_logit_difference"] < 1e-4
     assert checks["sentence_embedding_dim"] == 64
