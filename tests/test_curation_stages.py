@@ -283,6 +283,6 @@ def test_a_diverged_fasttext_run_is_retrained_at_half_the_learning_rate(tmp_path
     monkeypatch.setattr(fasttext, "train_supervised", diverge_once)
     rows = [{"text": f"stainless steel bottle {i} keeps drinks cold", "label": 1} for i in range(20)] + \
            [{"text": f"the president spoke of the union {i}", "label": 0} for i in range(20)]
-    meta = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=1000), str(tmp_path))
+    meta = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=20_000), str(tmp_path))
     assert attempts == [0.5, 0.25] and meta["hyperparameters"]["lr"] == 0.25
     assert "diverged at lr 0.5; retraining at 0.25" in capsys.readouterr().out
