@@ -266,23 +266,24 @@ def test_cli_demo_data_and_publish_dry_run(tmp_path, capsys):
     assert "would upload 2 file(s) to dataset repo me/x" in out and "data/train-0.parquet" in out
 
 
-def test_a_diverged_fasttext_run_is_retrained_at_half_the_learning_rate(tmp_path, monkeypatch, capsys):
+def test_a_diverged_fasttext_run_is_retrained_at_half_the_learning_rate(monkeypatch, capsys):
     import fasttext
 
     from curation.config import DistillConfig
-    from curation.distill import train_domain
+    from curation.distill import train_fasttext
 
-    real, attempts = fasttext.train_supervised, []
+    attempts, model = [], object()
 
-    def diverge_once(*args, **kwargs):  # what fastText raises when its SGD diverges
+    def diverge_twice(*args, **kwargs):  # what fastText raises when its SGD diverges
         attempts.append(kwargs["lr"])
-        if len(attempts) == 1:
+        if len(attempts) <= 2:
             raise RuntimeError("Encountered NaN.")
-        return real(*args, **kwargs)
+        return model
 
-    monkeypatch.setattr(fasttext, "train_supervised", diverge_once)
-    rows = [{"text": f"stainless steel bottle {i} keeps drinks cold", "label": 1} for i in range(20)] + \
-           [{"text": f"the president spoke of the union {i}", "label": 0} for i in range(20)]
-    meta = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=20_000), str(tmp_path))
-    assert attempts == [0.5, 0.25] and meta["hyperparameters"]["lr"] == 0.25
-    assert "diverged at lr 0.5; retraining at 0.25" in capsys.readouterr().out
+    monkeypatch.setattr(fasttext, "train_supervised", diverge_twice)
+    assert train_fasttext("train.txt", DistillConfig(lr=0.5), "hobby") == (model, 0.125)
+    assert attempts == [0.5, 0.25, 0.125]
+    assert "diverged at lr 0.25; retraining at 0.125" in capsys.readouterr().out
+    monkeypatch.setattr(fasttext, "train_supervised", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
+    with pytest.raises(RuntimeError, match="domain 'hobby': fastText training diverged at lr 0.0625"):
+        train_fasttext("train.txt", DistillConfig(lr=0.5), "hobby")
