@@ -44,3 +44,29 @@ def load_classifier(models_dir: str, domain: str) -> Classifier:
     with open(meta_path, encoding="utf-8") as f:
         metadata = json.load(f)
     return Classifier(domain, fasttext.load_model(bin_path), float(metadata["threshold"]), metadata)
+
+
+def _train_and_save(train_file: str, params: dict, model_path: str) -> None:
+    import fasttext
+
+    fasttext.train_supervised(train_file, **params).save_model(model_path)
+
+
+def train_supervised_in_fresh_process(train_file: str, params: dict):
+    """`fasttext.train_supervised(train_file, **params)`, run in a freshly spawned process.
+
+    fastText's training reads memory it never initialised: in a process whose heap holds freed
+    non-zero bytes (after loading a Hugging Face tokenizer, for one) it stops with "Encountered NaN"
+    at any learning rate, while the same call in a fresh process trains. Prediction is unaffected, so
+    the model is trained there, saved, and loaded here."""
+    import multiprocessing
+    import tempfile
+    from concurrent.futures import ProcessPoolExecutor
+
+    import fasttext
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        model_path = os.path.join(tmp, "model.bin")
+        pool.submit(_train_and_save, train_file, params, model_path).result()
+        return fasttext.load_model(model_path)

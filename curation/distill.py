@@ -12,7 +12,8 @@ import numpy as np
 from sklearn.metrics import average_precision_score, precision_recall_curve, precision_recall_fscore_support
 from sklearn.model_selection import train_test_split
 
-from .classifier import NEGATIVE, POSITIVE, Classifier, classifier_paths, fasttext_text
+from .classifier import (NEGATIVE, POSITIVE, Classifier, classifier_paths, fasttext_text,
+                         train_supervised_in_fresh_process)
 from .config import DistillConfig
 from .plots import pr_curve_png, score_histogram_png
 
@@ -35,15 +36,13 @@ NAN_RETRIES = 3  # fastText's SGD can diverge ("Encountered NaN"): retrain with 
 
 def train_fasttext(train_file: str, cfg: DistillConfig, domain: str):
     """(model, learning rate used): `cfg.lr`, halved after each diverged attempt, which is logged."""
-    import fasttext
-
     lr = cfg.lr
     for attempt in range(NAN_RETRIES + 1):
         try:
             # thread=1: fastText's hogwild SGD is only reproducible on one thread
-            return fasttext.train_supervised(train_file, epoch=cfg.epoch, lr=lr, wordNgrams=cfg.word_ngrams,
-                                             dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket,
-                                             seed=cfg.seed, thread=1, verbose=0), lr
+            params = dict(epoch=cfg.epoch, lr=lr, wordNgrams=cfg.word_ngrams, dim=cfg.dim, minCount=cfg.min_count,
+                          bucket=cfg.bucket, seed=cfg.seed, thread=1, verbose=0)
+            return train_supervised_in_fresh_process(train_file, params), lr
         except RuntimeError as error:
             if "NaN" not in str(error) or attempt == NAN_RETRIES:
                 raise RuntimeError(f"domain {domain!r}: fastText training diverged at lr {lr:g} ({error}); "

@@ -267,23 +267,38 @@ def test_cli_demo_data_and_publish_dry_run(tmp_path, capsys):
 
 
 def test_a_diverged_fasttext_run_is_retrained_at_half_the_learning_rate(monkeypatch, capsys):
-    import fasttext
-
+    from curation import distill
     from curation.config import DistillConfig
     from curation.distill import train_fasttext
 
     attempts, model = [], object()
 
-    def diverge_twice(*args, **kwargs):  # what fastText raises when its SGD diverges
-        attempts.append(kwargs["lr"])
+    def diverge_twice(train_file, params):  # what fastText raises when its SGD diverges
+        attempts.append(params["lr"])
         if len(attempts) <= 2:
             raise RuntimeError("Encountered NaN.")
         return model
 
-    monkeypatch.setattr(fasttext, "train_supervised", diverge_twice)
+    monkeypatch.setattr(distill, "train_supervised_in_fresh_process", diverge_twice)
     assert train_fasttext("train.txt", DistillConfig(lr=0.5), "hobby") == (model, 0.125)
     assert attempts == [0.5, 0.25, 0.125]
     assert "diverged at lr 0.25; retraining at 0.125" in capsys.readouterr().out
-    monkeypatch.setattr(fasttext, "train_supervised", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
+    monkeypatch.setattr(distill, "train_supervised_in_fresh_process",
+                        lambda *a: (_ for _ in ()).throw(RuntimeError("Encountered NaN.")))
     with pytest.raises(RuntimeError, match="domain 'hobby': fastText training diverged at lr 0.0625"):
         train_fasttext("train.txt", DistillConfig(lr=0.5), "hobby")
+
+
+def test_fasttext_trains_after_a_tokenizer_was_loaded(tmp_path):
+    """fastText reads memory it never initialised: trained in a process whose heap holds the freed bytes
+    of a loaded tokenizer, it stopped with "Encountered NaN" at every learning rate."""
+    from curation.config import DistillConfig
+    from curation.distill import train_domain
+    from modeling_rexbert.tokenization_rexbert import load_tokenizer
+
+    load_tokenizer()
+    rows = [{"text": f"stainless steel bottle {i} keeps drinks cold", "label": 1} for i in range(20)] + \
+           [{"text": f"the president spoke of the union {i}", "label": 0} for i in range(20)]
+    metadata = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=20_000), str(tmp_path))
+    assert metadata["hyperparameters"]["lr"] == 0.5  # trained at the configured rate, no retry
+    assert metadata["validation"]["f1"] == 1.0
