@@ -134,8 +134,12 @@ def write_input(folder: str, docs, files: int) -> int:
     return len(docs)
 
 
-def executor_throughput(tmp: str, docs, models: str, cores: int) -> list[str]:
-    """The filter job (`1_filter` of the pipeline) on Local and on Ray over the same files and cores."""
+SIZING_TOKENS = 4.4e12  # FineFineWeb tokens that go through the filter job (paper §3)
+
+
+def executor_throughput(tmp: str, docs, models: str, cores: int, bytes_per_token: float) -> list[str]:
+    """The filter job (`1_filter` of the pipeline) on Local and on Ray over the same files and cores, and
+    what Ray's rate means for the 4.4T-token FineFineWeb run (sized by tokens: documents vary in length)."""
     import shutil
 
     import ray
@@ -164,11 +168,19 @@ def executor_throughput(tmp: str, docs, models: str, cores: int) -> list[str]:
         results[kind] = time.perf_counter() - start
         if kind == "ray":
             ray.shutdown()
+    tokens = sum(len(d.text.encode("utf-8")) for d in docs) / bytes_per_token
     local, ray_s = (n / results[k] / cores for k in ("local", "ray"))
-    return ["| executor | docs | tasks | cores | wall s | docs/s per core | ratio Ray/Local |", "|---|---|---|---|---|---|---|",
-            f"| Local (multiprocess) | {n:,} | {2 * cores} | {cores} | {results['local']:.1f} | {local:,.0f} | |",
+    ray_tokens = tokens / results["ray"] / cores
+    cpu_hours = SIZING_TOKENS / ray_tokens / 3600
+    return ["| executor | docs | tasks | cores | wall s | docs/s per core | tokens/s per core | ratio Ray/Local |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| Local (multiprocess) | {n:,} | {2 * cores} | {cores} | {results['local']:.1f} | {local:,.0f} | "
+            f"{tokens / results['local'] / cores:,.0f} | |",
             f"| Ray (local instance, `ray.init(num_cpus={cores})`) | {n:,} | {2 * cores} | {cores} | "
-            f"{results['ray']:.1f} | {ray_s:,.0f} | {ray_s / local:.2f}x |"]
+            f"{results['ray']:.1f} | {ray_s:,.0f} | {ray_tokens:,.0f} | {ray_s / local:.2f}x |", "",
+            f"Sizing from Ray's rate: {SIZING_TOKENS / 1e12:.1f}T input tokens / {ray_tokens:,.0f} tokens/s per core = "
+            f"{cpu_hours:,.0f} CPU-hours for the filter job, {cpu_hours / 1000:,.0f} hours on 1,000 cores "
+            f"(MinHash buckets, clustering and the write job come on top)."]
 
 
 def main() -> None:
@@ -249,7 +261,7 @@ def main() -> None:
     executors = [] if args.skip_executors else [
         f"The filter job (reader, filters, decontamination, writer, MinHash signatures) on datatrove's executors, "
         f"same {args.executor_repeat}x corpus, {args.cores} cores, wall clock with executor start-up:", "",
-        *executor_throughput(tmp, base * args.executor_repeat, models, args.cores), ""]
+        *executor_throughput(tmp, base * args.executor_repeat, models, args.cores, bytes_per_token), ""]
     text = "\n".join([header, "", *rows, "", extrapolation, "",
                       "Documents dropped by stock vs product-tuned quality thresholds "
                       "(`curation/filters/quality.py`), same documents:", "", *quality, "", *executors])
