@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
 from .data import EvaluationDataError, clean_text, column, load_split
 from .loading import load_pretrained, load_tokenizer, runs_rexbert_code
 from .metrics import top_k_recovery
@@ -158,4 +159,3 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                                   "implementation": implementation},
                     ))
     return results
-
