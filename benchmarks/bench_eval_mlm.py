@@ -22,6 +22,7 @@ import modeling_rexbert
 from evaluation.data import clean_text, load_split
 from evaluation.metrics import top_k_recovery
 from evaluation.mlm import choose_masked_words, load_masked_lm, mask_tokens, top_k_predictions
+from cpu_cli import parse_cpu_args, write_report
 from modeling_rexbert.convert import convert_checkpoint
 
 PRODUCTS = Path(__file__).parents[1] / "tests" / "data" / "esci_sample" / "sample-products.jsonl"
@@ -33,10 +34,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=8)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_cpu_args(parser)
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)
@@ -73,9 +71,7 @@ def main() -> None:
         print(lines[-1], flush=True)
     table = "\n".join(lines)
     print("\n" + table)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(table + "\n")
+    write_report(args.output, table)
 
 
 if __name__ == "__main__":

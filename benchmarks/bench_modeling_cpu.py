@@ -29,6 +29,7 @@ import time
 from pathlib import Path
 
 import torch
+from cpu_cli import parse_cpu_args, write_report
 
 SCENARIOS = ("train-varlen", "infer-varlen", "train-full", "infer-full", "infer-long")
 LONG_BATCH = (2, 4096)  # (rows, tokens) of the infer-long scenario
@@ -103,7 +104,6 @@ def current_rss_mb() -> float:
 
 
 def run_case(peer: str, preset: str, scenario: str, batch_size: int, seq_len: int, steps: int) -> dict:
-    torch.set_num_threads(args_threads)
     train = scenario.startswith("train")
     model = build(peer, preset, train)
     ids, mask, labels = make_batch(scenario, batch_size, seq_len, model.config.vocab_size, seed=1234)
@@ -180,18 +180,14 @@ def render(results: list[dict], a) -> str:
 
 
 def main() -> None:
-    global args_threads
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--presets", default="micro,mini")
     parser.add_argument("--scenarios", default=",".join(SCENARIOS))
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--steps", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, help="also write the markdown table (and a .json beside it)")
     parser.add_argument("--case", help=argparse.SUPPRESS)
-    a = parser.parse_args()
-    args_threads = a.threads
+    a = parse_cpu_args(parser)  # a --case subprocess gets --threads too
     if a.case:
         peer, preset, scenario = a.case.split(":")
         print(json.dumps(run_case(peer, preset, scenario, a.batch_size, a.seq_len, a.steps)))
@@ -209,13 +205,10 @@ def main() -> None:
                       f"{result['peak_mb_above_setup']:>8,.0f} MB", flush=True)
     table = render(results, a)
     print("\n" + table)
-    if a.output:
-        a.output.parent.mkdir(parents=True, exist_ok=True)
-        a.output.write_text(table + "\n")
+    write_report(a.output, table)
+    if a.output:  # the measurements behind the table
         a.output.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
 
-
-args_threads = 2
 
 if __name__ == "__main__":
     main()

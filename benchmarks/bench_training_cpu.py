@@ -32,6 +32,7 @@ from transformers import (
     TrainingArguments,
 )
 
+from cpu_cli import parse_cpu_args, write_report
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.convert import to_modernbert_config
 from modeling_rexbert.tokenization_rexbert import load_tokenizer
@@ -171,10 +172,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--heldout-rows", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_cpu_args(parser)
     tokenizer = load_tokenizer()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -219,10 +217,7 @@ def main() -> None:
     ]
     report = "\n".join(lines)
     print(report)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(f"<!-- python benchmarks/bench_training_cpu.py --budget {args.budget:.0f} -->\n"
-                               + report + "\n")
+    write_report(args.output, f"<!-- python benchmarks/bench_training_cpu.py --budget {args.budget:.0f} -->\n" + report)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,17 @@ def _model_options(parser: argparse.ArgumentParser) -> None:
                         help="run Python code shipped with the model (off by default; RexBERT/ModernBERT never need it)")
 
 
+def _fine_tuning_options(parser: argparse.ArgumentParser, epochs: float, learning_rate: float, max_length: int,
+                         batched: str, cut: str) -> None:
+    """--model and the training settings of a fine-tuning task; `batched`/`cut` name what a batch holds and what
+    --max-length cuts."""
+    parser.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
+    parser.add_argument("--epochs", type=float, default=epochs, help="training epochs")
+    parser.add_argument("--learning-rate", type=float, default=learning_rate, help="peak learning rate")
+    parser.add_argument("--batch-size", type=int, default=32, help=f"{batched} per training batch")
+    parser.add_argument("--max-length", type=int, default=max_length, help=f"tokens per {cut} (longer ones are cut)")
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     from rexbert.cli import add_command
 
@@ -49,16 +60,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Fine-tune on a GLUE task with transformers' Trainer and score the validation "
                        "split (metrics computed locally with scipy / scikit-learn), once per seed.")
     glue.add_argument("--task", required=True, help="sst2, qnli, qqp, mnli, stsb, mrpc, rte or cola")
-    glue.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
+    _fine_tuning_options(glue, epochs=3.0, learning_rate=5e-5, max_length=128, batched="examples", cut="example")
     source = glue.add_mutually_exclusive_group()
     source.add_argument("--dataset", help="Hub id (default nyu-mll/glue) or a save_to_disk folder")
     source.add_argument("--train-file", help="csv/jsonl/parquet with GLUE's column names")
     glue.add_argument("--validation-file", help="with --train-file: the file scored (same columns)")
     glue.add_argument("--seeds", type=_ints, default=[1], help="comma-separated seeds; one fine-tuning run each")
-    glue.add_argument("--epochs", type=float, default=3.0, help="training epochs")
-    glue.add_argument("--learning-rate", type=float, default=5e-5, help="peak learning rate")
-    glue.add_argument("--batch-size", type=int, default=32, help="training batch size")
-    glue.add_argument("--max-length", type=int, default=128, help="tokens per example (longer ones are cut)")
     _model_options(glue)
     glue.set_defaults(func=run_glue)
 
@@ -66,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          description="Fine-tune a SentenceTransformer (mean pooling) with CoSENT loss on ESCI "
                          "query/product pairs, then score Spearman and Pearson of cosine vs relevance on the test "
                          "split.")
-    cosent.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
+    _fine_tuning_options(cosent, epochs=1.0, learning_rate=2e-5, max_length=512, batched="pairs", cut="text")
     cosent_source = cosent.add_mutually_exclusive_group()
     cosent_source.add_argument("--dataset", help="Hub id (default tasksource/esci) or an examples file with a split column")
     cosent_source.add_argument("--train-file", help="csv/jsonl/parquet of training pairs")
@@ -76,10 +83,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="comma-separated columns joined into the product text (of the pairs, or of "
                         "--products-file)")
     cosent.add_argument("--query-column", default="query", help="column holding the query")
-    cosent.add_argument("--epochs", type=float, default=1.0, help="training epochs")
-    cosent.add_argument("--learning-rate", type=float, default=2e-5, help="peak learning rate")
-    cosent.add_argument("--batch-size", type=int, default=32, help="pairs per training batch")
-    cosent.add_argument("--max-length", type=int, default=512, help="tokens per text (longer ones are cut)")
     cosent.add_argument("--seed", type=int, default=0, help="training seed")
     cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
     _model_options(cosent)
@@ -90,9 +93,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.set_defaults(func=run_render)
 
 
+def _report(args: argparse.Namespace, results: list, table: str) -> None:
+    """Prints the results table and writes --output (checked before the work began)."""
+    from .results import write_results
+
+    print(table)
+    if args.output:
+        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+
+
 def run_mlm(args: argparse.Namespace) -> None:
-    from .mlm import evaluate_masked_lm, table3
-    from .results import check_output, write_results
+    from .mlm import evaluate_masked_lm
+    from .results import check_output, masked_token_table
 
     check_output(args.output, args.overwrite)
     results = evaluate_masked_lm(
@@ -100,14 +112,12 @@ def run_mlm(args: argparse.Namespace) -> None:
         rate=args.mask_rate, seed=args.seed, batch_size=args.batch_size, max_texts=args.max_texts,
         implementation=args.implementation, packed=args.packed, trust_remote_code=args.trust_remote_code,
     )
-    print(table3(results))
-    if args.output:
-        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+    _report(args, results, masked_token_table(results))
 
 
 def run_glue(args: argparse.Namespace) -> None:
     from .glue import HUB_DATASET, finetune_glue, load_glue
-    from .results import check_output, render_table, write_results
+    from .results import check_output, render_table
 
     check_output(args.output, args.overwrite)
     splits = load_glue(args.task, args.dataset, args.train_file, args.validation_file)
@@ -115,14 +125,12 @@ def run_glue(args: argparse.Namespace) -> None:
                             learning_rate=args.learning_rate, batch_size=args.batch_size, max_length=args.max_length,
                             dataset_name=args.dataset or args.train_file or HUB_DATASET,
                             trust_remote_code=args.trust_remote_code)
-    print(render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
-    if args.output:
-        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+    _report(args, results, render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
 
 
 def run_cosent(args: argparse.Namespace) -> None:
     from .cosent import HUB_DATASET, finetune_cosent, load_esci
-    from .results import check_output, render_table, write_results
+    from .results import check_output, render_table
 
     check_output(args.output, args.overwrite)
     pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file,
@@ -132,19 +140,16 @@ def run_cosent(args: argparse.Namespace) -> None:
                               max_length=args.max_length, seed=args.seed,
                               dataset_name=args.dataset or args.train_file or HUB_DATASET,
                               trust_remote_code=args.trust_remote_code)
-    print(render_table(results))
-    if args.output:
-        print(f"Wrote {write_results(args.output, results, overwrite=args.overwrite)}")
+    _report(args, results, render_table(results))
 
 
 def run_render(args: argparse.Namespace) -> None:
-    from .mlm import table3
-    from .results import read_results, render_table
+    from .results import MASKED_TOKEN_RECOVERY, masked_token_table, read_results, render_table
 
     results = [r for path in args.files for r in read_results(path)]
-    masked = [r for r in results if r.task == "masked-token-recovery"]
-    other = [r for r in results if r.task != "masked-token-recovery"]
+    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
+    other = [r for r in results if r.task != MASKED_TOKEN_RECOVERY]
     if masked:
-        print(table3(masked))
+        print(masked_token_table(masked))
     if other:
         print(render_table(other))

@@ -18,7 +18,7 @@ from datasets import Dataset
 from .data import EvaluationDataError, clean_text, load_split
 from .loading import load_sentence_transformer
 from .metrics import score
-from .results import EvalResult
+from .results import ESCI_COSENT, EvalResult
 
 HUB_DATASET = "tasksource/esci"
 LABEL_SCORES = {"E": 1.0, "S": 0.66, "C": 0.33, "I": 0.0}
@@ -163,6 +163,6 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
         model.save(str(output_dir))
     settings = {"epochs": epochs, "learning_rate": learning_rate, "batch_size": batch_size, "max_length": max_length,
                 "train_pairs": len(train), "dev_pairs": len(dev) if dev is not None else 0, "test_pairs": len(test)}
-    return [EvalResult(model=model_name, task="esci-cosent", dataset=dataset_name, split="test", metric=name,
+    return [EvalResult(model=model_name, task=ESCI_COSENT, dataset=dataset_name, split="test", metric=name,
                        value=score(name, cosine, test["score"]), seed=seed, settings=settings)
             for name in ("spearman", "pearson")]

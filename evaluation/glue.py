@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import AutoModelForSequenceClassification, PrinterCallback, Trainer, TrainingArguments
+from transformers import PrinterCallback, Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
-from .loading import (check_encoder_loaded, expected_load_report, is_rexbert_family, load_config, load_model,
-                      load_tokenizer)
+from .loading import load_pretrained, load_tokenizer
 from .metrics import score
 from .results import EvalResult
 
@@ -139,16 +138,10 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
 
 def _load_classifier(model_name: str, num_labels: int, seed: int, trust_remote_code: bool = False):
     torch.manual_seed(seed)  # the new head's initialisation follows the seed
-    config = load_config(model_name, trust_remote_code)
     kwargs = {"num_labels": num_labels}
     if num_labels == 1:
         kwargs["problem_type"] = "regression"
-    if is_rexbert_family(config):  # RexBERT's unpadded implementation, same weights
-        from modeling_rexbert import RexBertForSequenceClassification
-
-        with expected_load_report():  # the new classifier head is missing from the checkpoint, as it should be
-            model, info = RexBertForSequenceClassification.from_pretrained(
-                model_name, num_labels=num_labels, problem_type=kwargs.get("problem_type"), output_loading_info=True)
-        check_encoder_loaded(model_name, info["missing_keys"])
-        return model
-    return load_model(AutoModelForSequenceClassification, model_name, trust_remote_code, **kwargs)
+    # the new classifier head is missing from the checkpoint, as it should be; any other missing weight is an error
+    model, _ = load_pretrained(model_name, "SequenceClassification", trust_remote_code, new_head="classifier.",
+                               **kwargs)
+    return model

@@ -1,9 +1,10 @@
-"""Loading models for evaluation without running code nobody asked for.
+"""How every evaluation task loads a model, and the one place that decides which implementation runs it.
 
 A folder or Hub repository may ship Python (`auto_map` + `configuration_*.py`); transformers runs it
 only with `trust_remote_code=True`. Here that is off unless the user passes `--trust-remote-code`.
 RexBERT and ModernBERT checkpoints (`model_type` modernbert or rexbert) never need it: they load
-through the installed `RexBert*` classes, whatever code the folder carries.
+through the installed `RexBert*` classes, whatever code the folder carries (identical outputs, unpadded
+and faster); any other checkpoint through transformers' Auto classes.
 """
 
 from __future__ import annotations
@@ -49,10 +50,6 @@ def load_tokenizer(name: str, trust_remote_code: bool = False):
     return _guarded(AutoTokenizer, name, trust_remote_code)
 
 
-def load_model(auto_class, name: str, trust_remote_code: bool = False, **kwargs):
-    return _guarded(auto_class, name, trust_remote_code, **kwargs)
-
-
 @contextlib.contextmanager
 def expected_load_report():
     """transformers logs a LOAD REPORT warning for every weight a checkpoint lacks, or holds beyond the class
@@ -67,12 +64,46 @@ def expected_load_report():
         log.setLevel(level)
 
 
-def check_encoder_loaded(name: str, missing_keys: list[str], new_head: str | None = "classifier.") -> None:
+def check_encoder_loaded(name: str, missing_keys: list[str], new_head: str | None) -> None:
     """Weights a fine-tuning load had to initialise that are not the new head: the checkpoint lacks them."""
     lacking = [key for key in missing_keys if not (new_head and key.startswith(new_head))]
     if lacking:
         raise EvaluationDataError(f"{name} lacks encoder weights {lacking[:5]}{' ...' if len(lacking) > 5 else ''}; "
                                   "is it a trained checkpoint of this architecture?")
+
+
+def load_pretrained(name: str, head: str, trust_remote_code: bool = False, implementation: str = "auto",
+                    new_head: str | None = None, **kwargs):
+    """(model, loading info) of `name` with `head`, named as transformers names its classes ("MaskedLM",
+    "SequenceClassification"): a RexBERT-family checkpoint on the installed `RexBertFor<head>` unless
+    `implementation="transformers"`, any other on `AutoModelFor<head>`. `new_head`: the prefix of the weights a
+    fine-tuning head adds; RexBERT's weight names being known, its load report is then held back and any other
+    missing weight is an error (other architectures keep transformers' report)."""
+    if implementation == "auto" and is_rexbert_family(load_config(name, trust_remote_code)):
+        import modeling_rexbert
+
+        model_class = getattr(modeling_rexbert, f"RexBertFor{head}")
+        if new_head is None:
+            return model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+        with expected_load_report():
+            model, info = model_class.from_pretrained(name, output_loading_info=True, **kwargs)
+        check_encoder_loaded(name, info["missing_keys"], new_head)
+        return model, info
+    import transformers
+
+    return _guarded(getattr(transformers, f"AutoModelFor{head}"), name, trust_remote_code,
+                    output_loading_info=True, **kwargs)
+
+
+def is_rexbert_family(config) -> bool:
+    return getattr(config, "model_type", None) in REXBERT_TYPES
+
+
+def runs_rexbert_code(model) -> bool:
+    """Whether `model` is one of the installed RexBERT classes (whose masked-LM head predicts only masked rows)."""
+    from modeling_rexbert import RexBertPreTrainedModel
+
+    return isinstance(model, RexBertPreTrainedModel)
 
 
 def _checkpoint_keys(name: str) -> set[str] | None:
@@ -89,13 +120,9 @@ def _checkpoint_keys(name: str) -> set[str] | None:
     return keys
 
 
-def is_rexbert_family(config) -> bool:
-    return config.model_type in REXBERT_TYPES
-
-
 def load_sentence_transformer(name: str, trust_remote_code: bool = False):
-    """A SentenceTransformer; a ModernBERT-architecture encoder inside it is swapped for the installed
-    `RexBertModel` with the same weights (identical outputs, unpadded and faster)."""
+    """A SentenceTransformer; a RexBERT-family encoder inside it (sentence-transformers loads it through
+    transformers) is swapped for the installed `RexBertModel` with the same weights."""
     from sentence_transformers import SentenceTransformer
 
     load_config(name, trust_remote_code)  # refuses remote code with our message before ST tries
@@ -108,8 +135,7 @@ def load_sentence_transformer(name: str, trust_remote_code: bool = False):
         prefixes = ("", f"{encoder.base_model_prefix}.")
         check_encoder_loaded(name, [k for k in encoder.state_dict() if not any(p + k in saved for p in prefixes)],
                              new_head=None)
-    if encoder is not None and getattr(encoder.config, "model_type", None) == "modernbert" \
-            and type(encoder).__module__.startswith("transformers."):
+    if encoder is not None and is_rexbert_family(encoder.config) and not runs_rexbert_code(encoder):
         from modeling_rexbert import RexBertConfig, RexBertModel
 
         rexbert = RexBertModel(RexBertConfig.from_dict(encoder.config.to_dict()))

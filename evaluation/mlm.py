@@ -17,12 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from transformers import AutoModelForMaskedLM
 
 from .data import EvaluationDataError, clean_text, column, load_split
-from .loading import is_rexbert_family, load_config, load_model, load_tokenizer
+from .loading import load_pretrained, load_tokenizer, runs_rexbert_code
 from .metrics import top_k_recovery
-from .results import EvalResult, render_table
+from .results import MASKED_TOKEN_RECOVERY, EvalResult
 
 _WORD = re.compile(r"\S+")
 MEAN_SPAN_WORDS = 2.0  # span lengths ~ 1 + Poisson(1): single words and short phrases like "64 GB"
@@ -66,14 +65,8 @@ def load_masked_lm(name: str, implementation: str = "auto", trust_remote_code: b
     `"transformers"` forces transformers' own classes. Code shipped with the model runs only with
     `trust_remote_code=True`."""
     try:
-        config = load_config(name, trust_remote_code)
         tokenizer = load_tokenizer(name, trust_remote_code)
-        if implementation == "auto" and is_rexbert_family(config):
-            from modeling_rexbert import RexBertForMaskedLM
-
-            model, info = RexBertForMaskedLM.from_pretrained(name, output_loading_info=True)
-        else:
-            model, info = load_model(AutoModelForMaskedLM, name, trust_remote_code, output_loading_info=True)
+        model, info = load_pretrained(name, "MaskedLM", trust_remote_code, implementation)
     except ValueError as error:
         if "Unrecognized configuration class" in str(error):
             raise EvaluationDataError(f"model {name!r} has no masked-language-modelling head.") from error
@@ -107,8 +100,7 @@ def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int
                       progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the model's k best token ids at each masked position, best first; the original ids), over all examples.
     Scored by the `topk_recovery` metric module (`evaluation.metrics.top_k_recovery`)."""
-    from modeling_rexbert import RexBertForMaskedLM
-
+    sparse_head = runs_rexbert_code(model)  # RexBERT's head returns the logits of the masked rows only
     ranked, truth = [], []
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -121,7 +113,7 @@ def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int
             labels[row, : len(examples[i][1])] = torch.tensor(examples[i][1])
         mask = (torch.arange(width)[None, :] < torch.tensor([len(examples[i][0]) for i in batch])[:, None]).long()
         masked = labels != -100
-        if isinstance(model, RexBertForMaskedLM):  # sparse head: logits of the masked rows only
+        if sparse_head:
             logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
         else:
             logits = model(input_ids=ids, attention_mask=mask).logits[masked]
@@ -160,18 +152,10 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                 accuracy = top_k_recovery(ranked, truth, ks)
                 for k in ks:
                     results.append(EvalResult(
-                        model=model_name, task="masked-token-recovery", dataset=str(dataset), split=split,
+                        model=model_name, task=MASKED_TOKEN_RECOVERY, dataset=str(dataset), split=split,
                         metric=f"top{k}_accuracy", value=accuracy[k], seed=seed,
                         settings={"column": name, "block_size": block_size, "k": k, "mask_rate": rate, "packed": packed,
                                   "masked_tokens": len(truth), "texts": len(examples),
                                   "implementation": implementation},
                     ))
     return results
-
-
-def table3(results: list[EvalResult]) -> str:
-    """Side-by-side table like the paper's Table 3: models x (column, block size, k), in percent."""
-    return render_table(
-        [r for r in results if r.task == "masked-token-recovery"],
-        column_key=lambda r: f"{r.settings['column']} {r.settings['block_size']} k={r.settings['k']}",
-    )

@@ -1,4 +1,5 @@
-"""One JSON schema for every evaluation result, written without silently overwriting, rendered side by side.
+"""One JSON schema for every evaluation result, written without silently overwriting, rendered side by side
+as markdown. Imports no torch: model cards read and render results without loading a model.
 
 A results file is `{"schema": "rexbert-eval/1", "results": [record, ...]}`; a record:
 
@@ -18,6 +19,9 @@ from pathlib import Path
 from rexbert.outputs import write_text_atomic
 
 SCHEMA = "rexbert-eval/1"
+# task names in results files: tables and model cards select rows by them (GLUE tasks are glue-<config>)
+MASKED_TOKEN_RECOVERY = "masked-token-recovery"
+ESCI_COSENT = "esci-cosent"
 _VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers", "evaluate")
 
 
@@ -86,3 +90,12 @@ def render_table(results: list[EvalResult], row_key=lambda r: r.model,
         values = [f"{cells[(row, c)] * scale:.{digits}f}" if (row, c) in cells else "-" for c in columns]
         lines.append(f"| {row} | " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+def masked_token_table(results: list[EvalResult]) -> str:
+    """The masked-token recovery results side by side like the paper's Table 3: models x (column, block size, k),
+    in percent."""
+    return render_table(
+        [r for r in results if r.task == MASKED_TOKEN_RECOVERY],
+        column_key=lambda r: f"{r.settings['column']} {r.settings['block_size']} k={r.settings['k']}",
+    )

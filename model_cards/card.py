@@ -18,12 +18,12 @@ from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from evaluation.mlm import table3
-from evaluation.results import EvalResult, read_results, render_table
+from evaluation.results import (ESCI_COSENT, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table, read_results,
+                                render_table)
 
 # results task -> (model-index task type, human task name)
-TASK_TYPES = {"masked-token-recovery": ("fill-mask", "Masked-token recovery"),
-              "esci-cosent": ("sentence-similarity", "Semantic similarity (ESCI)")}
+TASK_TYPES = {MASKED_TOKEN_RECOVERY: ("fill-mask", "Masked-token recovery"),
+              ESCI_COSENT: ("sentence-similarity", "Semantic similarity (ESCI)")}
 CITATION = """@misc{bajaj-garg-rexbert,
   title  = {RexBERT: Context Specialized Bidirectional Encoders for E-commerce},
   author = {Bajaj, Rahul and Garg, Anuj}
@@ -81,7 +81,7 @@ def _hub_results(results: list[EvalResult]) -> list[HubEvalResult]:
             continue
         task_type, task_name = TASK_TYPES.get(r.task, ("text-classification", r.task))
         name = r.metric
-        if r.task == "masked-token-recovery":
+        if r.task == MASKED_TOKEN_RECOVERY:
             name = f"{r.settings['column']} block {r.settings['block_size']} {r.metric}"
         if len(values) > 1:
             name = f"{name} (mean of {len(values)} seeds)"
@@ -117,7 +117,7 @@ def _plot_topk(results: list[EvalResult], path: Path) -> bool:
     of decreasing size so equal values stay visible; the legend below the panels, off the data."""
     series = defaultdict(list)
     for r in results:
-        if r.task == "masked-token-recovery":
+        if r.task == MASKED_TOKEN_RECOVERY:
             series[(r.settings["k"], f"{Path(r.model).name} {r.settings['column']}")].append(
                 (r.settings["block_size"], r.value * 100))
     if not series:
@@ -146,7 +146,7 @@ def _plot_topk(results: list[EvalResult], path: Path) -> bool:
 
 def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
     """Spearman per model, with the number of test pairs; no chart for a single model (the table says it all)."""
-    scored = [r for r in results if r.task == "esci-cosent" and r.metric == "spearman"]
+    scored = [r for r in results if r.task == ESCI_COSENT and r.metric == "spearman"]
     bars = {Path(r.model).name: r.value for r in scored}
     if len(bars) < 2:
         return False
@@ -194,7 +194,7 @@ def default_model_id(model_dir: str | Path) -> str:
     return path.name if path.is_absolute() or ".." in path.parts else path.as_posix().rstrip("/")
 
 
-def render_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
+def render_model_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
                 model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None,
                 model_id: str | None = None, tldr: str | None = None, recipe: str | None = None,
                 notes: list[str] | None = None, limitations: str | None = None) -> Path:
@@ -232,8 +232,8 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
         plots.append("![Top-k masked-token accuracy by block size](topk_by_block_size.png)")
     if _plot_spearman(results, output_dir / "esci_spearman_by_model.png"):
         plots.append("![ESCI Spearman by model](esci_spearman_by_model.png)")
-    masked = [r for r in results if r.task == "masked-token-recovery"]
-    other = [r for r in results if r.task != "masked-token-recovery"]
+    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
+    other = [r for r in results if r.task != MASKED_TOKEN_RECOVERY]
     sections = [
         f"# {name}",
         "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
@@ -252,7 +252,7 @@ def render_card(model_dir: str | Path, result_files: list[str | Path], output_di
         *(notes or []),
     ]
     if masked:
-        sections += ["Top-k masked-token recovery (%), same masks for every model:", table3(masked)]
+        sections += ["Top-k masked-token recovery (%), same masks for every model:", masked_token_table(masked)]
     if other:
         sections += ["Fine-tuned tasks (x100; the mean over seeds where several ran):",
                      render_table([r for r, _ in _aggregate(other)],

@@ -34,10 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_render(args: argparse.Namespace) -> None:
-    from .card import render_card
+    from .card import render_model_card
 
-    readme = render_card(args.model, args.results, args.output_dir, args.name, args.base_model, args.datasets,
-                         model_id=args.model_id)
+    readme = render_model_card(args.model, args.results, args.output_dir, args.name, args.base_model,
+                               args.datasets, model_id=args.model_id)
     print(f"Wrote {readme}")
 
 

@@ -128,13 +128,13 @@ class Demo:
     def evaluate(self) -> dict[str, Path]:
         from evaluation.cosent import finetune_cosent, load_esci
         from evaluation.glue import finetune_glue, load_glue
-        from evaluation.mlm import evaluate_masked_lm, table3
-        from evaluation.results import render_table, write_results
+        from evaluation.mlm import evaluate_masked_lm
+        from evaluation.results import masked_token_table, render_table, write_results
 
         files = {}
         mlm = evaluate_masked_lm([str(self.out / "phase2"), str(self.out / "phase3")], str(self.heldout_ecommerce()),
                                  ["text"], self.size.block_sizes, show_progress=self.progress)
-        print(table3(mlm))
+        print(masked_token_table(mlm))
         files["mlm"] = write_results(self.results / "mlm.json", mlm, overwrite=True)
         esci = EVAL_DATA / "esci"
         # the bundled ESCI sample has one query: train and test on it (a real run uses ESCI's splits)
@@ -158,7 +158,7 @@ class Demo:
     def card(self, files: dict[str, Path], trained: list[dict]) -> Path:
         """The card beside the model it describes, so `rexbert card push --model DIR/phase3` publishes both."""
         from evaluation.results import read_results
-        from model_cards.card import render_card
+        from model_cards.card import render_model_card
 
         from .demo_card import card_text
 
@@ -168,7 +168,7 @@ class Demo:
         corpus_mb = sum(f.stat().st_size for f in CORPUS.glob("*.jsonl")) / 2**20
         text = card_text(name, json.loads((folder / "config.json").read_text()), self.phases(), trained, pairs,
                          corpus_mb)
-        return render_card(folder, list(files.values()), model_name=name, **text)
+        return render_model_card(folder, list(files.values()), model_name=name, **text)
 
     def load_checks(self) -> dict:
         import torch

@@ -1,5 +1,5 @@
 """The demo model's card text: what the model is, the recipe it really trained with, and what its
-numbers can and cannot say. `rexbert demo` passes these to `model_cards.card.render_card`."""
+numbers can and cannot say. `rexbert demo` passes these to `model_cards.card.render_model_card`."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def recipe_table(phases: list, trained: list[dict]) -> str:
 
 def card_text(name: str, model_config: dict, phases: list, trained: list[dict], esci_pairs: int,
               corpus_mb: float) -> dict:
-    """render_card keyword arguments for the demo model."""
+    """render_model_card keyword arguments for the demo model."""
     tldr = TLDR.format(name=name, layers=model_config["num_hidden_layers"], hidden=model_config["hidden_size"],
                        steps=sum(t["steps"] for t in trained), tokens=f"{sum(t['tokens'] for t in trained):,}",
                        size=f"{corpus_mb:.0f} MB")

@@ -12,9 +12,8 @@ from conftest import tiny_config
 import modeling_rexbert
 from evaluation.data import EvaluationDataError, clean_text, load_split
 from evaluation.metrics import top_k_recovery
-from evaluation.mlm import (choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, table3,
-                            top_k_predictions)
-from evaluation.results import EvalResult, read_results, render_table, write_results
+from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, top_k_predictions
+from evaluation.results import EvalResult, masked_token_table, read_results, render_table, write_results
 from modeling_rexbert.convert import convert_checkpoint
 from rexbert.cli import main as cli
 
@@ -125,7 +124,7 @@ def test_any_masked_lm_with_its_own_tokenizer(trained_pair, tmp_path):
                                  ks=(1,), show_progress=False)
     assert [r.model for r in results] == [str(trained_pair[0]), str(tmp_path / "bert")]
     assert all(r.settings["masked_tokens"] > 0 for r in results)
-    assert "fields.title 64 k=1" in table3(results)
+    assert "fields.title 64 k=1" in masked_token_table(results)
 
 
 def test_model_without_mlm_head_is_a_clear_error(tmp_path):

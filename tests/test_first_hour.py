@@ -20,7 +20,7 @@ import modeling_rexbert
 from curation.config import CurationConfig
 from curation.plots import point_at
 from evaluation.results import EvalResult, write_results
-from model_cards import render_card
+from model_cards import render_model_card
 from model_cards.card import default_model_id
 from rexbert.cli import build_parser, main
 
@@ -140,7 +140,7 @@ def demo_like(tmp_path):
 
 def test_card_metadata_names_no_look_alike_dataset_and_no_chart_of_one_bar(demo_like):
     model_dir, files = demo_like
-    text = render_card(model_dir, files, notes=["> **Warning:** trained on its test pairs"]).read_text()
+    text = render_model_card(model_dir, files, notes=["> **Warning:** trained on its test pairs"]).read_text()
     metadata = yaml.safe_load(text.split("---")[1])
     assert "model-index" not in metadata or not metadata["model-index"][0].get("results")  # no Hub dataset claimed
     assert "nyu-mll/glue" not in text.split("---")[1]
@@ -153,7 +153,7 @@ def test_card_snippets_load_the_folder_as_the_user_named_it(demo_like, monkeypat
     monkeypatch.chdir(model_dir.parents[1])
     assert default_model_id(Path("rexbert-demo/phase3/")) == "rexbert-demo/phase3"
     assert default_model_id(model_dir) == "phase3"  # absolute: run from its parent
-    text = render_card(Path("rexbert-demo/phase3"), files, model_name="RexBERT demo").read_text()
+    text = render_model_card(Path("rexbert-demo/phase3"), files, model_name="RexBERT demo").read_text()
     assert "model=\"rexbert-demo/phase3\"" in text.replace("'", '"')
     assert (model_dir / "README.md").is_file()  # beside the model: `rexbert card push` finds it
     assert main(["card", "push", "--model", "rexbert-demo/phase3", "--repo-id", "me/demo", "--dry-run"]) == 0

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +15,10 @@ from conftest import tiny_config
 
 import modeling_rexbert
 from evaluation.results import EvalResult, write_results
-from model_cards import push_model, render_card
+from model_cards import push_model, render_model_card
 from rexbert.cli import main as cli
+
+ROOT = Path(__file__).parents[1]
 
 
 @pytest.fixture
@@ -34,7 +37,7 @@ def model_with_results(tmp_path):
 
 def test_card_has_model_index_tables_and_plots(model_with_results):
     model_dir, files = model_with_results
-    readme = render_card(model_dir, files)
+    readme = render_model_card(model_dir, files)
     text = readme.read_text()
     metadata = yaml.safe_load(text.split("---")[1])
     entries = metadata["model-index"][0]["results"]
@@ -49,9 +52,17 @@ def test_card_has_model_index_tables_and_plots(model_with_results):
     assert "SentenceTransformer" in text and "@misc" in text
 
 
+def test_rendering_a_card_imports_no_torch():
+    """A card is rendered from results files; its tables must not pull in torch (nor load a model)."""
+    code = 'import sys\nimport model_cards.card\nassert "torch" not in sys.modules, "model_cards.card imports torch"'
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
 def test_push_dry_run_lists_and_fake_api_uploads(model_with_results, capsys):
     model_dir, files = model_with_results
-    render_card(model_dir, files)
+    render_model_card(model_dir, files)
     assert cli(["card", "push", "--model", str(model_dir), "--repo-id", "me/rexbert-tiny", "--dry-run"]) == 0
     listed = capsys.readouterr().out
     for name in ("model.safetensors", "config.json", "tokenizer.json", "modeling_rexbert.py", "README.md",
@@ -86,8 +97,8 @@ def test_card_metadata_hub_ready_and_seeds_aggregated(tmp_path, model_with_resul
     glue.append(EvalResult(str(model_dir), "masked-token-recovery", str(tmp_path / "products.parquet"), "test",
                            "top1_accuracy", 0.5, settings={"column": "product_title", "block_size": 512, "k": 1}))
     files.append(write_results(tmp_path / "glue.json", glue))
-    text = render_card(model_dir, files, base_model="thebajajra/RexBERT-mini", datasets=["thebajajra/Ecom-niverse"]
-                       ).read_text()
+    text = render_model_card(model_dir, files, base_model="thebajajra/RexBERT-mini",
+                             datasets=["thebajajra/Ecom-niverse"]).read_text()
     metadata = yaml.safe_load(text.split("---")[1])
     assert metadata["language"] == ["en"] and metadata["license"] == "apache-2.0"
     assert metadata["library_name"] == "transformers" and metadata["pipeline_tag"] == "fill-mask"
@@ -102,14 +113,14 @@ def test_card_metadata_hub_ready_and_seeds_aggregated(tmp_path, model_with_resul
     assert "| 50.0 |" in text
     assert "| glue-sst2 | validation | accuracy | 92.0 | 2.0 | 90.0, 92.0, 94.0 |" in text
     with pytest.raises(ValueError, match="not a Hub id"):
-        render_card(model_dir, files, base_model=str(tmp_path))
+        render_model_card(model_dir, files, base_model=str(tmp_path))
 
 
 def test_every_card_snippet_runs_as_printed(model_with_results, tmp_path):
     """Each ```python block of the rendered card, run from the folder's parent (where the card's model name
     resolves to the folder) in an interpreter that cannot import this project."""
     model_dir, files = model_with_results
-    text = render_card(model_dir, files).read_text()
+    text = render_model_card(model_dir, files).read_text()
     snippets = [block.split("```")[0] for block in text.split("```python\n")[1:]]
     assert len(snippets) == 3 and "trust_remote_code" not in snippets[0]
     blocker = "import sys\nfor name in ('modeling_rexbert', 'rexbert', 'evaluation', 'model_cards', 'training'):\n" \
@@ -126,7 +137,7 @@ def test_push_refuses_a_folder_in_the_old_format(model_with_results):
     import json
 
     model_dir, files = model_with_results
-    render_card(model_dir, files)
+    render_model_card(model_dir, files)
     config = json.loads((model_dir / "config.json").read_text())
     (model_dir / "config.json").write_text(json.dumps({**config, "model_type": "rexbert"}))
     with pytest.raises(ValueError, match="rexbert convert --to rexbert"):
@@ -136,7 +147,7 @@ def test_push_refuses_a_folder_in_the_old_format(model_with_results):
 def test_push_uploads_an_allowlist_never_checkpoints_logs_or_local_paths(model_with_results, capsys):
     """A `rexbert train` export: the model next to checkpoints, TensorBoard logs, metrics and its config."""
     model_dir, files = model_with_results
-    render_card(model_dir, files)
+    render_model_card(model_dir, files)
     step = model_dir / "checkpoints" / "step-00000004"
     step.mkdir(parents=True)
     for name in ("model.safetensors", "optimizer.bin", "random_states_0.pkl", "scheduler.bin"):
