@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .collator import PackedRows
+from .packing import PackedRows
 from .config import PhaseConfig, SourceConfig
 from .shards import ShardedCorpus, tokenize_to_shards
 
