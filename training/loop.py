@@ -25,7 +25,6 @@ from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
-from modeling_rexbert.configuration_rexbert import PRESETS
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 from rexbert.outputs import writing
 
@@ -46,6 +45,7 @@ from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
 from .optim import build_optimizer, build_scheduler
 from .phase_model import phase_model_config
+from .presets import fill_optimizer_defaults
 from .spans import SpanLexicon
 
 EVAL_PHASE = 0  # the held-out masks' rng stream; phases are numbered from 1
@@ -106,17 +106,13 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     return phase_model_config(config, base), folder
 
 
-def build_model(config: PhaseConfig, root: Path) -> tuple[RexBertForMaskedLM, str | None]:
-    """The phase's model and the preset whose size it has (None for custom sizes)."""
+def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
+    """The phase's model: from scratch, or with the weights it starts from."""
     attn = config.model.attn_implementation
     model_cfg, folder = model_config(config, root)
     if folder is None:
-        model = RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
-    else:
-        model = RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
-    sizes = {k: getattr(model.config, k) for k in next(iter(PRESETS.values()))}
-    preset = next((name for name, values in PRESETS.items() if values == sizes), None)
-    return model, preset
+        return RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
+    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
 
 
 def phase_tokenizer(config: PhaseConfig, root: Path):
@@ -168,12 +164,8 @@ class PhaseRun:
         self.checkpoints = self.state_dir / "checkpoints"
         self.show = progress and accelerator.is_main_process
         self.tokenizer = phase_tokenizer(config, root)
-        model, preset = build_model(config, root)
+        model = build_model(config, root)
         check_vocab_matches(self.tokenizer, model.config.vocab_size)
-        if preset is None and (config.optimizer.lr is None or config.optimizer.weight_decay is None):
-            raise ConfigError(f"{config.name}: the model is not one of the presets {sorted(PRESETS)}; "
-                              "set optimizer.lr and optimizer.weight_decay.")
-        lr, weight_decay = config.learning_rate(preset or "base")
         with accelerator.main_process_first():  # tokenize once, then every process reads the cache
             self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show)
         names = [s.name for s in config.data.sources]
@@ -191,7 +183,7 @@ class PhaseRun:
         self.parameters = sum(p.numel() for p in model.parameters())
         self.flops_per_token = flops_per_token(model.config, self.parameters, config.data.sequence_length,
                                                config.masking.rate)
-        optimizer = build_optimizer(model, lr, weight_decay, config)
+        optimizer = build_optimizer(model, config.optimizer.lr, config.optimizer.weight_decay, config)
         self.scheduler = build_scheduler(optimizer, config)
         # the scheduler is stepped by hand once per optimizer step, so it is registered, not prepared
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
@@ -338,9 +330,9 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     """
     if stop_after is not None and stop_after <= 0:
         raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
-    # token budgets -> steps for this launch's processes; always, so that the checkpoint records the same
-    # run.world_size whether the phase came from the CLI or from Python
-    config = resolve(config, launch_world_size())
+    # token budgets -> steps for this launch's processes, and Table 2's LR and weight decay where unset; always,
+    # so that the checkpoint records the same config whether the phase came from the CLI or from Python
+    (config,) = fill_optimizer_defaults([resolve(config, launch_world_size())])
     old = Path(output_root) / config.name / "checkpoints"
     if old.is_dir():  # written before run state moved out of the export
         raise FileExistsError(f"{old} is where older versions kept checkpoints; move it to "
