@@ -5,7 +5,8 @@ process its share of micro-batches, and scales each micro-batch's mean loss so t
 gradient is the mean over every masked token of the global batch, whatever the accumulation or
 world size. A non-finite loss stops the run before the optimizer step, so the last checkpoint stays
 good. The phase ends with a `save_pretrained` export in `<output root>/<phase name>/`, which holds the model
-only; checkpoints, logs, metrics and the summary live beside it in `<output root>/<phase name>-run/`.
+only; checkpoints, logs, metrics, the summary and the held-out documents (`heldout/<source>.jsonl`) live
+beside it in `<output root>/<phase name>-run/`.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from .checkpoints import (
 from .collator import MLMCollator
 from .budget import BatchSchedule, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
-from .corpus import SourceRows, prepare_sources
+from .corpus import HELDOUT_FOLDER, SourceRows, prepare_sources, write_heldout
 from .lock import folder_lock
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
@@ -57,8 +58,8 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A
 
 
 def run_dir(root: str | Path, phase: str) -> Path:
-    """A phase's run state (checkpoints/, logs/, metrics.jsonl, training_summary.json, the lock), kept out of the
-    exported model folder so that the folder is exactly what gets published."""
+    """A phase's run state (checkpoints/, logs/, metrics.jsonl, training_summary.json, heldout/, the lock), kept
+    out of the exported model folder so that the folder is exactly what gets published."""
     return Path(root) / f"{phase}{RUN_SUFFIX}"
 
 
@@ -168,6 +169,8 @@ class PhaseRun:
         check_vocab_matches(self.tokenizer, model.config.vocab_size)
         with accelerator.main_process_first():  # tokenize once, then every process reads the cache
             self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show)
+        if accelerator.is_main_process:  # the file contract for evaluations outside the loop
+            write_heldout(self.sources, self.tokenizer, self.state_dir / HELDOUT_FOLDER)
         names = [s.name for s in config.data.sources]
         anneal = config.data.anneal_to
         schedule = MixtureSchedule([s.weight for s in config.data.sources], config.data.temperature,
@@ -300,17 +303,16 @@ class PhaseRun:
         acc.wait_for_everyone()
         state_dict = acc.get_state_dict(self.model)
         with writing(self.folder, native_writers=True):  # the checkpoints stay whatever happens here
-            if acc.is_main_process:  # first, so that the model's save_pretrained adds no bundled tokenizer of its own
+            if acc.is_main_process:  # the phase's tokenizer, once: the model's save_pretrained then bundles none
                 save_tokenizer(self.tokenizer, self.folder)
             acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
                                                          save_function=acc.save, state_dict=state_dict)
             if acc.is_main_process:
                 (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
-            if self.config.run.push_to_hub:
-                acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
-                # the tokenizer files as exported (tokenizer.push_to_hub would re-save them with loading keys)
-                HfApi().upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub,
-                                      allow_patterns=["tokenizer.json", "tokenizer_config.json"])
+                if self.config.run.push_to_hub:  # the exported folder as it is, saved nothing again
+                    api = HfApi()
+                    api.create_repo(self.config.run.push_to_hub, exist_ok=True)
+                    api.upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub)
         acc.wait_for_everyone()
 
 
