@@ -241,9 +241,13 @@ class PhaseRun:
             context = acc.no_sync(self.model) if not last else contextlib.nullcontext()
             with context, acc.autocast():
                 loss = self.model(**batch).loss if count else None
-                # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
-                scaled = loss * (count * acc.num_processes / global_masked) if loss is not None else \
-                    sum(p.sum() * 0.0 for p in self.model.parameters())
+                if loss is not None:
+                    # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
+                    scaled = loss * (count * acc.num_processes / global_masked)
+                else:
+                    # no masked token: a zero loss on every parameter, so DDP's gradient all-reduce runs here too
+                    # (a process that skipped backward would leave the others waiting in it forever)
+                    scaled = sum(p.sum() * 0.0 for p in self.model.parameters())
                 acc.backward(scaled)
             loss_sum += loss.detach().float().item() * count if loss is not None else 0.0
         step_loss = self.global_sum(loss_sum) / max(global_masked, 1.0)
