@@ -248,7 +248,7 @@ def print_summary(out: Path, summary: dict) -> None:
     rows = [("dataset/", "curated Ecom-niverse sample (Parquet) + dataset card + domain chart"),
             ("phase1/, phase2/", "the first two phases' exported models"),
             ("phase3/", "the final model with its card (README.md) and plots"),
-            ("phase1-run/ ...", "each phase's logs, metrics and summary (what --resume reads)"),
+            ("phase1-run/ ...", "each phase's logs, metrics, held-out documents and summary (what --resume reads)"),
             ("results/", "mlm.json, cosent.json, glue.json (+ the held-out e-commerce texts)"),
             ("phase3-modernbert/", "phase 3 converted for stock transformers"),
             ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample"),
