@@ -36,10 +36,11 @@ from cpu_cli import parse_cpu_args, write_report
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.convert import to_modernbert_config
 from modeling_rexbert.tokenization_rexbert import load_tokenizer
-from training.collator import MLMCollator, PackedRows
+from training.collator import MLMCollator
 from training.config import parse_config
 from training.loop import PhaseRun
 from training.masking import MaskingConfig
+from training.packing import PackedRows
 from training.shards import ShardedCorpus, tokenize_to_shards
 
 CORPUS = Path(__file__).parents[1] / "rexbert" / "corpus"

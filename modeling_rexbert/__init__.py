@@ -16,7 +16,7 @@ Saved folders carry the code (`auto_map`), so they load elsewhere with `trust_re
 
 import transformers
 
-from .configuration_rexbert import PRESET_OPTIMIZER, PRESETS, RexBertConfig, RexBertConfigError
+from .configuration_rexbert import PRESETS, RexBertConfig, RexBertConfigError
 from .modeling_rexbert import (
     AUTO_MAP,
     RexBertForMaskedLM,
@@ -36,7 +36,6 @@ for _auto_name, _class_name in AUTO_MAP.items():
 
 __all__ = [
     "PRESETS",
-    "PRESET_OPTIMIZER",
     "RexBertConfig",
     "RexBertConfigError",
     "RexBertPreTrainedModel",

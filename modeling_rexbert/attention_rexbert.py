@@ -4,7 +4,8 @@ Every backend takes rotated queries, keys and values of shape `(num_tokens, head
 returns `(num_tokens, heads * head_dim)`; none of them attends across documents.
 
 - `flash_attention_2`: varlen kernels on the stream itself: the `flash-attn` package when
-  installed, else PyTorch's `torch.nn.attention.varlen.varlen_attn` (CUDA only).
+  installed, else PyTorch's `torch.nn.attention.varlen.varlen_attn` (CUDA only; the model says
+  which when it is loaded, see `modeling_rexbert.say_which_varlen_kernel`).
 - `sdpa` / `eager`: documents of similar length are gathered into rectangles (see
   `unpadding.AttentionBucket`) and attended with `scaled_dot_product_attention` or explicit
   matmul-softmax; exact, and the fast path on CPU.

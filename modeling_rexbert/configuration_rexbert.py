@@ -4,8 +4,10 @@
 `ModernBertConfig` (so a stock ModernBERT / Ettin / released RexBERT `config.json` loads unchanged,
 including the 4.48-era `global_rope_theta`, `local_rope_theta` and `global_attn_every_n_layers`),
 and adds the size presets of the RexBERT paper (Table 2) and early, field-named validation.
+Training settings (Table 2's optimiser values) live in `training/presets.py`, not here.
 
-This file travels to the Hub as remote code: it may import only torch and transformers.
+This file travels to the Hub as remote code: it may import only torch, transformers and
+huggingface_hub (a dependency of transformers, whose `@strict` its configs use).
 """
 
 from __future__ import annotations
@@ -34,14 +36,6 @@ PRESETS: dict[str, dict[str, int]] = {
     "mini": {"num_hidden_layers": 19, "hidden_size": 512, "intermediate_size": 768, "num_attention_heads": 8},
     "base": {"num_hidden_layers": 22, "hidden_size": 768, "intermediate_size": 1152, "num_attention_heads": 12},
     "large": {"num_hidden_layers": 28, "hidden_size": 1024, "intermediate_size": 2624, "num_attention_heads": 16},
-}
-
-# Paper Table 2 optimiser settings per preset, for the training curriculum's defaults.
-PRESET_OPTIMIZER: dict[str, dict[str, float]] = {
-    "micro": {"learning_rate": 3e-3, "weight_decay": 3e-4},
-    "mini": {"learning_rate": 3e-3, "weight_decay": 3e-4},
-    "base": {"learning_rate": 8e-4, "weight_decay": 1e-5},
-    "large": {"learning_rate": 5e-4, "weight_decay": 1e-5},
 }
 
 ATTENTION_BACKENDS = ("sdpa", "eager", "flash_attention_2")
@@ -207,4 +201,4 @@ class RexBertConfig(ModernBertConfig):
                 raise RexBertConfigError(f"rope_parameters[{layer_type!r}] needs a rope_theta.")
 
 
-__all__ = ["RexBertConfig", "RexBertConfigError", "MIN_TRANSFORMERS", "PRESETS", "PRESET_OPTIMIZER", "ATTENTION_BACKENDS"]
+__all__ = ["RexBertConfig", "RexBertConfigError", "MIN_TRANSFORMERS", "PRESETS", "ATTENTION_BACKENDS"]

@@ -33,10 +33,13 @@ from transformers.modeling_outputs import (
     TokenClassifierOutput,
 )
 from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
+from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
-from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary
+from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary, flash_attn_varlen_kernel
 from .unpadding import UnpaddedBatch, unpad_inputs
+
+logger = logging.get_logger(__name__)
 
 
 class RexBertEmbeddings(nn.Module):
@@ -163,6 +166,17 @@ class RexBertPredictionHead(nn.Module):
 HEAD_MODULES = ("head", "decoder", "classifier")
 
 
+def say_which_varlen_kernel() -> None:
+    """'flash_attention_2' runs flash-attn's varlen kernel, or torch's `varlen_attn` when flash-attn is
+    not installed: said once per process, so the substitute never runs unannounced."""
+    if flash_attn_varlen_kernel() is not None:
+        logger.info_once("attn_implementation='flash_attention_2' runs flash-attn's flash_attn_varlen_func.")
+    else:
+        logger.warning_once("flash-attn is not installed: attn_implementation='flash_attention_2' runs PyTorch's "
+                            "torch.nn.attention.varlen.varlen_attn instead (no attention dropout). "
+                            "pip install flash-attn to run flash-attn's kernel.")
+
+
 class RexBertPreTrainedModel(PreTrainedModel):
     config_class = RexBertConfig
     base_model_prefix = "model"
@@ -175,8 +189,10 @@ class RexBertPreTrainedModel(PreTrainedModel):
         # RexBERT brings its own varlen backends (flash-attn or torch's varlen_attn), so it validates
         # the name itself instead of requiring the flash-attn package like transformers does.
         backend = check_attn_implementation(attn_implementation)
-        if backend == "flash_attention_2" and not torch.cuda.is_available():
-            raise ValueError("attn_implementation='flash_attention_2' needs a CUDA GPU; use 'sdpa' on this machine.")
+        if backend == "flash_attention_2":
+            if not torch.cuda.is_available():
+                raise ValueError("attn_implementation='flash_attention_2' needs a CUDA GPU; use 'sdpa' here.")
+            say_which_varlen_kernel()
         return backend
 
     @classmethod
@@ -230,7 +246,7 @@ class RexBertPreTrainedModel(PreTrainedModel):
             trunc_normal(module.dense, std_out)
         elif isinstance(module, RexBertForMaskedLM):
             trunc_normal(module.decoder, std_out)
-        elif isinstance(module, (RexBertForSequenceClassification, RexBertForTokenClassification)):
+        elif isinstance(module, RexBertClassifierBase):
             trunc_normal(module.classifier, config.hidden_size**-0.5)
         elif isinstance(module, RexBertRotaryEmbedding):
             for layer_type in module.layer_types:
@@ -277,7 +293,7 @@ class EncoderState:
 
 class RexBertModel(RexBertPreTrainedModel):
     # Loading the encoder alone from a task checkpoint (as sentence-transformers does) drops its head.
-    _keys_to_ignore_on_load_unexpected = [r"^head\.", r"^decoder\.", r"^classifier\."]
+    _keys_to_ignore_on_load_unexpected = [rf"^{name}\." for name in HEAD_MODULES]
 
     def __init__(self, config: RexBertConfig):
         super().__init__(config)
@@ -427,9 +443,9 @@ def _pool(state: EncoderState, pooling: str) -> torch.Tensor:
     return sums / batch.row_lengths.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
 
 
-class RexBertForSequenceClassification(RexBertPreTrainedModel):
-    """Classification, multi-label classification or regression (`num_labels=1`) over a pooled row
-    (`config.classifier_pooling`: `"cls"` or `"mean"`)."""
+class RexBertClassifierBase(RexBertPreTrainedModel):
+    """The modules both classification heads share (names as in ModernBERT, so weights line up): the
+    encoder, the prediction head, dropout and a linear classifier over `num_labels`."""
 
     def __init__(self, config: RexBertConfig):
         super().__init__(config)
@@ -439,6 +455,11 @@ class RexBertForSequenceClassification(RexBertPreTrainedModel):
         self.drop = nn.Dropout(config.classifier_dropout)
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
         self.post_init()
+
+
+class RexBertForSequenceClassification(RexBertClassifierBase):
+    """Classification, multi-label classification or regression (`num_labels=1`) over a pooled row
+    (`config.classifier_pooling`: `"cls"` or `"mean"`)."""
 
     @can_return_tuple
     def forward(
@@ -448,27 +469,21 @@ class RexBertForSequenceClassification(RexBertPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        cu_seqlens: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         output_attentions: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
-        state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, None,
+        """`logits` are `(batch, num_labels)`, one per input row. Documents (`cu_seqlens`, or restarts of
+        `position_ids`) keep attention apart, as in the other heads; pooling is over the whole row."""
+        state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                                   output_hidden_states, output_attentions)
         logits = self.classifier(self.drop(self.head(_pool(state, self.config.classifier_pooling))))
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
         return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=state.padded_hidden_states())
 
 
-class RexBertForTokenClassification(RexBertPreTrainedModel):
-    def __init__(self, config: RexBertConfig):
-        super().__init__(config)
-        self.num_labels = config.num_labels
-        self.model = RexBertModel(config)
-        self.head = RexBertPredictionHead(config)
-        self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
-        self.post_init()
-
+class RexBertForTokenClassification(RexBertClassifierBase):
     @can_return_tuple
     def forward(
         self,

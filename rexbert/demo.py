@@ -22,7 +22,7 @@ from pathlib import Path
 
 CORPUS = Path(__file__).parent / "corpus"
 EVAL_DATA = CORPUS / "eval"
-DEMO_FORMAT = 3  # bumped when the recipe changes, so that --resume never mixes models of two recipes
+DEMO_FORMAT = 4  # bumped when the recipe or layout changes, so that --resume never mixes two of them
 FORMAT_FILE = "demo.json"
 TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
 
@@ -115,14 +115,13 @@ class Demo:
 
     # 3. evaluation
     def heldout_ecommerce(self) -> Path:
-        """The phase-3 e-commerce documents that training held out, as a jsonl file."""
-        from modeling_rexbert.tokenization_rexbert import load_tokenizer
-        from training.corpus import source_texts
+        """The phase-3 e-commerce documents that training held out (the file it wrote), beside the results."""
+        from training.corpus import HELDOUT_FOLDER
+        from training.loop import run_dir
 
-        _, heldout = source_texts(self.phases()[2], load_tokenizer(), self.out, "ecommerce")
         path = self.results / "heldout_ecommerce.jsonl"
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("".join(json.dumps({"text": text}) + "\n" for text in heldout))
+        shutil.copyfile(run_dir(self.out, "phase3") / HELDOUT_FOLDER / "ecommerce.jsonl", path)
         return path
 
     def evaluate(self) -> dict[str, Path]:
@@ -249,7 +248,7 @@ def print_summary(out: Path, summary: dict) -> None:
     rows = [("dataset/", "curated Ecom-niverse sample (Parquet) + dataset card + domain chart"),
             ("phase1/, phase2/", "the first two phases' exported models"),
             ("phase3/", "the final model with its card (README.md) and plots"),
-            ("phase1-run/ ...", "each phase's logs, metrics and summary (what --resume reads)"),
+            ("phase1-run/ ...", "each phase's logs, metrics, held-out documents and summary (what --resume reads)"),
             ("results/", "mlm.json, cosent.json, glue.json (+ the held-out e-commerce texts)"),
             ("phase3-modernbert/", "phase 3 converted for stock transformers"),
             ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample"),

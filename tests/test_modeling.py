@@ -214,6 +214,42 @@ def test_regression_head():
     torch.testing.assert_close(out.loss, expected)
 
 
+def test_sequence_classification_takes_cu_seqlens_like_the_other_heads():
+    torch.manual_seed(6)
+    model = modeling_rexbert.RexBertForSequenceClassification(tiny_config(num_labels=2)).eval()
+    ids, _ = padded_batch([60], seed=13)
+    two_documents = torch.cat([torch.arange(25), torch.arange(35)])[None]
+    with torch.no_grad():
+        by_positions = model(input_ids=ids, position_ids=two_documents).logits
+        by_offsets = model(input_ids=ids, position_ids=two_documents, cu_seqlens=torch.tensor([0, 25, 60])).logits
+        one_document = model(input_ids=ids, position_ids=two_documents, cu_seqlens=torch.tensor([0, 60])).logits
+    torch.testing.assert_close(by_offsets, by_positions)
+    assert not torch.allclose(one_document, by_positions)  # cu_seqlens wins over position restarts: it is read
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_flash_attention_2_says_which_kernel_runs(monkeypatch, installed):
+    from modeling_rexbert import modeling_rexbert as module
+
+    said = []
+
+    class Recorder:
+        def info_once(self, message):
+            said.append(("info", message))
+
+        def warning_once(self, message):
+            said.append(("warning", message))
+
+    monkeypatch.setattr(module, "logger", Recorder())
+    monkeypatch.setattr(module, "flash_attn_varlen_kernel", lambda: object() if installed else None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert module.RexBertPreTrainedModel._check_and_adjust_attn_implementation(None, "flash_attention_2") \
+        == "flash_attention_2"
+    ((level, message),) = said
+    assert (level, "flash_attn_varlen_func" in message, "varlen_attn instead" in message) == \
+        (("info", True, False) if installed else ("warning", False, True))
+
+
 def test_token_classification_matches_stock():
     torch.manual_seed(5)
     model = modeling_rexbert.RexBertForTokenClassification(tiny_config(num_labels=5)).eval()

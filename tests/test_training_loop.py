@@ -212,6 +212,29 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert not (tmp_path / "run" / "phase1-run" / "training_summary.json").exists()
 
 
+def test_export_writes_the_heldout_file_and_pushes_the_exported_folder_once(tmp_path, monkeypatch):
+    from modeling_rexbert.tokenization_rexbert import load_tokenizer
+    from training.corpus import source_texts
+
+    calls = []
+
+    class FakeHfApi:
+        def create_repo(self, repo_id, exist_ok=False):
+            calls.append(("create_repo", repo_id))
+
+        def upload_folder(self, folder_path, repo_id):
+            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+
+    monkeypatch.setattr("training.loop.HfApi", FakeHfApi)
+    config = load_config(tiny_phase(tmp_path, run={"max_steps": 2, "push_to_hub": "you/tiny"}))
+    train_phase(config, tmp_path / "run", progress=False)
+    assert [c[:2] for c in calls] == [("create_repo", "you/tiny"), ("upload_folder", "you/tiny")]
+    assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json"} <= set(calls[1][2])
+    lines = (tmp_path / "run" / "phase1-run" / "heldout" / "general.jsonl").read_text().splitlines()
+    _, heldout = source_texts(config, load_tokenizer(), tmp_path / "run", "general")
+    assert len(lines) == 4 and [json.loads(line)["text"] for line in lines] == heldout
+
+
 def test_three_phase_curriculum_on_real_text(tmp_path):
     """The demo curriculum, shrunk: phase 1 general, phase 2 longer rows, phase 3 annealed toward
     e-commerce with Guided MLM; held-out MLM loss falls, and each phase loads with Auto classes."""

@@ -14,7 +14,6 @@ import pytest
 import torch
 import yaml
 
-from modeling_rexbert import PRESET_OPTIMIZER
 from modeling_rexbert.tokenization_rexbert import load_tokenizer
 from rexbert.cli import main
 from training.budget import BatchSchedule
@@ -24,6 +23,7 @@ from training.curriculum import train_curriculum
 from training.masking import MaskingConfig
 from training.optim import accumulation_at, build_optimizer
 from training.plan import plan
+from training.presets import PRESET_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs"
@@ -187,3 +187,18 @@ def test_short_run_does_what_its_plan_says(tmp_path):
     theta = exported.get("rope_parameters", {}).get("full_attention", {}).get("rope_theta") or \
         exported.get("global_rope_theta")
     assert theta == expected["rope_theta"]["full_attention"] == 40000.0
+
+
+def test_table_2_defaults_follow_the_preset_not_the_model_sizes(tmp_path):
+    """An unset LR comes from the preset a phase names or starts from; custom sizes or an outside start need one."""
+    unset = {"lr": None, "weight_decay": None}
+    tiny_phase(tmp_path, model={"preset": "micro", "overrides": {}}, optimizer=unset)
+    tiny_phase(tmp_path, name="phase2", phase=2, model={"preset": None, "init_from": "phase1", "overrides": {}},
+               optimizer=unset)
+    peaks = [p["lr"]["peak"] for p in plan(tmp_path)["phases"]]
+    assert peaks == [PRESET_OPTIMIZER["micro"]["learning_rate"]] * 2
+    with pytest.raises(ConfigError, match="phase2: the model starts from 'phase1'.*set optimizer.lr"):
+        plan(tmp_path / "phase2.yaml")  # alone: phase1 is not in this curriculum
+    tiny_phase(tmp_path, model={"preset": "micro", "overrides": TINY_MODEL}, optimizer=unset)
+    with pytest.raises(ConfigError, match="phase1: the model changes its preset's sizes"):
+        plan(tmp_path)

@@ -77,8 +77,9 @@ def test_collator_masks_packed_rows_deterministically(tmp_path):
     import torch
 
     from conftest import tiny_config
-    from training.collator import MLMCollator, PackedRows
+    from training.collator import MLMCollator
     from training.masking import MaskingConfig
+    from training.packing import PackedRows
 
     source = tmp_path / "docs.txt"
     source.write_text("\n".join(f"Hydro Flask {i} oz bottle, Color: Navy, model HF{i:04d}" for i in range(40)) + "\n")

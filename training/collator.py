@@ -1,45 +1,19 @@
-"""Packed rows from tokenized shards, and the MLM collator that masks them.
+"""The MLM collator: masks packed rows (`training.packing.PackedRows`) into model inputs.
 
-`PackedRows` turns a `ShardedCorpus` into best-fit packed rows of a phase's length; `MLMCollator`
-masks each row from `sample_rng(seed, phase, row index)` (so any worker or resumed run draws the
-same masks) and returns `input_ids`, `labels`, `position_ids` (restarting per document, which is
+`MLMCollator` masks each row from `sample_rng(seed, phase, row index)` (so any worker or resumed
+run draws the same masks) and returns `input_ids`, `labels`, `position_ids` (restarting per document, which is
 how the model keeps documents apart) and `attention_mask`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .masking import MaskingConfig, mask_row, sample_rng
-from .packing import best_fit_pack, row_tokens, split_documents
-from .shards import ShardedCorpus
 from .spans import SpanLexicon
-
-
-class PackedRows(torch.utils.data.Dataset):
-    """Rows of at most `row_length` tokens (of all documents, or of `documents` only); row `i` is
-    `{"index": i, "input_ids", "position_ids"}`."""
-
-    def __init__(self, corpus: ShardedCorpus, row_length: int, cls_id: int, sep_id: int,
-                 documents: Iterable[int] | None = None):
-        self.corpus, self.cls_id, self.sep_id = corpus, cls_id, sep_id
-        self.rows = best_fit_pack(split_documents(corpus.lengths, row_length, documents), row_length)
-
-    @property
-    def tokens(self) -> int:
-        return sum(piece.length for row in self.rows for piece in row)
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, index: int) -> dict:
-        documents = {piece.document: self.corpus.document(piece.document).tolist() for piece in self.rows[index]}
-        ids, positions = row_tokens(self.rows[index], documents, self.cls_id, self.sep_id)
-        return {"index": index, "input_ids": ids, "position_ids": positions}
 
 
 def ordinary_ids(tokenizer) -> np.ndarray:

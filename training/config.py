@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from modeling_rexbert import PRESET_OPTIMIZER, PRESETS
+from modeling_rexbert import PRESETS
 from rexbert.config_schema import ConfigError, build, merge
 
 from .masking import MaskingConfig
@@ -104,7 +104,7 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
-    lr: float | None = None  # None: the preset's value from the paper's Table 2
+    lr: float | None = None  # None: the preset's value from the paper's Table 2 (training/presets.py)
     # None: Table 2's. Fully decoupled (ModernBERT / Ettin convention): each step multiplies weights by
     # 1 - weight_decay x lr_t / lr, i.e. by 1 - weight_decay at peak LR. Never applied to norms and biases.
     weight_decay: float | None = None
@@ -206,13 +206,6 @@ class PhaseConfig:
             if not Path(self.data.spans).is_file():
                 raise FileNotFoundError(f"{self.name}: data.spans {self.data.spans} not found; mine it with "
                                         "`rexbert mine-spans`.")
-
-    def learning_rate(self, preset: str) -> tuple[float, float]:
-        """(lr, weight decay): the config's, else the paper's Table 2 values for `preset`."""
-        defaults = PRESET_OPTIMIZER.get(preset, PRESET_OPTIMIZER["base"])
-        lr = self.optimizer.lr if self.optimizer.lr is not None else defaults["learning_rate"]
-        wd = self.optimizer.weight_decay if self.optimizer.weight_decay is not None else defaults["weight_decay"]
-        return lr, wd
 
     @property
     def heldout_seed(self) -> int:

@@ -2,8 +2,10 @@
 
 Tokenized shards are cached under `<output root>/tokens/<source>-<key>/`, shared by every phase
 that reads the same source, and resumable. Each source holds out `eval_documents` documents, chosen
-by a seed alone (`data.heldout_seed`, else the run seed) so that all phases score the same held-out text;
-`source_texts` gives the training and held-out text back for evaluations outside the loop.
+by a seed alone (`data.heldout_seed`, else the run seed) so that all phases score the same held-out text.
+A phase run writes them to `<run folder>/heldout/<source>.jsonl` (`write_heldout`): the file that
+evaluations outside the loop read. `source_texts` gives a source's training and held-out text before
+the phase runs (to mine spans from the training side).
 """
 
 from __future__ import annotations
@@ -15,11 +17,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .collator import PackedRows
+from rexbert.outputs import atomic_open
+
 from .config import PhaseConfig, SourceConfig
+from .packing import PackedRows
 from .shards import ShardedCorpus, tokenize_to_shards
 
 HELDOUT_STREAM = 3
+HELDOUT_FOLDER = "heldout"  # in a phase's run folder: <source>.jsonl, one {"text": ...} per held-out document
 
 
 @dataclass
@@ -27,6 +32,7 @@ class SourceRows:
     name: str
     train: PackedRows
     heldout: PackedRows
+    heldout_documents: np.ndarray  # ids in the source's token cache
     skipped: dict  # documents set aside while reading, by reason
 
 
@@ -62,8 +68,17 @@ def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool =
             source.name,
             PackedRows(corpus, length, tokenizer.cls_token_id, tokenizer.sep_token_id, train),
             PackedRows(corpus, length, tokenizer.cls_token_id, tokenizer.sep_token_id, heldout),
-            manifest["skipped"]))
+            heldout, manifest["skipped"]))
     return prepared
+
+
+def write_heldout(sources: list[SourceRows], tokenizer, folder: Path) -> None:
+    """`folder/<source>.jsonl` per source: its held-out documents as `{"text": ...}` lines, decoded from
+    the token cache, so they are exactly the text the loop scores and never trains on."""
+    for source in sources:
+        with atomic_open(folder / f"{source.name}.jsonl") as handle:
+            for i in source.heldout_documents:
+                handle.write(json.dumps({"text": tokenizer.decode(source.heldout.corpus.document(i))}) + "\n")
 
 
 def source_texts(config: PhaseConfig, tokenizer, root: Path, name: str, progress: bool = False) -> tuple[list[str], list[str]]:

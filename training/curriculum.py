@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
+from .presets import fill_optimizer_defaults
 
 
 def shorten(config: PhaseConfig, max_steps: int) -> PhaseConfig:
@@ -25,7 +26,8 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
                 world_size: int | None = None, default_world_size: int | None = None) -> list[PhaseConfig]:
     """Every phase of `config` (a file or a folder of phase*.yaml), validated, with token budgets
     resolved to steps for `world_size` processes (default: `default_world_size` or the phase's
-    `run.world_size` for a plan, else the processes of this launch)."""
+    `run.world_size` for a plan, else the processes of this launch); an unset LR or weight decay
+    is Table 2's for the phase's preset."""
     phases = []
     for path in phase_files(config):
         phase = load_config(path, overrides)
@@ -37,7 +39,7 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
             world = launch_world_size()
         phase = resolve(phase, world)
         phases.append(shorten(phase, max_steps) if max_steps is not None else phase)
-    return phases
+    return fill_optimizer_defaults(phases)
 
 
 def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,

@@ -5,7 +5,8 @@ process its share of micro-batches, and scales each micro-batch's mean loss so t
 gradient is the mean over every masked token of the global batch, whatever the accumulation or
 world size. A non-finite loss stops the run before the optimizer step, so the last checkpoint stays
 good. The phase ends with a `save_pretrained` export in `<output root>/<phase name>/`, which holds the model
-only; checkpoints, logs, metrics and the summary live beside it in `<output root>/<phase name>-run/`.
+only; checkpoints, logs, metrics, the summary and the held-out documents (`heldout/<source>.jsonl`) live
+beside it in `<output root>/<phase name>-run/`.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
-from modeling_rexbert.configuration_rexbert import PRESETS
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 from rexbert.outputs import writing
 
@@ -40,12 +40,13 @@ from .checkpoints import (
 from .collator import MLMCollator
 from .budget import BatchSchedule, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
-from .corpus import SourceRows, prepare_sources
+from .corpus import HELDOUT_FOLDER, SourceRows, prepare_sources, write_heldout
 from .lock import folder_lock
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
 from .optim import build_optimizer, build_scheduler
 from .phase_model import phase_model_config
+from .presets import fill_optimizer_defaults
 from .spans import SpanLexicon
 
 EVAL_PHASE = 0  # the held-out masks' rng stream; phases are numbered from 1
@@ -57,8 +58,8 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A
 
 
 def run_dir(root: str | Path, phase: str) -> Path:
-    """A phase's run state (checkpoints/, logs/, metrics.jsonl, training_summary.json, the lock), kept out of the
-    exported model folder so that the folder is exactly what gets published."""
+    """A phase's run state (checkpoints/, logs/, metrics.jsonl, training_summary.json, heldout/, the lock), kept
+    out of the exported model folder so that the folder is exactly what gets published."""
     return Path(root) / f"{phase}{RUN_SUFFIX}"
 
 
@@ -106,17 +107,13 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     return phase_model_config(config, base), folder
 
 
-def build_model(config: PhaseConfig, root: Path) -> tuple[RexBertForMaskedLM, str | None]:
-    """The phase's model and the preset whose size it has (None for custom sizes)."""
+def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
+    """The phase's model: from scratch, or with the weights it starts from."""
     attn = config.model.attn_implementation
     model_cfg, folder = model_config(config, root)
     if folder is None:
-        model = RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
-    else:
-        model = RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
-    sizes = {k: getattr(model.config, k) for k in next(iter(PRESETS.values()))}
-    preset = next((name for name, values in PRESETS.items() if values == sizes), None)
-    return model, preset
+        return RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
+    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
 
 
 def phase_tokenizer(config: PhaseConfig, root: Path):
@@ -168,14 +165,12 @@ class PhaseRun:
         self.checkpoints = self.state_dir / "checkpoints"
         self.show = progress and accelerator.is_main_process
         self.tokenizer = phase_tokenizer(config, root)
-        model, preset = build_model(config, root)
+        model = build_model(config, root)
         check_vocab_matches(self.tokenizer, model.config.vocab_size)
-        if preset is None and (config.optimizer.lr is None or config.optimizer.weight_decay is None):
-            raise ConfigError(f"{config.name}: the model is not one of the presets {sorted(PRESETS)}; "
-                              "set optimizer.lr and optimizer.weight_decay.")
-        lr, weight_decay = config.learning_rate(preset or "base")
         with accelerator.main_process_first():  # tokenize once, then every process reads the cache
             self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show)
+        if accelerator.is_main_process:  # the file contract for evaluations outside the loop
+            write_heldout(self.sources, self.tokenizer, self.state_dir / HELDOUT_FOLDER)
         names = [s.name for s in config.data.sources]
         anneal = config.data.anneal_to
         schedule = MixtureSchedule([s.weight for s in config.data.sources], config.data.temperature,
@@ -191,7 +186,7 @@ class PhaseRun:
         self.parameters = sum(p.numel() for p in model.parameters())
         self.flops_per_token = flops_per_token(model.config, self.parameters, config.data.sequence_length,
                                                config.masking.rate)
-        optimizer = build_optimizer(model, lr, weight_decay, config)
+        optimizer = build_optimizer(model, config.optimizer.lr, config.optimizer.weight_decay, config)
         self.scheduler = build_scheduler(optimizer, config)
         # the scheduler is stepped by hand once per optimizer step, so it is registered, not prepared
         self.model, self.optimizer = accelerator.prepare(model, optimizer)
@@ -246,9 +241,13 @@ class PhaseRun:
             context = acc.no_sync(self.model) if not last else contextlib.nullcontext()
             with context, acc.autocast():
                 loss = self.model(**batch).loss if count else None
-                # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
-                scaled = loss * (count * acc.num_processes / global_masked) if loss is not None else \
-                    sum(p.sum() * 0.0 for p in self.model.parameters())
+                if loss is not None:
+                    # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
+                    scaled = loss * (count * acc.num_processes / global_masked)
+                else:
+                    # no masked token: a zero loss on every parameter, so DDP's gradient all-reduce runs here too
+                    # (a process that skipped backward would leave the others waiting in it forever)
+                    scaled = sum(p.sum() * 0.0 for p in self.model.parameters())
                 acc.backward(scaled)
             loss_sum += loss.detach().float().item() * count if loss is not None else 0.0
         step_loss = self.global_sum(loss_sum) / max(global_masked, 1.0)
@@ -308,17 +307,16 @@ class PhaseRun:
         acc.wait_for_everyone()
         state_dict = acc.get_state_dict(self.model)
         with writing(self.folder, native_writers=True):  # the checkpoints stay whatever happens here
-            if acc.is_main_process:  # first, so that the model's save_pretrained adds no bundled tokenizer of its own
+            if acc.is_main_process:  # the phase's tokenizer, once: the model's save_pretrained then bundles none
                 save_tokenizer(self.tokenizer, self.folder)
             acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
                                                          save_function=acc.save, state_dict=state_dict)
             if acc.is_main_process:
                 (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
-            if self.config.run.push_to_hub:
-                acc.unwrap_model(self.model).push_to_hub(self.config.run.push_to_hub)
-                # the tokenizer files as exported (tokenizer.push_to_hub would re-save them with loading keys)
-                HfApi().upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub,
-                                      allow_patterns=["tokenizer.json", "tokenizer_config.json"])
+                if self.config.run.push_to_hub:  # the exported folder as it is, saved nothing again
+                    api = HfApi()
+                    api.create_repo(self.config.run.push_to_hub, exist_ok=True)
+                    api.upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub)
         acc.wait_for_everyone()
 
 
@@ -338,9 +336,9 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
     """
     if stop_after is not None and stop_after <= 0:
         raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
-    # token budgets -> steps for this launch's processes; always, so that the checkpoint records the same
-    # run.world_size whether the phase came from the CLI or from Python
-    config = resolve(config, launch_world_size())
+    # token budgets -> steps for this launch's processes, and Table 2's LR and weight decay where unset; always,
+    # so that the checkpoint records the same config whether the phase came from the CLI or from Python
+    (config,) = fill_optimizer_defaults([resolve(config, launch_world_size())])
     old = Path(output_root) / config.name / "checkpoints"
     if old.is_dir():  # written before run state moved out of the export
         raise FileExistsError(f"{old} is where older versions kept checkpoints; move it to "

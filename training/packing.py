@@ -4,7 +4,8 @@ Documents longer than a row are cut into pieces (never truncated); each piece is
 `[CLS] piece [SEP]`. Pieces are placed best-fit decreasing: each goes into the open row whose free
 space it fills most tightly, so rows end up nearly full and every token is used exactly once per
 epoch. A row records its pieces; positions restart at 0 in each piece, so attention never crosses
-documents (the model reads the boundaries from `position_ids`).
+documents (the model reads the boundaries from `position_ids`). `PackedRows` serves the rows of a
+`ShardedCorpus` by index.
 """
 
 from __future__ import annotations
@@ -12,6 +13,10 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import torch
+
+from .shards import ShardedCorpus
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,25 @@ def row_tokens(row: list[Piece], documents: Mapping[int, Sequence[int]] | Sequen
         ids.extend(tokens)
         positions.extend(range(len(tokens)))
     return ids, positions
+
+
+class PackedRows(torch.utils.data.Dataset):
+    """Rows of at most `row_length` tokens (of all documents, or of `documents` only); row `i` is
+    `{"index": i, "input_ids", "position_ids"}`."""
+
+    def __init__(self, corpus: ShardedCorpus, row_length: int, cls_id: int, sep_id: int,
+                 documents: Iterable[int] | None = None):
+        self.corpus, self.cls_id, self.sep_id = corpus, cls_id, sep_id
+        self.rows = best_fit_pack(split_documents(corpus.lengths, row_length, documents), row_length)
+
+    @property
+    def tokens(self) -> int:
+        return sum(piece.length for row in self.rows for piece in row)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index: int) -> dict:
+        documents = {piece.document: self.corpus.document(piece.document).tolist() for piece in self.rows[index]}
+        ids, positions = row_tokens(self.rows[index], documents, self.cls_id, self.sep_id)
+        return {"index": index, "input_ids": ids, "position_ids": positions}

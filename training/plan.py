@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from modeling_rexbert import PRESETS, RexBertConfig
+from modeling_rexbert import RexBertConfig
 
 from .budget import BatchSchedule
 from .config import ConfigError, PhaseConfig
@@ -70,10 +70,6 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
     for phase, config in zip(phases, configs):
         if files:
             phase.check_files()
-        preset = _preset(config)
-        if preset is None and config is not None and (phase.optimizer.lr is None or phase.optimizer.weight_decay is None):
-            raise ConfigError(f"{phase.name}: the model is not one of the presets {sorted(PRESETS)}; set "
-                              "optimizer.lr and optimizer.weight_decay.")
         thetas = _thetas(phase, config)
         for kind, theta in thetas.items():
             before = previous.get(kind)
@@ -82,13 +78,6 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
                                   f"below the previous phase's {before:g}; RoPE theta never decreases between phases.")
         previous = thetas
     return configs
-
-
-def _preset(config: RexBertConfig | None) -> str | None:
-    if config is None:
-        return None
-    sizes = {k: getattr(config, k) for k in next(iter(PRESETS.values()))}
-    return next((name for name, values in PRESETS.items() if values == sizes), None)
 
 
 def _share_sums(schedule: MixtureSchedule, batches: BatchSchedule, steps: int) -> np.ndarray:
@@ -110,9 +99,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
     world = phase.run.world_size or 1
     steps = phase.run.max_steps
     batches = BatchSchedule(phase, world)
-    preset = _preset(model)
-    lr, weight_decay = phase.learning_rate(preset or "base") if (preset or phase.optimizer.lr is not None) \
-        else (None, None)
+    lr, weight_decay = phase.optimizer.lr, phase.optimizer.weight_decay  # set by load_phases where the file has none
     factor = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), phase).lr_lambdas[0]
     names = [s.name for s in phase.data.sources]
     anneal = phase.data.anneal_to
@@ -121,7 +108,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
     shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
     tokens = batches.tokens_before(steps)
     full_rows = world * phase.batch.micro_batch_size * phase.batch.gradient_accumulation_steps
-    lr_at = lambda step: None if lr is None else lr * factor(step)  # noqa: E731
+    lr_at = lambda step: lr * factor(step)  # noqa: E731
     return {
         "name": phase.name,
         "world_size": world,
@@ -137,7 +124,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                "warmup_end": lr_at(phase.optimizer.warmup_steps), "mid": lr_at(steps // 2), "last_step": lr_at(steps - 1),
                "end": lr_at(steps)},
         "weight_decay": {"value": weight_decay, "decoupled": True, "per_step_at_peak": weight_decay,
-                         "coupled_would_be": None if lr is None else lr * weight_decay},
+                         "coupled_would_be": lr * weight_decay},
         "mixture": {"start": shares(0), "mid": shares(steps // 2), "end": shares(steps - 1),
                     "anneal_steps": phase.data.anneal_steps,
                     "tokens": {n: int(round(t)) for n, t in zip(names, _share_sums(mixture, batches, steps))}},
@@ -185,10 +172,9 @@ def format_plan(result: dict) -> str:
             "batch-warmup steps",
             f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
             f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
-            f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)"
-            if lr["peak"] is not None else "  lr: set by the starting checkpoint's preset (unknown here)",
+            f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)",
             f"  weight decay {wd['value']:g}, fully decoupled: x(1 - {wd['per_step_at_peak']:g}) per step at peak LR "
-            f"(coupled would be {wd['coupled_would_be']:.2g})" if wd["value"] is not None else "  weight decay: ?",
+            f"(coupled would be {wd['coupled_would_be']:.2g})",
         ]
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
         lines.append("  mixture (start -> mid -> end, tokens):")
