@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rexbert.config_schema import ConfigError, build
-from rexbert.documents import DEFAULT_MAX_BYTES
+from rexbert.core.config_schema import ConfigError, build
+from rexbert.core.documents import DEFAULT_MAX_BYTES
 
 from .domains import resolve
 

@@ -34,7 +34,6 @@ from .filters import (
 from .reader import RobustReader
 
 JOBS = ("1_filter", "2_buckets", "3_cluster", "4_write")
-OUTPUT_COLUMNS = ("text", "domain", "score", "source_id", "provenance")
 
 
 @dataclass(frozen=True)

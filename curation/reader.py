@@ -1,8 +1,8 @@
-"""The filter stage's datatrove reader over the shared document reader (`rexbert.documents`): every
+"""The filter stage's datatrove reader over the shared document reader (`rexbert.core.documents`): every
 record that cannot become a document is written to a rejects file (jsonl: reason, file, line) and
 counted in datatrove's stats; the run goes on.
 
-Reasons: those of `rexbert.documents.REJECT_REASONS`, plus `missing_domain`.
+Reasons: those of `rexbert.core.documents` (listed in its docstring), plus `missing_domain`.
 """
 
 from __future__ import annotations
@@ -15,10 +15,7 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.readers.base import BaseDiskReader
 
-from rexbert.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
-from rexbert.documents import REJECT_REASONS as READ_REJECTS
-
-REJECT_REASONS = (*READ_REJECTS, "missing_domain")
+from rexbert.core.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
 
 
 def count_words(text: str) -> int:
