@@ -20,7 +20,7 @@ from rexbert.core.fingerprint import source_fingerprint
 from rexbert.outputs import write_text_atomic
 
 from .config import CurationConfig
-from .pipeline import Layout
+from .layout import Layout
 
 
 def _section(cfg: CurationConfig, name: str) -> dict:

@@ -17,12 +17,14 @@ from datatrove.pipeline.readers.base import BaseDiskReader
 
 from rexbert.core.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
 
+from .worker_state import LoadedInWorker
+
 
 def count_words(text: str) -> int:
     return len(text.split())
 
 
-class RobustReader(BaseDiskReader):
+class RobustReader(LoadedInWorker, BaseDiskReader):
     """jsonl(.gz/.zst) and parquet, record by record, in FineFineWeb's schema (`text`, `domain`, ...).
 
     The domain comes from the record's `domain_key`, else from the file's folder name (FineFineWeb
@@ -32,6 +34,7 @@ class RobustReader(BaseDiskReader):
     """
 
     name = "🛡 Robust reader"
+    loaded_in_worker = {"_tokenizer": None, "_rejects": None}
 
     def __init__(
         self,
@@ -56,12 +59,6 @@ class RobustReader(BaseDiskReader):
         self.tokenizer_file = tokenizer_file
         self._tokenizer = None
         self._rejects: IO | None = None
-
-    def __getstate__(self):
-        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
-        state = self.__dict__.copy()
-        state.update({"_tokenizer": None, "_rejects": None})
-        return state
 
     # -- token counting ------------------------------------------------------------------------
     def _count_tokens(self, text: str) -> int:

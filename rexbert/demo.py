@@ -20,8 +20,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS = Path(__file__).parent / "corpus"
-EVAL_DATA = CORPUS / "eval"
+from rexbert.core.paths import BUNDLED_CORPUS as CORPUS
+from rexbert.core.paths import BUNDLED_EVAL_DATA as EVAL_DATA
+
 DEMO_FORMAT = 3  # bumped when the recipe changes, so that --resume never mixes models of two recipes
 FORMAT_FILE = "demo.json"
 TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
@@ -61,12 +62,12 @@ class Demo:
     def curate(self) -> dict:
         import curation
         from curation.config import load_config
-        from curation.demo import bundled_demo_corpus
+        from curation.demo_corpus import write_demo_corpus
         from curation.stages import run_all
         from modeling_rexbert.tokenization_rexbert import SHIPPED_TOKENIZER_DIR
 
         raw = self.out / "raw"
-        counts = bundled_demo_corpus(str(CORPUS), str(raw))
+        counts = write_demo_corpus(str(raw))
         cfg = load_config(str(Path(curation.__file__).parent / "configs" / "demo.yaml"))
         cfg.output_dir = str(self.out)
         cfg.sample.source = cfg.filter.input = str(raw)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from curation.config import config_from_dict
-from curation.demo import NON_ENGLISH, build_demo_corpus
-from curation.pipeline import Layout
+from curation.demo_corpus import NON_ENGLISH, write_demo_corpus
+from curation.layout import Layout
 from curation.stages import run_all
 
 DATA = Path(__file__).parent / "data"
@@ -52,7 +52,7 @@ def _write_bad_records(folder: Path) -> dict[str, int]:
 def demo_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("curation")
     corpus = root / "corpus"
-    build_demo_corpus(str(DATA), str(corpus))
+    write_demo_corpus(str(corpus), str(DATA))
     bad = _write_bad_records(corpus)
     cfg = config_from_dict({
         "output_dir": str(root / "out"), "domains": ["hobby", "news", "photo"],

@@ -19,8 +19,9 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from curation.config import DistillConfig, config_from_dict  # noqa: E402
-from curation.demo import build_demo_corpus  # noqa: E402
-from curation.pipeline import IncompleteJobError, Layout, build_executors, run_executors, run_pipeline  # noqa: E402
+from curation.demo_corpus import write_demo_corpus  # noqa: E402
+from curation.layout import Layout  # noqa: E402
+from curation.pipeline import IncompleteJobError, build_executors, run_executors, run_pipeline  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.timeout(600)
@@ -67,7 +68,7 @@ def trained(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("ray")
     corpus = root / "corpus"
-    build_demo_corpus(str(DATA), str(corpus))
+    write_demo_corpus(str(corpus), str(DATA))
     labels = root / "labels.jsonl"
     with open(labels, "w", encoding="utf-8") as out:
         for path in sorted(corpus.glob("*/*.jsonl")):

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from rexbert.core.data_files import DATASETS_BUILDERS
 from rexbert.core.documents import Reject, read_file
 from rexbert.core.fingerprint import source_fingerprint
 
@@ -89,7 +90,7 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
     if path.is_dir() and (path / "dataset_info.json").exists():
         data = load_from_disk(source)
     elif path.is_file():
-        builder = {".csv": "csv", ".json": "json"}.get(path.suffix)
+        builder = DATASETS_BUILDERS.get(path.suffix)
         if builder is None:
             raise ValueError(f"{source}: unsupported file type {path.suffix!r}.")
         data = load_dataset(builder, data_files=source, split="train")
