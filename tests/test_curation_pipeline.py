@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import curation_test_config
 from curation.config import config_from_dict
 from curation.demo_corpus import NON_ENGLISH, write_demo_corpus
 from curation.layout import Layout
@@ -54,15 +55,10 @@ def demo_run(tmp_path_factory):
     corpus = root / "corpus"
     write_demo_corpus(str(corpus), str(DATA))
     bad = _write_bad_records(corpus)
-    cfg = config_from_dict({
-        "output_dir": str(root / "out"), "domains": ["hobby", "news", "photo"],
-        "sample": {"source": str(corpus), "per_domain": 1000},
-        "label": {"backend": "provenance"},
-        "audit": {"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
-        "distill": {"validation_fraction": 0.25},
-        "filter": {"input": str(corpus), "default_domain": None},
-        "executor": {"tasks": 2, "workers": 1},
-    })
+    cfg = curation_test_config(
+        root / "out", corpus, sample={"source": str(corpus), "per_domain": 1000}, label={"backend": "provenance"},
+        audit={"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
+        distill={"validation_fraction": 0.25})
     # the sample stage reads photo_bad.jsonl with the filter's reader: its bad lines are set aside, not fatal
     summaries = run_all(cfg, progress=False)
     return cfg, Layout(cfg.output_dir), summaries, bad, corpus

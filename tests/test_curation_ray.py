@@ -18,7 +18,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from curation.config import DistillConfig, config_from_dict  # noqa: E402
+from conftest import curation_test_config  # noqa: E402
+from curation.config import DistillConfig  # noqa: E402
 from curation.demo_corpus import write_demo_corpus  # noqa: E402
 from curation.layout import Layout  # noqa: E402
 from curation.pipeline import IncompleteJobError, build_executors, run_executors, run_pipeline  # noqa: E402
@@ -83,12 +84,9 @@ def trained(tmp_path_factory):
 
 def make_cfg(trained: Path, out: Path, kind: str):
     shutil.copytree(trained / "classifiers", out / "classifiers")
-    return config_from_dict({
-        "output_dir": str(out), "domains": ["hobby", "news", "photo"],
-        "filter": {"input": str(trained / "corpus"), "dedup": {"num_buckets": 4}},
-        "executor": {"type": kind, "tasks": 2, "workers": 1 if kind == "local" else 2,
-                     "ray": {"address": "local", "mem_per_cpu_gb": 0.25}},
-    })
+    return curation_test_config(out, trained / "corpus", filter={"dedup": {"num_buckets": 4}},
+                                executor={"type": kind, "workers": 1 if kind == "local" else 2,
+                                          "ray": {"address": "local", "mem_per_cpu_gb": 0.25}})
 
 
 def outputs(layout: Layout) -> dict:
