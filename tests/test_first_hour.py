@@ -109,7 +109,7 @@ def test_dataset_card_names_its_source_license_audit_and_units():
     assert "**Warning:**" in note and "-0.064" in note
     demo = yaml.safe_load((ROOT / "curation" / "configs" / "demo.yaml").read_text())["card"]
     assert "not FineFineWeb" in demo["source"] and demo["license"] == "other"
-    source = (ROOT / "curation" / "card.py").read_text()
+    source = (ROOT / "curation" / "dataset_card.py").read_text()
     assert "filtered from FineFineWeb" not in source and 'unit="words"' in source
 
 
