@@ -17,7 +17,7 @@ import os
 import shutil
 
 from rexbert.core.fingerprint import source_fingerprint
-from rexbert.outputs import write_text_atomic
+from rexbert.core.outputs import write_text_atomic
 
 from .config import CurationConfig
 from .layout import Layout

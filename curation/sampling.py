@@ -11,7 +11,7 @@ import os
 from collections import Counter
 
 from rexbert.core.documents import Record, Reject, read_file
-from rexbert.outputs import atomic_open
+from rexbert.core.outputs import atomic_open
 
 from .config import SampleConfig
 from .domains import FINEFINEWEB_REPO, Domain

@@ -115,8 +115,8 @@ def check_audit(cfg: CurationConfig, summary: dict) -> None:
 
 def run_stage(name: str, cfg: CurationConfig, progress: bool = True, verbose: bool = False, log=print) -> dict:
     """One stage, unless its recorded inputs are unchanged (then its recorded summary); see `fingerprints`.
-    Disk-full and permission errors name the path (`rexbert.outputs.OutputError`)."""
-    from rexbert.outputs import writing
+    Disk-full and permission errors name the path (`rexbert.core.outputs.OutputError`)."""
+    from rexbert.core.outputs import writing
 
     from . import fingerprints
 

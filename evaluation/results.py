@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from rexbert.outputs import write_text_atomic
+from rexbert.core.outputs import write_text_atomic
 
 SCHEMA = "rexbert-eval/1"
 _VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers", "evaluate")
