@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -50,6 +51,17 @@ def padded_batch(lengths: list[int], seed: int = 0, left: bool = False):
         ids[row, span] = tokens
         mask[row, span] = 1
     return ids, mask
+
+
+@pytest.fixture(scope="module")
+def curation_corpus(tmp_path_factory) -> Path:
+    """`<tmp>/corpus`: the demo corpus built from the test samples (tests/data) in FineFineWeb's layout,
+    once per test module; `<tmp>` is the module's own folder for what it builds from it."""
+    from curation.demo_corpus import write_demo_corpus
+
+    corpus = tmp_path_factory.mktemp("curation") / "corpus"
+    write_demo_corpus(str(corpus), str(Path(__file__).parent / "data"))
+    return corpus
 
 
 def curation_test_config(output_dir, corpus, **sections):

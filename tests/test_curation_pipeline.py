@@ -13,11 +13,10 @@ import pytest
 
 from conftest import curation_test_config
 from curation.config import config_from_dict
-from curation.demo_corpus import NON_ENGLISH, write_demo_corpus
+from curation.demo_corpus import NON_ENGLISH
 from curation.layout import Layout
 from curation.stages import run_all
 
-DATA = Path(__file__).parent / "data"
 BIG = 10 * 2**20
 
 
@@ -50,13 +49,12 @@ def _write_bad_records(folder: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("curation")
-    corpus = root / "corpus"
-    write_demo_corpus(str(corpus), str(DATA))
+def demo_run(curation_corpus):
+    corpus = curation_corpus
     bad = _write_bad_records(corpus)
     cfg = curation_test_config(
-        root / "out", corpus, sample={"source": str(corpus), "per_domain": 1000}, label={"backend": "provenance"},
+        corpus.parent / "out", corpus, sample={"source": str(corpus), "per_domain": 1000},
+        label={"backend": "provenance"},
         audit={"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
         distill={"validation_fraction": 0.25})
     # the sample stage reads photo_bad.jsonl with the filter's reader: its bad lines are set aside, not fatal

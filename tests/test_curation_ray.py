@@ -20,11 +20,9 @@ ray = pytest.importorskip("ray")
 
 from conftest import curation_test_config  # noqa: E402
 from curation.config import DistillConfig  # noqa: E402
-from curation.demo_corpus import write_demo_corpus  # noqa: E402
 from curation.layout import Layout  # noqa: E402
 from curation.pipeline import IncompleteJobError, build_executors, run_executors, run_pipeline  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -63,13 +61,11 @@ def attempts(log_dir: str, job: str) -> dict[int, int]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The bundled demo corpus and per-domain classifiers distilled from its provenance labels."""
+def trained(curation_corpus):
+    """The demo corpus (`corpus/`) and per-domain classifiers (`classifiers/`) distilled from its provenance labels."""
     from curation.distill import distill
 
-    root = tmp_path_factory.mktemp("ray")
-    corpus = root / "corpus"
-    write_demo_corpus(str(corpus), str(DATA))
+    corpus, root = curation_corpus, curation_corpus.parent
     labels = root / "labels.jsonl"
     with open(labels, "w", encoding="utf-8") as out:
         for path in sorted(corpus.glob("*/*.jsonl")):
