@@ -19,9 +19,9 @@ from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from evaluation.mlm import table3
+from evaluation.results import EvalResult, read_results, render_table
 from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.plotting import pyplot, save_figure
-from evaluation.results import EvalResult, read_results, render_table
 
 # results task -> (model-index task type, human task name)
 TASK_TYPES = {"masked-token-recovery": ("fill-mask", "Masked-token recovery"),
