@@ -34,9 +34,9 @@ sys.path.insert(0, str(ROOT))
 def load_corpus(tmp: str):
     from datatrove.data import Document
 
-    from curation.demo import build_demo_corpus
+    from curation.demo_corpus import write_demo_corpus
 
-    build_demo_corpus(str(ROOT / "tests" / "data"), tmp)
+    write_demo_corpus(tmp, str(ROOT / "tests" / "data"))
     docs = []
     for domain in ("hobby", "news", "photo"):
         for line in open(os.path.join(tmp, domain, f"{domain}_000000.jsonl"), encoding="utf-8"):

@@ -82,7 +82,7 @@ def run_chain(args: argparse.Namespace) -> None:
 
 def run_publish(args: argparse.Namespace) -> None:
     from .config import load_config
-    from .pipeline import Layout
+    from .layout import Layout
     from .publish import publish
 
     cfg = load_config(args.config)
@@ -96,12 +96,7 @@ def run_publish(args: argparse.Namespace) -> None:
 
 
 def run_demo_data(args: argparse.Namespace) -> None:
-    from .demo import build_demo_corpus, bundled_demo_corpus
+    from .demo_corpus import write_demo_corpus
 
-    if args.data_dir:
-        counts = build_demo_corpus(args.data_dir, args.out)
-    else:
-        from rexbert.demo import CORPUS
-
-        counts = bundled_demo_corpus(str(CORPUS), args.out)
+    counts = write_demo_corpus(args.out, args.data_dir)
     print(f"wrote {sum(counts.values())} documents to {args.out}: {counts}")

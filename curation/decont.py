@@ -10,32 +10,31 @@ words cannot match any document n-gram: they are counted as `too_short` in `summ
 from __future__ import annotations
 
 import glob
-import html
 import json
 import os
-import re
-from importlib import resources
 
 import numpy as np
 from datatrove.pipeline.decont import NGramsDecontConfig, NGramsDecontFilter
 from datatrove.utils.hashing import HashConfig, create_hash_func
 from datatrove.utils.text import ngrams, simplify_text
 
+from rexbert.core.html_text import html_to_text
+from rexbert.core.paths import BUNDLED_EVAL_DATA
+
 from .filters.accounting import TokenAccounting
 from .filters.quality import RegexWordTokenizer
+from .worker_state import LoadedInWorker
 
 # fields that hold evaluation text in ESCI (products, examples) and GLUE-style files
 TEXT_FIELDS = ("title", "product_title", "description", "product_description", "bullets", "bullet_points",
                "product_bullet_point", "sentence", "sentence1", "sentence2", "question", "question1", "question2",
                "premise", "hypothesis", "text")
-_TAGS = re.compile(r"<[^>]+>")
 
 
 def bundled_eval_sets() -> dict[str, list[str]]:
     """The eval samples shipped in `rexbert/corpus/eval/` (what `rexbert demo` evaluates on)."""
-    root = resources.files("rexbert").joinpath("corpus", "eval")
-    return {"esci_products": [str(root / "esci" / "sample-products.jsonl")],
-            "glue_sst2": [str(root / "glue_sst2_format" / "validation.jsonl")]}
+    return {"esci_products": [str(BUNDLED_EVAL_DATA / "esci" / "sample-products.jsonl")],
+            "glue_sst2": [str(BUNDLED_EVAL_DATA / "glue_sst2_format" / "validation.jsonl")]}
 
 
 def _records(path: str):
@@ -58,7 +57,7 @@ def eval_texts(path: str) -> list[str]:
         for key in TEXT_FIELDS:
             value = record.get(key)
             if isinstance(value, str) and value.strip():
-                texts.append(html.unescape(_TAGS.sub("\n", value)))
+                texts.append(html_to_text(value))
     return texts
 
 
@@ -106,17 +105,12 @@ def load_summary(folder: str) -> dict | None:
         return json.load(f)
 
 
-class EvalDecontFilter(TokenAccounting, NGramsDecontFilter):
+class EvalDecontFilter(LoadedInWorker, TokenAccounting, NGramsDecontFilter):
     """datatrove's n-gram decontamination filter with our word tokenizer and 64-bit hashes; counts
     `contaminated_<eval set>` and drops with reason `contaminated`."""
 
     name = "🦠 Decontamination (eval n-grams)"
+    loaded_in_worker = {"_index_hashes": None}  # datatrove's loaded index
 
     def __init__(self, index_folder: str, n_grams: int):
         super().__init__(index_folder, config=decont_config(n_grams), language=RegexWordTokenizer())
-
-    def __getstate__(self):
-        # the loaded index stays out of pickles (executors serialize steps); each worker loads it once
-        state = self.__dict__.copy()
-        state.update({"_index_hashes": None})
-        return state

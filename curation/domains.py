@@ -37,9 +37,6 @@ DOMAINS: tuple[Domain, ...] = (
     Domain("Painting", "painting", False),
 )
 
-# Shares of the final corpus that the paper states (§3); the rest of Figure 1 is not given as numbers.
-PAPER_SHARES = {"hobby": 0.212, "news": 0.117, "fashion+beauty": 0.153}
-
 _BY_ID = {d.finefineweb_id: d for d in DOMAINS}
 
 

@@ -2,7 +2,7 @@
 
 A stage's inputs are its config sections and the files it reads (the previous stage's output, the
 source, classifiers, word lists), each file fingerprinted like the training token cache does (size,
-mtime, head/tail hash: `rexbert.fingerprint`). `<output_dir>/fingerprints/<stage>.json` records them
+mtime, head/tail hash: `rexbert.core.fingerprint`). `<output_dir>/fingerprints/<stage>.json` records them
 when the stage starts and marks them complete when it ends. On the next run a stage whose record is
 complete and unchanged is up to date and skipped, so its outputs keep their mtimes and the stages after
 it stay up to date too; a changed one is rerun (its reusable outputs cleared first), the log says which
@@ -16,11 +16,11 @@ import json
 import os
 import shutil
 
-from rexbert.fingerprint import source_fingerprint
-from rexbert.outputs import write_text_atomic
+from rexbert.core.fingerprint import source_fingerprint
+from rexbert.core.outputs import write_text_atomic
 
 from .config import CurationConfig
-from .pipeline import Layout
+from .layout import Layout
 
 
 def _section(cfg: CurationConfig, name: str) -> dict:

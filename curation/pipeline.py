@@ -1,4 +1,5 @@
-"""The filtering pipeline as four datatrove jobs, on Local, Slurm or Ray executors from config.
+"""The filtering pipeline as four datatrove jobs, on Local, Slurm or Ray executors from config
+(where they read and write: `layout.py`; what they did, read back from their stats: `job_stats.py`).
 
 1 filter:  RobustReader -> language -> URL -> boilerplate -> advertisement -> Gopher -> C4 -> profanity
            -> score -> eval decontamination -> JsonlWriter (kept docs, one file per task) -> MinhashDedupSignature
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 
 from datatrove.data import DocumentsPipeline
 from datatrove.pipeline.readers import JsonlReader
@@ -31,48 +31,9 @@ from .filters import (
     ProductGopherFilter,
     ProductURLFilter,
 )
+from .job_stats import job_summaries
+from .layout import Layout
 from .reader import RobustReader
-
-JOBS = ("1_filter", "2_buckets", "3_cluster", "4_write")
-OUTPUT_COLUMNS = ("text", "domain", "score", "source_id", "provenance")
-
-
-@dataclass(frozen=True)
-class Layout:
-    """Where every stage reads and writes, under `output_dir`."""
-
-    root: str
-
-    @property
-    def work(self) -> str:
-        return os.path.join(self.root, "pipeline")
-
-    @property
-    def kept(self) -> str:
-        return os.path.join(self.work, "filtered")
-
-    @property
-    def minhash(self) -> str:
-        return os.path.join(self.work, "minhash")
-
-    @property
-    def decont_index(self) -> str:
-        return os.path.join(self.work, "decont_index")
-
-    @property
-    def rejects(self) -> str:
-        return os.path.join(self.work, "rejects")
-
-    def logs(self, job: str) -> str:
-        return os.path.join(self.work, "logs", job)
-
-    @property
-    def dataset(self) -> str:
-        return os.path.join(self.root, "dataset")
-
-    @property
-    def models(self) -> str:
-        return os.path.join(self.root, "classifiers")
 
 
 class TaskFileReader(JsonlReader):
@@ -247,6 +208,4 @@ def run_pipeline(cfg: CurationConfig, progress: bool = True, verbose: bool = Fal
     if cfg.executor.type == "ray":
         connect_ray(cfg.executor.ray.address)
     run_executors(executors, progress)
-    from .card import job_summaries
-
     return job_summaries(Layout(cfg.output_dir))

@@ -1,15 +1,8 @@
-"""matplotlib on the Agg backend (no display needed), one figure per file."""
+"""The curation charts: precision-recall and score histogram per classifier, the domain distribution."""
 
 from __future__ import annotations
 
-
-def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from rexbert.core.plotting import pyplot, save_figure
 
 
 def point_at(precision, recall, thresholds, threshold: float) -> tuple[float, float]:
@@ -30,8 +23,7 @@ def pr_curve_png(path: str, precision, recall, thresholds, threshold: float, tit
     ax.set(xlabel="recall", ylabel="precision", xlim=(0, 1.02), ylim=(0, 1.02), title=title)
     ax.legend(loc="lower left")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def score_histogram_png(path: str, scores, labels, threshold: float, title: str) -> None:
@@ -44,8 +36,7 @@ def score_histogram_png(path: str, scores, labels, threshold: float, title: str)
     ax.set(xlabel="classifier score", ylabel="documents", title=title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def domain_distribution_png(path: str, amount_by_domain: dict[str, int], title: str, unit: str = "words") -> None:
@@ -57,5 +48,4 @@ def domain_distribution_png(path: str, amount_by_domain: dict[str, int], title: 
     ax.barh([k for k, _ in items][::-1], [100 * v / total for _, v in items][::-1])
     ax.set(xlabel=f"share of kept {unit} (%)", title=title)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)

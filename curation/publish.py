@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+from rexbert.core.hub_upload import upload_folder_to_hub
+
 # upload_large_folder keeps its resume state in <folder>/.cache/huggingface/: never part of the dataset
 _LOCAL_STATE = ".cache"
 
@@ -22,10 +24,9 @@ def files_to_upload(folder: str) -> list[tuple[str, int]]:
 
 def publish(folder: str, repo_id: str, private: bool = False, dry_run: bool = False, api=None,
             num_workers: int | None = None) -> list[tuple[str, int]]:
-    """`HfApi.create_repo` + `upload_large_folder` (resumable, multi-worker, several commits: rerun
-    the same command after an interruption and finished files are skipped). huggingface_hub 2.x
-    has no `upload_large_folder`: its `upload_folder` is the resumable, batched upload there.
-    `api` is injectable (tests pass a fake). With `dry_run`, returns what would be sent, touches nothing."""
+    """Creates the dataset repo and uploads `folder` resumably (rerun the same command after an interruption
+    and finished files are skipped); `api` is injectable (tests pass a fake). With `dry_run`, returns what
+    would be sent, touches nothing."""
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"dataset folder {folder} does not exist (run the pipeline first)")
     files = files_to_upload(folder)
@@ -34,15 +35,6 @@ def publish(folder: str, repo_id: str, private: bool = False, dry_run: bool = Fa
         raise ValueError(f"{folder} needs README.md (run `rexbert curate card`) and Parquet shards before publishing")
     if dry_run:
         return files
-    if api is None:
-        from huggingface_hub import HfApi
-
-        api = HfApi()
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
-    if hasattr(api, "upload_large_folder"):
-        api.upload_large_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset", private=private,
-                                num_workers=num_workers, ignore_patterns=[f"{_LOCAL_STATE}/**"])
-    else:
-        api.upload_folder(repo_id=repo_id, folder_path=folder, repo_type="dataset",
-                          commit_message="Upload Ecom-niverse", ignore_patterns=[f"{_LOCAL_STATE}/**"])
+    upload_folder_to_hub(folder, repo_id, repo_type="dataset", commit_message="Upload Ecom-niverse", private=private,
+                         resumable=True, ignore_patterns=[f"{_LOCAL_STATE}/**"], num_workers=num_workers, api=api)
     return files

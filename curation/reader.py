@@ -1,8 +1,8 @@
-"""The filter stage's datatrove reader over the shared document reader (`rexbert.documents`): every
+"""The filter stage's datatrove reader over the shared document reader (`rexbert.core.documents`): every
 record that cannot become a document is written to a rejects file (jsonl: reason, file, line) and
 counted in datatrove's stats; the run goes on.
 
-Reasons: those of `rexbert.documents.REJECT_REASONS`, plus `missing_domain`.
+Reasons: those of `rexbert.core.documents` (listed in its docstring), plus `missing_domain`.
 """
 
 from __future__ import annotations
@@ -15,17 +15,16 @@ from datatrove.data import Document, DocumentsPipeline
 from datatrove.io import DataFolderLike, get_datafolder
 from datatrove.pipeline.readers.base import BaseDiskReader
 
-from rexbert.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
-from rexbert.documents import REJECT_REASONS as READ_REJECTS
+from rexbert.core.documents import DEFAULT_MAX_BYTES, Record, Reject, read_handle
 
-REJECT_REASONS = (*READ_REJECTS, "missing_domain")
+from .worker_state import LoadedInWorker
 
 
 def count_words(text: str) -> int:
     return len(text.split())
 
 
-class RobustReader(BaseDiskReader):
+class RobustReader(LoadedInWorker, BaseDiskReader):
     """jsonl(.gz/.zst) and parquet, record by record, in FineFineWeb's schema (`text`, `domain`, ...).
 
     The domain comes from the record's `domain_key`, else from the file's folder name (FineFineWeb
@@ -35,6 +34,7 @@ class RobustReader(BaseDiskReader):
     """
 
     name = "🛡 Robust reader"
+    loaded_in_worker = {"_tokenizer": None, "_rejects": None}
 
     def __init__(
         self,
@@ -59,12 +59,6 @@ class RobustReader(BaseDiskReader):
         self.tokenizer_file = tokenizer_file
         self._tokenizer = None
         self._rejects: IO | None = None
-
-    def __getstate__(self):
-        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
-        state = self.__dict__.copy()
-        state.update({"_tokenizer": None, "_rejects": None})
-        return state
 
     # -- token counting ------------------------------------------------------------------------
     def _count_tokens(self, text: str) -> int:

@@ -1,5 +1,5 @@
 """Reproducible per-domain samples from FineFineWeb (or local files in its schema), read record by
-record with the shared document reader (`rexbert.documents`) and shuffled by `datasets`' seeded
+record with the shared document reader (`rexbert.core.documents`) and shuffled by `datasets`' seeded
 streaming shuffle, so a 4.4T-token source is never downloaded whole and no bad line stops the run:
 every reject is counted and written to `<samples>/rejects.jsonl` with its file and line."""
 
@@ -10,8 +10,8 @@ import json
 import os
 from collections import Counter
 
-from rexbert.documents import Record, Reject, read_file
-from rexbert.outputs import atomic_open
+from rexbert.core.documents import Record, Reject, read_file
+from rexbert.core.outputs import atomic_open
 
 from .config import SampleConfig
 from .domains import FINEFINEWEB_REPO, Domain

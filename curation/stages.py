@@ -7,9 +7,9 @@ import json
 import os
 import sys
 
-from .config import CurationConfig
+from .config import STAND_IN_LABELLERS, CurationConfig
 from .domains import resolve
-from .pipeline import Layout
+from .layout import Layout
 
 
 def _dirs(cfg: CurationConfig) -> dict[str, str]:
@@ -74,15 +74,15 @@ def stage_filter(cfg: CurationConfig, progress: bool = True, verbose: bool = Fal
 
 
 def stage_card(cfg: CurationConfig, progress: bool = True, verbose: bool = False) -> dict:
-    from .card import render_card
+    from .dataset_card import render_dataset_card
 
     layout = Layout(cfg.output_dir)
     unit = "tokens of " + os.path.basename(cfg.filter.tokenizer_file) if cfg.filter.tokenizer_file else \
         "whitespace-separated words (set filter.tokenizer_file for model tokens)"
     report = os.path.join(_dirs(cfg)["audit"], "report.json")
     audit = json.loads(open(report, encoding="utf-8").read()) if os.path.exists(report) else None
-    render_card(layout, cfg.card.repo_id, cfg.card.pretty_name, cfg.card.license, unit, source=cfg.card.source,
-                audit=audit)
+    render_dataset_card(layout, cfg.card.repo_id, cfg.card.pretty_name, cfg.card.license, unit, source=cfg.card.source,
+                        audit=audit)
     return {"card": os.path.join(layout.dataset, "README.md"),
             "chart": os.path.join(layout.dataset, "domain_distribution.png")}
 
@@ -95,10 +95,6 @@ class AuditNotStableError(ValueError):
     pass
 
 
-# labellers that stand in for the LLMs in demos: their disagreement says nothing about real labels
-STAND_IN_BACKENDS = ("provenance", "rules")
-
-
 def check_audit(cfg: CurationConfig, summary: dict) -> None:
     """An audit below audit.min_kappa stops the chain (audit.enforce) or, when not enforced, prints a
     warning that says so and why the run goes on."""
@@ -109,7 +105,7 @@ def check_audit(cfg: CurationConfig, summary: dict) -> None:
                f"(see {os.path.join(_dirs(cfg)['audit'], 'report.json')})")
     if cfg.audit.enforce:
         raise AuditNotStableError(f"{problem}; revise the prompt and relabel.")
-    if cfg.label.backend in STAND_IN_BACKENDS and cfg.audit.backend in STAND_IN_BACKENDS:
+    if cfg.label.backend in STAND_IN_LABELLERS and cfg.audit.backend in STAND_IN_LABELLERS:
         why = (f"the labeller ({cfg.label.backend}) and auditor ({cfg.audit.backend}) are demo stand-ins for the "
                "LLMs, so the run continues; a real run with audit.enforce stops here")
     else:
@@ -119,8 +115,8 @@ def check_audit(cfg: CurationConfig, summary: dict) -> None:
 
 def run_stage(name: str, cfg: CurationConfig, progress: bool = True, verbose: bool = False, log=print) -> dict:
     """One stage, unless its recorded inputs are unchanged (then its recorded summary); see `fingerprints`.
-    Disk-full and permission errors name the path (`rexbert.outputs.OutputError`)."""
-    from rexbert.outputs import writing
+    Disk-full and permission errors name the path (`rexbert.core.outputs.OutputError`)."""
+    from rexbert.core.outputs import writing
 
     from . import fingerprints
 

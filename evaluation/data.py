@@ -3,15 +3,13 @@ local csv / json(l) / parquet / text files, with dotted names for nested columns
 
 from __future__ import annotations
 
-import html
-import re
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
-FILE_BUILDERS = {".csv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet", ".txt": "text"}
-_TAG = re.compile(r"<[^>]+>")
-_SPACE = re.compile(r"\s+")
+from rexbert.core.data_files import DATASETS_BUILDERS
+from rexbert.core.html_text import html_to_text
+
 
 
 class EvaluationDataError(ValueError):
@@ -23,11 +21,12 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
     files) or a Hub id. A single local file is its own split whatever `split` says."""
     path = Path(dataset)
     if path.is_file():
-        if path.suffix not in FILE_BUILDERS:
-            raise EvaluationDataError(f"{path}: unsupported file type {path.suffix!r}; use {sorted(FILE_BUILDERS)}.")
+        if path.suffix not in DATASETS_BUILDERS:
+            raise EvaluationDataError(
+                f"{path}: unsupported file type {path.suffix!r}; use {sorted(DATASETS_BUILDERS)}.")
         if path.stat().st_size == 0:
             raise EvaluationDataError(f"{path} is empty.")
-        loaded = load_dataset(FILE_BUILDERS[path.suffix], data_files=str(path), split="train")
+        loaded = load_dataset(DATASETS_BUILDERS[path.suffix], data_files=str(path), split="train")
     elif path.is_dir() and any((path / name).exists() for name in ("dataset_dict.json", "dataset_info.json")):
         loaded = load_from_disk(str(path))
     else:
@@ -52,4 +51,4 @@ def clean_text(value: object) -> str:
     if value is None:
         return ""
     text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", text))).strip()
+    return html_to_text(text, one_line=True)

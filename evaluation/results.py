@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from rexbert.outputs import write_text_atomic
+from rexbert.core.outputs import write_text_atomic
 
 SCHEMA = "rexbert-eval/1"
 # task names in results files: tables and model cards select rows by them (GLUE tasks are glue-<config>)

@@ -20,6 +20,8 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from evaluation.results import (ESCI_COSENT, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table, read_results,
                                 render_table)
+from rexbert.core.hub_upload import upload_folder_to_hub
+from rexbert.core.plotting import pyplot, save_figure
 
 # results task -> (model-index task type, human task name)
 TASK_TYPES = {MASKED_TOKEN_RECOVERY: ("fill-mask", "Masked-token recovery"),
@@ -103,15 +105,6 @@ def _seed_spread(results: list[EvalResult]) -> str | None:
     return "\n".join(lines)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _plot_topk(results: list[EvalResult], path: Path) -> bool:
     """One panel per k; each model (and text column) a line of its own colour, marker and dash, hollow markers
     of decreasing size so equal values stay visible; the legend below the panels, off the data."""
@@ -122,7 +115,7 @@ def _plot_topk(results: list[EvalResult], path: Path) -> bool:
                 (r.settings["block_size"], r.value * 100))
     if not series:
         return False
-    plt = _pyplot()
+    plt = pyplot()
     ks = sorted({k for k, _ in series})
     lines = sorted({line for _, line in series})
     fig, axes = plt.subplots(1, len(ks), figsize=(3.2 * len(ks) + 0.8, 3.6), sharey=True, squeeze=False)
@@ -139,8 +132,7 @@ def _plot_topk(results: list[EvalResult], path: Path) -> bool:
     fig.legend(handles, labels, loc="lower center", ncol=min(len(lines), 3), fontsize=8, frameon=False)
     fig.suptitle("Masked-token recovery")
     fig.tight_layout(rect=(0, 0.08 + 0.05 * ((len(lines) - 1) // 3), 1, 1))
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return True
 
 
@@ -151,15 +143,14 @@ def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
     if len(bars) < 2:
         return False
     pairs = sorted({r.settings.get("test_pairs") for r in scored if r.settings.get("test_pairs")})
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.bar(list(bars), list(bars.values()))
     ax.axhline(0, color="black", linewidth=0.8)
     counted = f", {'/'.join(f'{n:,}' for n in pairs)} test pairs" if pairs else ""
     ax.set(ylabel="Spearman", title=f"ESCI semantic similarity (CoSENT{counted})")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
     return True
 
 
@@ -344,8 +335,6 @@ def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, priva
         )
     if dry_run:
         return files
-    api = api or HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    api.upload_folder(folder_path=str(model_dir), repo_id=repo_id, allow_patterns=files,
-                      commit_message="Upload RexBERT checkpoint, tokenizer, code and card")
+    upload_folder_to_hub(str(model_dir), repo_id, repo_type="model", private=private, allow_patterns=files, api=api,
+                         commit_message="Upload RexBERT checkpoint, tokenizer, code and card")
     return files

@@ -20,8 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CORPUS = Path(__file__).parent / "corpus"
-EVAL_DATA = CORPUS / "eval"
+from rexbert.core.paths import BUNDLED_CORPUS, BUNDLED_EVAL_DATA
+
 DEMO_FORMAT = 4  # bumped when the recipe or layout changes, so that --resume never mixes two of them
 FORMAT_FILE = "demo.json"
 TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
@@ -61,12 +61,12 @@ class Demo:
     def curate(self) -> dict:
         import curation
         from curation.config import load_config
-        from curation.demo import bundled_demo_corpus
+        from curation.demo_corpus import write_demo_corpus
         from curation.stages import run_all
         from modeling_rexbert.tokenization_rexbert import SHIPPED_TOKENIZER_DIR
 
         raw = self.out / "raw"
-        counts = bundled_demo_corpus(str(CORPUS), str(raw))
+        counts = write_demo_corpus(str(raw))
         cfg = load_config(str(Path(curation.__file__).parent / "configs" / "demo.yaml"))
         cfg.output_dir = str(self.out)
         cfg.sample.source = cfg.filter.input = str(raw)
@@ -81,7 +81,7 @@ class Demo:
         from training.curriculum import shorten
 
         folder = Path(training.__file__).parent / "configs" / "demo"
-        general = {"name": "general", "path": str(CORPUS / "general.jsonl")}
+        general = {"name": "general", "path": str(BUNDLED_CORPUS / "general.jsonl")}
         ecommerce = {"name": "ecommerce", "path": str(self.out / "dataset"), "weight": 0.0}
         overrides = [{}, {}, {"data": {"sources": [general, ecommerce], "spans": str(self.out / "spans.json")}}]
         if self.size.tiny_model:
@@ -135,7 +135,7 @@ class Demo:
                                  ["text"], self.size.block_sizes, show_progress=self.progress)
         print(masked_token_table(mlm))
         files["mlm"] = write_results(self.results / "mlm.json", mlm, overwrite=True)
-        esci = EVAL_DATA / "esci"
+        esci = BUNDLED_EVAL_DATA / "esci"
         # the bundled ESCI sample has one query: train and test on it (a real run uses ESCI's splits)
         pairs = load_esci(train_file=str(esci / "test-sample.parquet"), test_file=str(esci / "test-sample.parquet"),
                           products_file=str(esci / "sample-products.jsonl"))
@@ -144,7 +144,7 @@ class Demo:
                                  dataset_name="bundled ESCI sample")
         print(render_table(cosent))
         files["cosent"] = write_results(self.results / "cosent.json", cosent, overwrite=True)
-        glue_dir = EVAL_DATA / "glue_sst2_format"
+        glue_dir = BUNDLED_EVAL_DATA / "glue_sst2_format"
         splits = load_glue("sst2", train_file=str(glue_dir / "train.jsonl"),
                            validation_file=str(glue_dir / "validation.jsonl"))
         glue = finetune_glue(str(self.out / "phase3"), "sst2", splits, epochs=self.size.glue_epochs, batch_size=16,
@@ -164,7 +164,7 @@ class Demo:
         folder = self.out / "phase3"
         name = "RexBERT demo (tiny)" if self.size.tiny_model else "RexBERT demo (smaller than micro)"
         pairs = next(r.settings["test_pairs"] for r in read_results(files["cosent"]))
-        corpus_mb = sum(f.stat().st_size for f in CORPUS.glob("*.jsonl")) / 2**20
+        corpus_mb = sum(f.stat().st_size for f in BUNDLED_CORPUS.glob("*.jsonl")) / 2**20
         text = card_text(name, json.loads((folder / "config.json").read_text()), self.phases(), trained, pairs,
                          corpus_mb)
         return render_model_card(folder, list(files.values()), model_name=name, **text)

@@ -8,19 +8,15 @@ document. Run once by maintainers: `python scripts/build_demo_corpus.py /path/to
 from __future__ import annotations
 
 import csv
-import html
 import json
 import random
 import re
 import sys
 from pathlib import Path
 
-TAG = re.compile(r"<[^>]+>")
+from rexbert.core.html_text import html_to_text
+
 SPACE = re.compile(r"\s+")
-
-
-def clean(text: str) -> str:
-    return SPACE.sub(" ", html.unescape(TAG.sub(" ", text))).strip()
 
 
 def reviews(folder: Path):
@@ -44,7 +40,8 @@ def reviews(folder: Path):
 
 def pros_cons(folder: Path, per_file: int, rng: random.Random):
     for name in ("IntegratedPros.txt", "IntegratedCons.txt"):
-        lines = [clean(line) for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+        lines = [html_to_text(line, one_line=True)
+                 for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
         lines = [line for line in lines if len(line) > 20]
         for line in rng.sample(lines, per_file):
             yield name.removesuffix(".txt"), line
@@ -56,7 +53,7 @@ def products(path: Path):
         bullets = fields.get("bullets") or []
         parts = [fields.get("title", ""), *(bullets if isinstance(bullets, list) else [bullets]),
                  fields.get("description", "")]
-        yield fields["id"], clean(" ".join(p for p in parts if p))
+        yield fields["id"], html_to_text(" ".join(p for p in parts if p), one_line=True)
 
 
 def speeches(folder: Path, limit: int | None = None):

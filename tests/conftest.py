@@ -1,9 +1,11 @@
-"""Shared fixtures: tiny configs, stock ModernBERT twins with the same weights, padded batches."""
+"""Shared fixtures: tiny configs, stock ModernBERT twins with the same weights, padded batches, the
+curation test config."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -49,6 +51,28 @@ def padded_batch(lengths: list[int], seed: int = 0, left: bool = False):
         ids[row, span] = tokens
         mask[row, span] = 1
     return ids, mask
+
+
+@pytest.fixture(scope="module")
+def curation_corpus(tmp_path_factory) -> Path:
+    """`<tmp>/corpus`: the demo corpus built from the test samples (tests/data) in FineFineWeb's layout,
+    once per test module; `<tmp>` is the module's own folder for what it builds from it."""
+    from curation.demo_corpus import write_demo_corpus
+
+    corpus = tmp_path_factory.mktemp("curation") / "corpus"
+    write_demo_corpus(str(corpus), str(Path(__file__).parent / "data"))
+    return corpus
+
+
+def curation_test_config(output_dir, corpus, **sections):
+    """A curation config over the demo corpus built from the test samples (domains hobby, news, photo;
+    two filter tasks), with `sections` merged over it."""
+    from curation.config import config_from_dict
+    from rexbert.core.config_schema import merge
+
+    base = {"output_dir": str(output_dir), "domains": ["hobby", "news", "photo"], "filter": {"input": str(corpus)},
+            "executor": {"tasks": 2, "workers": 1}}
+    return config_from_dict(merge(base, sections))
 
 
 @pytest.fixture

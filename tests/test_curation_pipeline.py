@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from conftest import curation_test_config
 from curation.config import config_from_dict
-from curation.demo import NON_ENGLISH, build_demo_corpus
-from curation.pipeline import Layout
+from curation.demo_corpus import NON_ENGLISH
+from curation.layout import Layout
 from curation.stages import run_all
 
-DATA = Path(__file__).parent / "data"
 BIG = 10 * 2**20
 
 
@@ -49,20 +49,14 @@ def _write_bad_records(folder: Path) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
-    root = tmp_path_factory.mktemp("curation")
-    corpus = root / "corpus"
-    build_demo_corpus(str(DATA), str(corpus))
+def demo_run(curation_corpus):
+    corpus = curation_corpus
     bad = _write_bad_records(corpus)
-    cfg = config_from_dict({
-        "output_dir": str(root / "out"), "domains": ["hobby", "news", "photo"],
-        "sample": {"source": str(corpus), "per_domain": 1000},
-        "label": {"backend": "provenance"},
-        "audit": {"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
-        "distill": {"validation_fraction": 0.25},
-        "filter": {"input": str(corpus), "default_domain": None},
-        "executor": {"tasks": 2, "workers": 1},
-    })
+    cfg = curation_test_config(
+        corpus.parent / "out", corpus, sample={"source": str(corpus), "per_domain": 1000},
+        label={"backend": "provenance"},
+        audit={"backend": "rules", "sample_size": 100, "enforce": False},  # stand-ins: they disagree by design
+        distill={"validation_fraction": 0.25})
     # the sample stage reads photo_bad.jsonl with the filter's reader: its bad lines are set aside, not fatal
     summaries = run_all(cfg, progress=False)
     return cfg, Layout(cfg.output_dir), summaries, bad, corpus

@@ -18,11 +18,11 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from curation.config import DistillConfig, config_from_dict  # noqa: E402
-from curation.demo import build_demo_corpus  # noqa: E402
-from curation.pipeline import IncompleteJobError, Layout, build_executors, run_executors, run_pipeline  # noqa: E402
+from conftest import curation_test_config  # noqa: E402
+from curation.config import DistillConfig  # noqa: E402
+from curation.layout import Layout  # noqa: E402
+from curation.pipeline import IncompleteJobError, build_executors, run_executors, run_pipeline  # noqa: E402
 
-DATA = Path(__file__).parent / "data"
 pytestmark = pytest.mark.timeout(600)
 
 
@@ -61,13 +61,11 @@ def attempts(log_dir: str, job: str) -> dict[int, int]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    """The bundled demo corpus and per-domain classifiers distilled from its provenance labels."""
+def trained(curation_corpus):
+    """The demo corpus (`corpus/`) and per-domain classifiers (`classifiers/`) distilled from its provenance labels."""
     from curation.distill import distill
 
-    root = tmp_path_factory.mktemp("ray")
-    corpus = root / "corpus"
-    build_demo_corpus(str(DATA), str(corpus))
+    corpus, root = curation_corpus, curation_corpus.parent
     labels = root / "labels.jsonl"
     with open(labels, "w", encoding="utf-8") as out:
         for path in sorted(corpus.glob("*/*.jsonl")):
@@ -82,12 +80,9 @@ def trained(tmp_path_factory):
 
 def make_cfg(trained: Path, out: Path, kind: str):
     shutil.copytree(trained / "classifiers", out / "classifiers")
-    return config_from_dict({
-        "output_dir": str(out), "domains": ["hobby", "news", "photo"],
-        "filter": {"input": str(trained / "corpus"), "dedup": {"num_buckets": 4}},
-        "executor": {"type": kind, "tasks": 2, "workers": 1 if kind == "local" else 2,
-                     "ray": {"address": "local", "mem_per_cpu_gb": 0.25}},
-    })
+    return curation_test_config(out, trained / "corpus", filter={"dedup": {"num_buckets": 4}},
+                                executor={"type": kind, "workers": 1 if kind == "local" else 2,
+                                          "ray": {"address": "local", "mem_per_cpu_gb": 0.25}})
 
 
 def outputs(layout: Layout) -> dict:

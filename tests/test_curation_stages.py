@@ -145,10 +145,10 @@ def test_choose_threshold_reaches_the_target_precision():
 def test_distill_validates_on_held_out_labels_and_saves_metadata(tmp_path):
     from curation.classifier import load_classifier
     from curation.config import DistillConfig
-    from curation.demo import build_demo_corpus
+    from curation.demo_corpus import write_demo_corpus
     from curation.distill import distill
 
-    build_demo_corpus(str(DATA), str(tmp_path / "corpus"))
+    write_demo_corpus(str(tmp_path / "corpus"), str(DATA))
     rows = [json.loads(line) | {"labeler": "provenance", "prompt_version": None}
             for line in open(tmp_path / "corpus" / "news" / "news_000000.jsonl")]
     (tmp_path / "labels.jsonl").write_text("".join(json.dumps(r | {"label": r["source_label"]}) + "\n" for r in rows))
@@ -219,7 +219,7 @@ def test_blocklist_filter_uses_shipped_lists_with_word_boundaries():
 
 
 def test_language_filter_keeps_english_product_text_and_drops_other_languages():
-    from curation.demo import NON_ENGLISH
+    from curation.demo_corpus import NON_ENGLISH
     from curation.filters import OfflineLanguageFilter
 
     f = OfflineLanguageFilter()

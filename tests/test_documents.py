@@ -15,7 +15,7 @@ import pytest
 from curation.config import SampleConfig, config_from_dict
 from curation.domains import get_domain
 from curation.sampling import write_samples
-from rexbert.documents import MissingDecompressorError, Record, Reject, read_file
+from rexbert.core.documents import MissingDecompressorError, Record, Reject, read_file
 from training.shards import ReadReport, read_documents
 
 

@@ -102,14 +102,14 @@ def test_audit_below_minimum_stops_or_warns_loudly(capsys):
 
 
 def test_dataset_card_names_its_source_license_audit_and_units():
-    from curation.card import audit_note
+    from curation.dataset_card import audit_note
 
     note = audit_note({"stable": False, "kappa": -0.064, "min_kappa": 0.6, "n": 200, "accuracy": 0.565,
                        "audit_labeler": "rules-keyword-v1", "primary_labeler": "provenance"})
     assert "**Warning:**" in note and "-0.064" in note
     demo = yaml.safe_load((ROOT / "curation" / "configs" / "demo.yaml").read_text())["card"]
     assert "not FineFineWeb" in demo["source"] and demo["license"] == "other"
-    source = (ROOT / "curation" / "card.py").read_text()
+    source = (ROOT / "curation" / "dataset_card.py").read_text()
     assert "filtered from FineFineWeb" not in source and 'unit="words"' in source
 
 

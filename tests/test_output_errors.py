@@ -15,7 +15,7 @@ from test_training_loop import tiny_phase
 
 from evaluation.results import EvalResult, write_results
 from rexbert.cli import main as cli
-from rexbert.outputs import OutputError
+from rexbert.core.outputs import OutputError
 from training.checkpoints import list_checkpoints, verify_checkpoint
 from training.config import load_config
 from training.loop import train_phase

@@ -18,7 +18,7 @@ import logging
 import shutil
 from pathlib import Path
 
-from rexbert.outputs import OutputError, writing
+from rexbert.core.outputs import OutputError, writing
 
 from .config import ConfigError, PhaseConfig
 

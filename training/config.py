@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from modeling_rexbert import PRESETS
-from rexbert.config_schema import ConfigError, build, merge
+from rexbert.core.config_schema import ConfigError, build, merge
 
 from .masking import MaskingConfig
 

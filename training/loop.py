@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
-from rexbert.outputs import writing
+from rexbert.core.outputs import writing
 
 from .checkpoints import (
     STATE_FILE,

@@ -5,7 +5,7 @@ A shard folder holds `tokens-NNNNN.npy` (uint32, documents back to back), `offse
 skipped by reason). A rerun skips the documents its completed shards already hold.
 
 Sources: local `.txt` (one document per line), `.jsonl` and `.parquet` files (gzip/zstd-compressed or
-not), or folders of them, are read by the shared document reader (`rexbert.documents`), so a bad record
+not), or folders of them, are read by the shared document reader (`rexbert.core.documents`), so a bad record
 (undecodable bytes, malformed JSON, a missing text field, a truncated `.gz`, a document over
 `MAX_DOCUMENT_BYTES`) is reported with its file and line and skipped; anything else `datasets` opens (a
 Hub id, csv files, a `save_to_disk` folder) goes through `datasets`, streamed for Hub ids.
@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from rexbert.documents import Reject, read_file
-from rexbert.fingerprint import source_fingerprint
+from rexbert.core.data_files import DATASETS_BUILDERS
+from rexbert.core.documents import Reject, read_file
+from rexbert.core.fingerprint import source_fingerprint
 
 MANIFEST = "manifest.json"
-# read by the shared document reader (`rexbert.documents`), so that a bad record is reported with its file
+# read by the shared document reader (`rexbert.core.documents`), so that a bad record is reported with its file
 # and line; compression is told by content, so `.gz`/`.zst` may wrap any of them
 DOCUMENT_FILES = (".txt", ".jsonl", ".parquet")
 # one document longer than this is set aside (`oversized`): tokenizing 50 MB at once takes gigabytes
@@ -89,7 +90,7 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
     if path.is_dir() and (path / "dataset_info.json").exists():
         data = load_from_disk(source)
     elif path.is_file():
-        builder = {".csv": "csv", ".json": "json"}.get(path.suffix)
+        builder = DATASETS_BUILDERS.get(path.suffix)
         if builder is None:
             raise ValueError(f"{source}: unsupported file type {path.suffix!r}.")
         data = load_dataset(builder, data_files=source, split="train")

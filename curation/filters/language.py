@@ -6,10 +6,11 @@ from __future__ import annotations
 from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
+from ..worker_state import LoadedInWorker
 from .accounting import TokenAccounting
 
 
-class OfflineLanguageFilter(TokenAccounting, BaseFilter):
+class OfflineLanguageFilter(LoadedInWorker, TokenAccounting, BaseFilter):
     """Keeps a document when P(language) >= `min_score` for one of `languages`.
 
     Attribute lists such as "Color: Navy" carry too few n-grams to identify (py3langid gives them
@@ -18,6 +19,7 @@ class OfflineLanguageFilter(TokenAccounting, BaseFilter):
     """
 
     name = "🌍 Language ID (py3langid, offline)"
+    loaded_in_worker = {"_identifier": None}
 
     def __init__(self, languages: tuple[str, ...] = ("en",), min_score: float = 0.1, min_chars: int = 50,
                  short_text_confidence: float = 0.5, max_chars: int = 2000):
@@ -28,12 +30,6 @@ class OfflineLanguageFilter(TokenAccounting, BaseFilter):
         self.short_text_confidence = short_text_confidence
         self.max_chars = max_chars  # the first KBs decide; scoring 1 MB pages buys nothing
         self._identifier = None
-
-    def __getstate__(self):
-        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
-        state = self.__dict__.copy()
-        state.update({"_identifier": None})
-        return state
 
     @property
     def identifier(self):

@@ -9,10 +9,11 @@ from datatrove.data import Document
 from datatrove.pipeline.filters.base_filter import BaseFilter
 
 from ..classifier import load_classifier
+from ..worker_state import LoadedInWorker
 from .accounting import TokenAccounting
 
 
-class DomainScoreFilter(TokenAccounting, BaseFilter):
+class DomainScoreFilter(LoadedInWorker, TokenAccounting, BaseFilter):
     """Writes `score` into the metadata; drops documents of a filtered domain below its threshold.
 
     Directly selected domains (Table 1, right) are kept whole; they are scored when a classifier
@@ -21,6 +22,7 @@ class DomainScoreFilter(TokenAccounting, BaseFilter):
     """
 
     name = "🎯 Domain relevance score"
+    loaded_in_worker = {"_models": {}}
 
     def __init__(self, models_dir: str, filter_domains: list[str], direct_domains: list[str]):
         super().__init__()
@@ -34,12 +36,6 @@ class DomainScoreFilter(TokenAccounting, BaseFilter):
                 f"no classifier for filtered domain(s) {', '.join(missing)} in {models_dir} "
                 "(run `rexbert curate distill` first)"
             )
-
-    def __getstate__(self):
-        # loaded models/handles stay out of pickles and deep copies (executors serialize steps)
-        state = self.__dict__.copy()
-        state.update({"_models": {}})
-        return state
 
     def _model(self, domain: str):
         if domain not in self._models:  # loaded lazily, once per worker

@@ -11,14 +11,11 @@ __all__ = ["LabelCache", "ChatClient", "LabelStats", "LLMLabeler", "PROMPTS", "P
 
 
 def make_labeler(cfg, cache_path: str | None = None):
-    """The labeller `cfg` (a `curation.config.LabellerConfig`) describes: `openai` is an LLMLabeler on
-    cfg.base_url / cfg.model; `rules` / `provenance` are the demo labelers."""
-    if cfg.backend == "rules":
-        return RuleLabeler()
-    if cfg.backend == "provenance":
-        return ProvenanceLabeler()
+    """The labeller `cfg` (a `curation.config.LabellerConfig`, its backend checked when the config was
+    loaded) describes: `openai` is an LLMLabeler on cfg.base_url / cfg.model; `rules` / `provenance` are
+    the demo labelers."""
     if cfg.backend != "openai":
-        raise ValueError(f"unknown labeler backend {cfg.backend!r}: expected openai, rules or provenance")
+        return {"rules": RuleLabeler, "provenance": ProvenanceLabeler}[cfg.backend]()
     import os
 
     client = ChatClient(cfg.base_url, cfg.model, api_key=os.environ.get(cfg.api_key_env), timeout_s=cfg.timeout_s)

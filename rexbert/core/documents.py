@@ -22,8 +22,6 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 DEFAULT_MAX_BYTES = 1_000_000
-REJECT_REASONS = ("undecodable", "malformed_json", "not_an_object", "missing_text", "empty_text", "oversized",
-                  "unreadable_file")
 GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 PARQUET_MAGIC = b"PAR1"

@@ -1,17 +1,21 @@
-"""The bundled demo corpus: real e-commerce and general text from `tests/data/` laid out like
-FineFineWeb (`<domain>/<domain>_000000.jsonl`, records `id`, `text`, `domain`, `url`), with
-`source_label` (1 = e-commerce origin, 0 = general) for the provenance labeler, plus a few
-non-English product texts and planted near-duplicates so every filter has work to do."""
+"""The demo corpus: real e-commerce and general text laid out like FineFineWeb
+(`<domain>/<domain>_000000.jsonl`, records `id`, `text`, `domain`, `url`), with `source_label`
+(1 = e-commerce origin, 0 = general) for the provenance labeler, plus a few non-English product texts
+and planted near-duplicates so every filter has work to do. Its text comes from the bundled corpus
+(`rexbert/corpus/`, what `rexbert demo` uses) or, smaller, from the test samples in `tests/data/`."""
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import re
 
-_TAGS = re.compile(r"<[^>]+>")
+from rexbert.core.html_text import html_to_text
+from rexbert.core.paths import BUNDLED_CORPUS
+
 _ASPECT = re.compile(r"^[^#]*##")  # Hu & Liu aspect annotations: "camera[+3],size[+2]##I'm ..."
+CAMERAS = ("Canon", "Nikon")  # reviews of these go to `photo`, a domain taken whole
+PROS_CONS = "epinions-pros-cons"  # short phrases, grouped ten to a document
 
 # Written for this project: product texts in German, French and Spanish (language-ID must drop them).
 NON_ENGLISH = [
@@ -72,61 +76,63 @@ def _esci_products(path: str) -> list[str]:
                 parts.append(f"Brand: {fields['brand']}")
             if fields.get("color"):
                 parts.append(f"Color: {fields['color']}")
-            description = html.unescape(_TAGS.sub("\n", fields.get("description") or ""))
-            parts += [ln.strip() for ln in description.splitlines() if ln.strip()]
             bullets = fields.get("bullets") or fields.get("bullet_points") or ""
-            parts += [ln.strip() for ln in html.unescape(_TAGS.sub("\n", bullets)).splitlines() if ln.strip()]
+            for markup in (fields.get("description") or "", bullets):
+                parts += [ln.strip() for ln in html_to_text(markup).splitlines() if ln.strip()]
             docs.append("\n".join(p for p in parts if p))
     return docs
 
 
-def _pros_cons(path: str, per_doc: int = 10) -> list[str]:
-    with open(path, encoding="utf-8") as f:
-        phrases = [json.loads(line)["sentence"] for line in f if line.strip()]
-    return ["\n".join(phrases[i:i + per_doc]) for i in range(0, len(phrases) - per_doc + 1, per_doc)]
+def _records(source: str, texts: list[str], name: str | None = None) -> list[dict]:
+    return [{"id": f"{source}/{name or source}-{i}", "text": text, "source": source} for i, text in enumerate(texts)]
 
 
-def build_demo_corpus(data_dir: str, out_dir: str, near_duplicates: int = 6) -> dict[str, int]:
-    """Writes the corpus from the test samples in `data_dir` (tests/data); returns documents per domain."""
+def _test_sample_records(data_dir: str) -> tuple[list[dict], list[str]]:
+    """(e-commerce records, general texts) from the test samples in `data_dir` (tests/data), in the
+    bundled corpus's record shape (`id`, `text`, `source`)."""
     cur = os.path.join(data_dir, "curation")
-    commerce = {
-        "reviews": _reviews(os.path.join(cur, "Diaper_Champ.txt")) + _reviews(os.path.join(cur, "Hitachi_router.txt")),
-        "esci": _esci_products(os.path.join(data_dir, "esci_sample", "sample-products.jsonl")),
-        "pros_cons": _pros_cons(os.path.join(data_dir, "glue_sst2_format", "train.jsonl")),
-    }
-    general = _paragraph_docs(os.path.join(cur, "1947-Truman.txt")) + _paragraph_docs(
-        os.path.join(cur, "1950-Truman.txt")) + _paragraph_docs(os.path.join(data_dir, "text", "1861-Lincoln.txt"))
-    photo = _reviews(os.path.join(data_dir, "text", "Canon_G3-reviews.txt"))
-    return write_demo_layout(commerce, general, photo, out_dir, near_duplicates)
+    reviews = {name: _reviews(os.path.join(folder, f"{name}.txt")) for folder, name in
+               ((cur, "Diaper_Champ"), (cur, "Hitachi_router"), (os.path.join(data_dir, "text"), "Canon_G3-reviews"))}
+    with open(os.path.join(data_dir, "glue_sst2_format", "train.jsonl"), encoding="utf-8") as f:
+        phrases = [json.loads(line)["sentence"] for line in f if line.strip()]
+    ecommerce = [record for name, texts in reviews.items() for record in _records("reviews", texts, name)]
+    ecommerce += _records("esci", _esci_products(os.path.join(data_dir, "esci_sample", "sample-products.jsonl")))
+    ecommerce += _records(PROS_CONS, phrases)
+    general = [doc for path in (os.path.join(cur, "1947-Truman.txt"), os.path.join(cur, "1950-Truman.txt"),
+                                os.path.join(data_dir, "text", "1861-Lincoln.txt")) for doc in _paragraph_docs(path)]
+    return ecommerce, general
 
 
-CAMERAS = ("Canon", "Nikon")  # reviews of these go to `photo`, a domain taken whole
-
-
-def bundled_demo_corpus(corpus_dir: str, out_dir: str, near_duplicates: int = 6) -> dict[str, int]:
-    """Writes the corpus from the project's bundled corpus (`rexbert/corpus/{ecommerce,general}.jsonl`,
-    records with `text` and `source`): camera reviews -> photo, other e-commerce text and the general
-    text spread over hobby and news; pros/cons phrases grouped ten to a document."""
+def _bundled_records() -> tuple[list[dict], list[str]]:
+    """(e-commerce records, general texts) of the bundled corpus (`rexbert/corpus/{ecommerce,general}.jsonl`)."""
     def records(name: str) -> list[dict]:
-        with open(os.path.join(corpus_dir, name), encoding="utf-8") as f:
+        with open(BUNDLED_CORPUS / name, encoding="utf-8") as f:
             return [json.loads(line) for line in f if line.strip()]
 
+    return records("ecommerce.jsonl"), [record["text"] for record in records("general.jsonl")]
+
+
+def write_demo_corpus(out_dir: str, test_samples: str | None = None, near_duplicates: int = 6) -> dict[str, int]:
+    """Writes the demo corpus into `out_dir` from the bundled corpus, or from the test samples in
+    `test_samples` (tests/data) when given; returns documents per domain. Camera reviews go to photo,
+    other e-commerce text and the general text are spread over hobby and news, pros/cons phrases are
+    grouped ten to a document."""
+    ecommerce, general = _test_sample_records(test_samples) if test_samples else _bundled_records()
     commerce: dict[str, list[str]] = {}
     photo: list[str] = []
     phrases: list[str] = []
-    for record in records("ecommerce.jsonl"):
-        if record["source"] == "epinions-pros-cons":
+    for record in ecommerce:
+        if record["source"] == PROS_CONS:
             phrases.append(record["text"])
         elif record["id"].split("/", 1)[-1].startswith(CAMERAS):
             photo.append(record["text"])
         else:
             commerce.setdefault(record["source"], []).append(record["text"])
     commerce["pros_cons"] = ["\n".join(phrases[i:i + 10]) for i in range(0, len(phrases) - 9, 10)]
-    general = [record["text"] for record in records("general.jsonl")]
-    return write_demo_layout(commerce, general, photo, out_dir, near_duplicates)
+    return _write_layout(commerce, general, photo, out_dir, near_duplicates)
 
 
-def write_demo_layout(commerce: dict[str, list[str]], general: list[str], photo: list[str], out_dir: str,
+def _write_layout(commerce: dict[str, list[str]], general: list[str], photo: list[str], out_dir: str,
                       near_duplicates: int = 6) -> dict[str, int]:
     """Domains: `hobby` and `news` need filtering (both hold e-commerce and general text), `photo` is
     taken whole; adds the non-English texts and `near_duplicates` planted near-duplicates."""

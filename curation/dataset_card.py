@@ -4,81 +4,12 @@ and dropped (by reason), rejects of the reader, the domain distribution chart (p
 from __future__ import annotations
 
 import glob
-import json
 import os
 from collections import Counter
 
-from .pipeline import JOBS, Layout
+from .job_stats import stat_total, load_job_stats, step_rows
+from .layout import Layout
 from .plots import domain_distribution_png
-
-
-def _total(value) -> int:
-    return int(value.get("total", 0)) if isinstance(value, dict) else int(value)
-
-
-def load_job_stats(layout: Layout, job: str) -> list[dict]:
-    """datatrove's merged `stats.json` of a job; the per-task files summed when it is missing."""
-    path = os.path.join(layout.logs(job), "stats.json")
-    if os.path.exists(path):
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    merged: list[dict] = []
-    for task_file in sorted(glob.glob(os.path.join(layout.logs(job), "stats", "*.json"))):
-        with open(task_file, encoding="utf-8") as f:
-            for i, step in enumerate(json.load(f)):
-                if i == len(merged):
-                    merged.append({"name": step["name"], "stats": {}})
-                for key, value in step["stats"].items():
-                    merged[i]["stats"][key] = merged[i]["stats"].get(key, 0) + _total(value)
-    return merged
-
-
-def step_rows(layout: Layout) -> list[dict]:
-    """One row per counting step: documents in/kept/dropped, tokens in/kept/dropped, drop reasons."""
-    rows = []
-    for job in JOBS:
-        raw = load_job_stats(layout, job)
-        steps = [{k: _total(v) for k, v in step["stats"].items()} for step in raw]
-        names = [step["name"].split(": ", 1)[-1] for step in raw]
-        tokens_in = None
-        for i, (name, stats) in enumerate(zip(names, steps)):
-            if "total" in stats and ("forwarded" in stats or "dropped" in stats):
-                kept_tokens = stats.get("doc_len_tokens")
-                dropped_tokens = stats.get("dropped_tokens")
-                if kept_tokens is None and dropped_tokens is not None:
-                    kept_tokens = 0  # one of our filters that dropped everything
-                elif kept_tokens is None:
-                    # datatrove's MinHash filter keeps no length stats: the next writer's are the same docs
-                    kept_tokens = next((s["doc_len_tokens"] for s in steps[i + 1:] if "doc_len_tokens" in s), 0)
-                    dropped_tokens = tokens_in - kept_tokens if tokens_in is not None else None
-                elif dropped_tokens is None:
-                    dropped_tokens = 0
-                tokens_in = kept_tokens
-                reasons = {k[len("dropped_"):]: v for k, v in stats.items()
-                           if k.startswith("dropped_") and not k.startswith("dropped_tokens")}
-                if not reasons and stats.get("dropped") and "MinHash" in name:
-                    reasons = {"near_duplicate": stats["dropped"]}
-                rows.append({"job": job, "step": name, "docs_in": stats["total"],
-                             "docs_kept": stats.get("forwarded", stats["total"] - stats.get("dropped", 0)),
-                             "docs_dropped": stats.get("dropped", 0), "tokens_kept": kept_tokens,
-                             "tokens_dropped": dropped_tokens, "reasons": reasons})
-            elif "doc_len_tokens" in stats and "total" not in stats:
-                tokens_in = stats["doc_len_tokens"]  # a reader: what the next filter receives
-            if name.endswith("reader") and job == "1_filter":
-                rejected = {k[len("rejected_"):]: v for k, v in stats.items() if k.startswith("rejected_")}
-                docs = stats.get("documents", 0)
-                rows.append({"job": job, "step": name, "docs_in": docs + stats.get("rejected", 0), "docs_kept": docs,
-                             "docs_dropped": stats.get("rejected", 0), "tokens_kept": stats.get("doc_len_tokens", 0),
-                             "tokens_dropped": None, "reasons": rejected})
-    return rows
-
-
-def job_summaries(layout: Layout) -> dict[str, dict]:
-    """Per job: its steps' rows (what `rexbert curate` prints at the end)."""
-    out: dict[str, dict] = {}
-    for row in step_rows(layout):
-        out.setdefault(row["job"], {"steps": []})["steps"].append(row)
-    return out
 
 
 def domain_counts(dataset_dir: str) -> tuple[Counter, Counter]:
@@ -103,7 +34,7 @@ def decontamination_rows(layout: Layout) -> list[str]:
     if not summary:
         return []
     step = next((s for s in load_job_stats(layout, "1_filter") if "Decontamination" in s["name"]), {"stats": {}})
-    stats = {k: _total(v) for k, v in step["stats"].items()}
+    stats = {k: stat_total(v) for k, v in step["stats"].items()}
     n = summary["n_grams"]
     rows = [f"Documents sharing a {n}-word n-gram (lowercased, punctuation removed) with an evaluation text "
             f"are removed. Eval texts shorter than {n} words cannot match and are counted as too short.", "",
@@ -136,7 +67,7 @@ def audit_note(audit: dict | None) -> str:
     return text
 
 
-def render_card(layout: Layout, repo_id: str, pretty_name: str, license: str, token_unit: str = "words",
+def render_dataset_card(layout: Layout, repo_id: str, pretty_name: str, license: str, token_unit: str = "words",
                 source: str = "FineFineWeb (`m-a-p/FineFineWeb`)", audit: dict | None = None):
     """Writes `README.md` and `domain_distribution.png` into the dataset folder; returns the DatasetCard.
     `source`: where the documents came from (markdown); `audit`: the audit stage's report, if it ran."""
