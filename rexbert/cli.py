@@ -21,7 +21,7 @@ SUBCOMMANDS = {
     "mine-spans": ("training.cli", "mine commerce spans (brands, attributes, quantities, models) for Guided MLM"),
     "eval": ("evaluation.cli", "evaluate encoders: masked-token recovery, CoSENT on ESCI, GLUE"),
     "card": ("model_cards.cli", "render model cards and publish checkpoints to the Hub"),
-    "convert": ("modeling_rexbert.cli", "convert a checkpoint between RexBERT (remote code) and stock ModernBERT"),
+    "convert": ("rexbert.convert_command", "convert a checkpoint between RexBERT (remote code) and stock ModernBERT"),
 }
 
 

@@ -19,10 +19,9 @@ from rexbert.cli import main
 from training.budget import BatchSchedule
 from training.collator import MLMCollator
 from training.config import ConfigError, load_config
-from training.curriculum import train_curriculum
+from training.curriculum import plan_curriculum, train_curriculum
 from training.masking import MaskingConfig
 from training.optim import accumulation_at, build_optimizer
-from training.plan import plan
 from training.presets import PRESET_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +36,7 @@ PAPER_TOKENS = [1.7e12, 250e9, 350e9]
 @pytest.mark.parametrize("world_size", [1, 8, 64, 256])
 @pytest.mark.parametrize("preset", ["micro", "mini", "base", "large"])
 def test_paper_curriculum_plan_matches_the_paper(preset, world_size):
-    p1, p2, p3 = plan(CONFIGS / preset, world_size=world_size)["phases"]
+    p1, p2, p3 = plan_curriculum(CONFIGS / preset, world_size=world_size)["phases"]
     for phase, tokens in zip((p1, p2, p3), PAPER_TOKENS):
         assert phase["world_size"] == world_size
         assert tokens <= phase["tokens"] <= 1.01 * tokens, (phase["name"], phase["tokens"])
@@ -61,7 +60,7 @@ def test_paper_curriculum_plan_matches_the_paper(preset, world_size):
 
 @pytest.mark.parametrize("preset, ettin", [("micro", "17m"), ("base", "150m"), ("large", "400m")])
 def test_anneal_from_ettin_plan(preset, ettin):
-    (phase,) = plan(CONFIGS / preset / "anneal-from-ettin.yaml", world_size=16)["phases"]
+    (phase,) = plan_curriculum(CONFIGS / preset / "anneal-from-ettin.yaml", world_size=16)["phases"]
     assert phase["init_from"] == f"jhu-clsp/ettin-encoder-{ettin}"
     assert phase["sequence_length"] == 8192 and 350e9 <= phase["tokens"] <= 1.01 * 350e9
     assert phase["rope_theta"] == {"full_attention": 160000.0, "sliding_attention": 160000.0}
@@ -119,7 +118,7 @@ def tiny_phase(tmp_path: Path, name: str = "phase1", **changes) -> Path:
 ])
 def test_bad_budgets_are_refused_naming_the_field(tmp_path, change, field):
     with pytest.raises(ConfigError if "anneal_to" in field or "weight" in field else ValueError) as error:
-        plan(tiny_phase(tmp_path, **change))
+        plan_curriculum(tiny_phase(tmp_path, **change))
     assert field in str(error.value)
 
 
@@ -129,10 +128,10 @@ def test_decreasing_theta_and_missing_spans_fail_before_the_first_phase(tmp_path
     tiny_phase(tmp_path, name="phase2", phase=2, model={"preset": None, "init_from": "phase1", "overrides": {
         "rope_parameters": {"full_attention": {"rope_type": "default", "rope_theta": 10000.0}}}})
     with pytest.raises(ConfigError, match=r"phase2: model.overrides.rope_parameters.full_attention.rope_theta"):
-        plan(tmp_path)
+        plan_curriculum(tmp_path)
     tiny_phase(tmp_path, name="phase2", phase=2, model={"preset": None, "init_from": "phase1"},
                masking={"guided_fraction": 0.05}, data={"spans": str(tmp_path / "missing.json")})
-    assert "missing.json not found" in plan(tmp_path)["phases"][1]["warnings"][0]  # a plan needs no data
+    assert "missing.json not found" in plan_curriculum(tmp_path)["phases"][1]["warnings"][0]  # a plan needs no data
     with pytest.raises(FileNotFoundError, match="phase2: data.spans"):
         train_curriculum(tmp_path, tmp_path / "run", progress=False)
     assert not (tmp_path / "run" / "phase1").exists()  # nothing ran
@@ -167,7 +166,7 @@ def test_short_run_does_what_its_plan_says(tmp_path):
         "full_attention": {"rope_type": "default", "rope_theta": 40000.0}}}})
     with contextlib.redirect_stdout(io.StringIO()):
         assert main(["train", "--config", str(path), "--output-dir", str(tmp_path / "run"), "--no-progress"]) == 0
-    (expected,) = plan(path, world_size=1)["phases"]
+    (expected,) = plan_curriculum(path, world_size=1)["phases"]
     summary = json.loads((tmp_path / "run" / "phase1-run" / "training_summary.json").read_text())
     assert summary["steps"] == expected["steps"] and expected["steps"] > 30
     lines = [json.loads(x) for x in (tmp_path / "run" / "phase1-run" / "metrics.jsonl").read_text().splitlines()]
@@ -195,10 +194,10 @@ def test_table_2_defaults_follow_the_preset_not_the_model_sizes(tmp_path):
     tiny_phase(tmp_path, model={"preset": "micro", "overrides": {}}, optimizer=unset)
     tiny_phase(tmp_path, name="phase2", phase=2, model={"preset": None, "init_from": "phase1", "overrides": {}},
                optimizer=unset)
-    peaks = [p["lr"]["peak"] for p in plan(tmp_path)["phases"]]
+    peaks = [p["lr"]["peak"] for p in plan_curriculum(tmp_path)["phases"]]
     assert peaks == [PRESET_OPTIMIZER["micro"]["learning_rate"]] * 2
     with pytest.raises(ConfigError, match="phase2: the model starts from 'phase1'.*set optimizer.lr"):
-        plan(tmp_path / "phase2.yaml")  # alone: phase1 is not in this curriculum
+        plan_curriculum(tmp_path / "phase2.yaml")  # alone: phase1 is not in this curriculum
     tiny_phase(tmp_path, model={"preset": "micro", "overrides": TINY_MODEL}, optimizer=unset)
     with pytest.raises(ConfigError, match="phase1: the model changes its preset's sizes"):
-        plan(tmp_path)
+        plan_curriculum(tmp_path)

@@ -58,16 +58,16 @@ def run_train(args: argparse.Namespace) -> None:
     from accelerate import PartialState
 
     from .budget import launch_is_main, launch_world_size
-    from .curriculum import train_curriculum
-    from .plan import format_plan, plan, to_json
+    from .curriculum import plan_curriculum, train_curriculum
+    from .plan import format_plan, to_json
 
     if args.plan:
-        result = plan(args.config, world_size=args.world_size, max_steps=args.max_steps)
+        result = plan_curriculum(args.config, world_size=args.world_size, max_steps=args.max_steps)
         print(to_json(result) if args.json else format_plan(result))
         return
     if args.world_size is not None or args.json:
         raise ValueError("--world-size and --json go with --plan; a run uses the processes it is launched with.")
-    shown = plan(args.config, world_size=launch_world_size(), max_steps=args.max_steps)  # checks every phase first
+    shown = plan_curriculum(args.config, world_size=launch_world_size(), max_steps=args.max_steps)  # checks every phase first
     if launch_is_main():
         print(format_plan(shown), flush=True)
     output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)

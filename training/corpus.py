@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rexbert.outputs import atomic_open
+from rexbert.core.outputs import atomic_open
 
 from .config import PhaseConfig, SourceConfig
 from .packing import PackedRows

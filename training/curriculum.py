@@ -6,6 +6,7 @@ from pathlib import Path
 
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
+from .plan import check_curriculum, describe_phase
 from .presets import fill_optimizer_defaults
 
 
@@ -47,7 +48,6 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
     """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
     unfinished one continues from its latest checkpoint."""
     from .loop import train_phase
-    from .plan import check_curriculum
 
     phases = load_phases(config, max_steps)
     check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
@@ -58,3 +58,18 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
         if "stopped_at" in summary:
             break
     return summaries
+
+
+def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None) -> dict:
+    """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
+    each phase's `run.world_size`, else 1); every rule is checked first."""
+    phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
+    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
+    described = []
+    for phase, model in zip(phases, configs):
+        described.append(describe_phase(phase, model))
+        try:
+            phase.check_files()
+        except (ValueError, OSError) as error:
+            described[-1]["warnings"] = [f"{error} (needed before this phase runs)"]
+    return {"phases": described}

@@ -132,23 +132,6 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
     }
 
 
-def plan(config: str | Path, world_size: int | None = None, max_steps: int | None = None) -> dict:
-    """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
-    each phase's `run.world_size`, else 1); every rule is checked first."""
-    from .curriculum import load_phases
-
-    phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
-    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
-    described = []
-    for phase, model in zip(phases, configs):
-        described.append(describe_phase(phase, model))
-        try:
-            phase.check_files()
-        except (ValueError, OSError) as error:
-            described[-1]["warnings"] = [f"{error} (needed before this phase runs)"]
-    return {"phases": described}
-
-
 def _number(value: float | None) -> str:
     if value is None:
         return "?"

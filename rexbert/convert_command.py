@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_convert(args: argparse.Namespace) -> None:
-    from .convert import convert_checkpoint
+    from modeling_rexbert.convert import convert_checkpoint
 
     out = convert_checkpoint(args.source, args.destination, to=args.to)
     print(f"Wrote a {args.to} checkpoint to {out}")
