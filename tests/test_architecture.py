@@ -82,10 +82,11 @@ def test_imports_run_downward(module):
 
 def test_modeling_imports_only_torch_and_transformers():
     """It ships to the Hub as remote code: nothing beyond torch, transformers (and optional flash-attn);
-    huggingface_hub is transformers' own dependency, whose strict dataclasses its configs are."""
+    huggingface_hub and tokenizers come with transformers (its configs are huggingface_hub's strict
+    dataclasses, its fast tokenizers are tokenizers')."""
     import sys
 
-    allowed = {"torch", "transformers", "huggingface_hub", "flash_attn", "modeling_rexbert", "__future__"} | \
+    allowed = {"torch", "transformers", "huggingface_hub", "tokenizers", "flash_attn", "modeling_rexbert", "__future__"} | \
         set(sys.stdlib_module_names)
     for path in (ROOT / "modeling_rexbert").glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
