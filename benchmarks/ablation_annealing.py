@@ -152,11 +152,9 @@ def render(study: dict, machine: str) -> str:
 
 
 def plot(study: dict, path: Path) -> None:
-    import matplotlib
+    from rexbert.core.plotting import pyplot, save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     table = summarise(study)
     variants = list(study["variants"])
     fig, axes = plt.subplots(1, len(SPLITS), figsize=(12, 3.8), sharey=False)
@@ -171,8 +169,7 @@ def plot(study: dict, path: Path) -> None:
         ax.grid(axis="y", alpha=0.3)
     fig.suptitle("; ".join(f"({v}) {n}" for v, n in study["variants"].items()), fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path, dpi=120)
 
 
 def main() -> None:
