@@ -55,13 +55,23 @@ def expected_load_report():
     """transformers logs a LOAD REPORT warning for every weight a checkpoint lacks, or holds beyond the class
     loaded. Fine-tuning a masked-LM checkpoint does both on purpose (a new head; the MLM head unused), so the
     report is held back here while the caller checks the keys that matter itself."""
-    log = logging.getLogger("transformers.modeling_utils")
-    level = log.level
-    log.setLevel(logging.ERROR)
+    logs = [logging.getLogger(name) for name in _LOAD_REPORT_LOGGERS]
+    levels = [log.level for log in logs]
+    for log in logs:
+        log.setLevel(logging.ERROR)
     try:
         yield
     finally:
-        log.setLevel(level)
+        for log, level in zip(logs, levels):
+            log.setLevel(level)
+
+
+_LOAD_REPORT_LOGGERS = (
+    "transformers.modeling_utils",
+    # transformers >= 5.25 checks a model's tensor-parallel plan only when the logger above is set to WARNING
+    # or higher, as it is here, and then warns that every layer of a model without a plan is "not sharded"
+    "transformers.distributed.tensor_parallel",
+)
 
 
 def check_encoder_loaded(name: str, missing_keys: list[str], new_head: str | None) -> None:

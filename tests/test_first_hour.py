@@ -172,3 +172,30 @@ def test_cosent_takes_the_users_column_names(tmp_path):
         load_esci(**files, query_column="search", product_columns=["title", "product_description"])
     pairs = load_esci(**files, product_columns=["title"], query_column="search")
     assert pairs["test"]["product"] == ["Red running shoe", "Blue mug"] and pairs["test"]["score"] == [1.0, 0.0]
+
+
+def test_fine_tuning_loads_print_no_library_noise(tmp_path):
+    """A masked-LM folder loaded for fine-tuning: transformers' load report and (from 5.25) its "layers were
+    not sharded" warning are noise there; the new head's check is ours."""
+    import logging
+
+    from transformers.utils import logging as transformers_logging
+
+    from evaluation.loading import load_pretrained, load_sentence_transformer
+
+    modeling_rexbert.RexBertForMaskedLM(tiny_config()).save_pretrained(tmp_path / "mlm")
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    library = logging.getLogger("transformers")
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_warning()  # a user's default (the tests run at "error")
+    library.addHandler(handler)
+    try:
+        load_pretrained(str(tmp_path / "mlm"), "SequenceClassification", new_head="classifier", num_labels=2)
+        load_sentence_transformer(str(tmp_path / "mlm"))
+    finally:
+        library.removeHandler(handler)
+        transformers_logging.set_verbosity(verbosity)
+    printed = [record.getMessage() for record in records]
+    assert not [m for m in printed if "not sharded" in m or "LOAD REPORT" in m], printed
