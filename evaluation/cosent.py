@@ -127,6 +127,15 @@ def load_esci(dataset: str | None = None, train_file: str | None = None, test_fi
     return {s: pairs_of(prepare(source, s)) for s in ("train", "test")}
 
 
+def card_example(pairs: Dataset) -> tuple[list[dict], list[str]]:
+    """The saved model card's widget and usage example: the first query with up to three of its products.
+    Set here, sentence-transformers does not sample its own (behind a progress bar that ignores
+    `disable_tqdm`)."""
+    query = pairs[0]["query"]
+    products = [row["product"] for row in pairs if row["query"] == query][:3]
+    return [{"source_sentence": query, "sentences": products}], [query, *products]
+
+
 def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str | Path | None = None,
                     epochs: float = 1.0, learning_rate: float = 2e-5, batch_size: int = 32, max_length: int = 512,
                     dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET,
@@ -141,6 +150,7 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
     model = load_sentence_transformer(model_name, trust_remote_code)
     model.max_seq_length = max_length
     train, dev = split_by_query(pairs["train"], dev_fraction, seed)
+    model.model_card_data.widget, model.model_card_data.usage_examples = card_example(train)
     evaluator = (EmbeddingSimilarityEvaluator(dev["query"], dev["product"], dev["score"], name="esci-dev")
                  if dev is not None else None)
     with tempfile.TemporaryDirectory() as scratch:

@@ -57,7 +57,7 @@ def test_bad_pairs_are_clear_errors(tmp_path):
                   products_file=str(ESCI / "sample-products.jsonl"))
 
 
-def test_finetune_scores_and_saves_a_sentence_transformer(tmp_path):
+def test_finetune_scores_and_saves_a_sentence_transformer(tmp_path, capfd):
     from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(0)
@@ -67,6 +67,11 @@ def test_finetune_scores_and_saves_a_sentence_transformer(tmp_path):
                       products_file=str(ESCI / "sample-products.jsonl"))
     results = finetune_cosent(str(tmp_path / "base"), pairs, output_dir=tmp_path / "st", epochs=1, batch_size=8,
                               max_length=128)
+    printed = capfd.readouterr()
+    assert "Computing widget examples" not in printed.out + printed.err  # no bar that --no-progress cannot stop
+    card = (tmp_path / "st" / "README.md").read_text()
+    query = pairs["train"][0]["query"]
+    assert f"source_sentence: {query}" in card  # the card's widget: a real query with its products
     assert [r.metric for r in results] == ["spearman", "pearson"]
     assert all(-1.0 <= r.value <= 1.0 for r in results)
     loaded = SentenceTransformer(str(tmp_path / "st"), trust_remote_code=True, device="cpu")
