@@ -15,7 +15,7 @@ from importlib import metadata
 
 # subcommand -> (module that registers it, the line `rexbert --help` shows)
 SUBCOMMANDS = {
-    "demo": ("rexbert.demo", "the whole pipeline on the bundled corpus (about 8 minutes on 2 CPU cores)"),
+    "demo": ("rexbert.demo", "the whole pipeline on the bundled corpus (about 9 minutes on 2 CPU cores)"),
     "curate": ("curation.cli", "build the Ecom-niverse corpus (datatrove pipeline)"),
     "train": ("training.cli", "pretrain with the three-phase curriculum (Accelerate)"),
     "mine-spans": ("training.cli", "mine commerce spans (brands, attributes, quantities, models) for Guided MLM"),

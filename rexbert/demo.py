@@ -281,7 +281,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     parser = add_command(subparsers, "demo", description="Run the whole pipeline, end to end, on the real corpus "
                          "bundled in rexbert/corpus/: curation (datatrove), three training phases, evaluation, a "
-                         "model card and load checks. About 8 minutes on 2 CPU cores; --quick in about 2 minutes.")
+                         "model card and load checks. About 9 minutes on 2 CPU cores; --quick in about 2 minutes.")
     parser.add_argument("--output-dir", default="rexbert-demo", help="where everything is written (must be new, "
                         "or an interrupted demo with --resume)")
     parser.add_argument("--quick", action="store_true", help="a reduced run (2-layer model, 4 steps a phase) in about "
