@@ -1,6 +1,6 @@
 """Masked-token evaluation throughput: RexBERT vs stock transformers ModernBERT, same weights, same masks, CPU.
 
-Times `evaluation.mlm.top_k_predictions` (the model loop of `rexbert eval mlm`) for both implementations
+Times `evaluation.mlm.true_token_ranks` (the model loop of `rexbert eval mlm`) for both implementations
 on the ESCI sample's product titles and descriptions (HTML stripped) at block sizes 128/256/512,
 interleaving the two so machine noise hits both alike. The texts are repeated `--repeat` times so
 that a run lasts long enough to time.
@@ -20,8 +20,8 @@ import torch
 
 import modeling_rexbert
 from evaluation.data import clean_text, load_split
-from evaluation.metrics import top_k_recovery
-from evaluation.mlm import choose_masked_words, load_masked_lm, mask_tokens, top_k_predictions
+from evaluation.metrics import top_k_from_ranks
+from evaluation.mlm import choose_masked_words, load_masked_lm, mask_tokens, true_token_ranks
 from cpu_cli import parse_cpu_args, write_report
 from modeling_rexbert.convert import convert_checkpoint
 
@@ -62,9 +62,9 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, model in (("rexbert", ours), ("stock", stock)):
                 start = time.perf_counter()
-                ranked, truth = top_k_predictions(model, tokenizer, examples, 1, args.batch_size)
+                ranks, truth = true_token_ranks(model, tokenizer, examples, args.batch_size)
                 seconds[name].append(time.perf_counter() - start)
-                hits[name], masked = top_k_recovery(ranked, truth, (1,)), len(truth)  # scored outside the timing
+                hits[name], masked = top_k_from_ranks(ranks, (1,)), len(truth)  # scored outside the timing
         rate = {name: real_tokens / statistics.median(s) for name, s in seconds.items()}
         lines.append(f"| {block_size} | {real_tokens:,} | {masked:,} | {rate['rexbert']:,.0f} | {rate['stock']:,.0f} | "
                      f"{rate['rexbert'] / rate['stock']:.2f}x | {hits['rexbert'] == hits['stock']} |")

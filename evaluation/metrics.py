@@ -20,13 +20,14 @@ MODULE_OF = {"accuracy": "accuracy", "f1": "f1", "mcc": "matthews_correlation", 
              "spearman": "spearmanr"}
 
 
-def load_metric(name: str) -> evaluate.EvaluationModule:
-    """A fresh instance of the shipped module `name`: local files only, batches kept in memory (no cache files)."""
+def load_metric(name: str, config_name: str | None = None) -> evaluate.EvaluationModule:
+    """A fresh instance of the shipped module `name` (its input form `config_name`, if it has several): local files
+    only, batches kept in memory (no cache files)."""
     path = MODULES_DIR / name
     if not (path / f"{name}.py").is_file():
         known = sorted(p.name for p in MODULES_DIR.iterdir() if (p / f"{p.name}.py").is_file())
         raise ValueError(f"no metric module {name!r} in {MODULES_DIR}; available: {known}.")
-    return evaluate.load(str(path), keep_in_memory=True,
+    return evaluate.load(str(path), config_name, keep_in_memory=True,
                          download_config=DownloadConfig(local_files_only=True))
 
 
@@ -48,4 +49,11 @@ def top_k_recovery(ranked_ids, true_ids, ks: Sequence[int]) -> dict[int, float]:
     """{k: fraction of masked positions whose true id is among the first k of its ranked ids}."""
     result = load_metric("topk_recovery").compute(predictions=_plain(ranked_ids), references=_plain(true_ids),
                                                   k=list(ks))
+    return {k: result[f"top{k}_accuracy"] for k in ks}
+
+
+def top_k_from_ranks(ranks, ks: Sequence[int]) -> dict[int, float]:
+    """{k: fraction of masked positions whose true id ranks below k}, from each position's rank of its true id
+    (0 = the model's best): the same numbers as `top_k_recovery`, one integer per position to encode."""
+    result = load_metric("topk_recovery", "ranks").compute(predictions=np.asarray(ranks, dtype=np.int64), k=list(ks))
     return {k: result[f"top{k}_accuracy"] for k in ks}

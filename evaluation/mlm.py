@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from .data import EvaluationDataError, clean_text, column, load_split
 from .loading import load_pretrained, load_tokenizer, runs_rexbert_code
-from .metrics import top_k_recovery
+from .metrics import top_k_from_ranks
 from .results import MASKED_TOKEN_RECOVERY, EvalResult
 
 _WORD = re.compile(r"\S+")
@@ -96,12 +96,13 @@ def pack_blocks(examples: list[tuple[list[int], list[int]]], tokenizer, block_si
 
 
 @torch.inference_mode()
-def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int]]], k: int, batch_size: int,
-                      progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(the model's k best token ids at each masked position, best first; the original ids), over all examples.
-    Scored by the `topk_recovery` metric module (`evaluation.metrics.top_k_recovery`)."""
+def true_token_ranks(model, tokenizer, examples: list[tuple[list[int], list[int]]], batch_size: int,
+                     progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(the rank of the original id among the model's scores at each masked position, 0 = best, ties counted in
+    its favour; the original ids), over all examples. One integer per position is all that top-k accuracy for
+    every k needs: scored by the `topk_recovery` metric module's "ranks" form (`evaluation.metrics.top_k_from_ranks`)."""
     sparse_head = runs_rexbert_code(model)  # RexBERT's head returns the logits of the masked rows only
-    ranked, truth = [], []
+    ranks, truth = [], []
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
     for batch in tqdm(batches, desc=progress, disable=progress is None, leave=False):
@@ -117,9 +118,11 @@ def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int
             logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
         else:
             logits = model(input_ids=ids, attention_mask=mask).logits[masked]
-        ranked.append(logits.topk(k, dim=-1).indices.cpu().numpy())
-        truth.append(labels[masked].cpu().numpy())
-    return np.concatenate(ranked), np.concatenate(truth)
+        true_ids = labels[masked]
+        true_scores = logits.gather(-1, true_ids[:, None].to(logits.device))
+        ranks.append((logits > true_scores).sum(-1).cpu().numpy())
+        truth.append(true_ids.cpu().numpy())
+    return np.concatenate(ranks), np.concatenate(truth)
 
 
 def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequence[str], block_sizes: Sequence[int],
@@ -148,8 +151,8 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                 if not examples:
                     raise EvaluationDataError(f"column {name!r} of {dataset} has no text to mask.")
                 label = f"{model_name} {name}@{block_size}" if show_progress else None
-                ranked, truth = top_k_predictions(model, tokenizer, examples, max(ks), batch_size, progress=label)
-                accuracy = top_k_recovery(ranked, truth, ks)
+                ranks, truth = true_token_ranks(model, tokenizer, examples, batch_size, progress=label)
+                accuracy = top_k_from_ranks(ranks, ks)
                 for k in ks:
                     results.append(EvalResult(
                         model=model_name, task=MASKED_TOKEN_RECOVERY, dataset=str(dataset), split=split,

@@ -11,7 +11,7 @@ import evaluate
 import numpy as np
 import pytest
 
-from evaluation.metrics import MODULE_OF, MODULES_DIR, load_metric, score, top_k_recovery
+from evaluation.metrics import MODULE_OF, MODULES_DIR, load_metric, score, top_k_from_ranks, top_k_recovery
 
 ROOT = Path(__file__).parents[1]
 SHIPPED = ("accuracy", "f1", "matthews_correlation", "pearsonr", "spearmanr", "topk_recovery")
@@ -44,6 +44,19 @@ def test_top_k_recovery_hand_computed():
     assert top_k_recovery(ranked, [5, 6, 7, 8], (1, 2, 3, 5)) == {1: 0.25, 2: 0.5, 3: 0.75, 5: 1.0}
     with pytest.raises(ValueError, match=r"k must be in 1\.\.5"):  # top-6 from 5 ranked ids: refused, not too low
         top_k_recovery(ranked, [5, 6, 7, 8], (6,))
+
+
+def test_top_k_from_ranks_equals_top_k_from_ranked_ids():
+    # the same four positions as above: true ids ranked 1st, 2nd, 3rd and 5th, i.e. ranks 0, 1, 2, 4
+    assert top_k_from_ranks(np.array([0, 1, 2, 4]), (1, 2, 3, 5)) == {1: 0.25, 2: 0.5, 3: 0.75, 5: 1.0}
+    ranks = np.random.default_rng(0).geometric(0.3, 2_000) - 1
+    ranked = np.tile(np.arange(1, 11), (len(ranks), 1))  # ids 1..10 best first; the true id sits at its rank or beyond
+    truth = np.where(ranks < 10, ranked[np.arange(len(ranks)), np.minimum(ranks, 9)], 99)
+    assert top_k_from_ranks(ranks, (1, 3, 5, 10)) == top_k_recovery(ranked, truth, (1, 3, 5, 10))
+    with pytest.raises(ValueError, match="non-negative rank"):
+        top_k_from_ranks([0, -1], (1,))
+    with pytest.raises(ValueError, match="k must be >= 1"):
+        top_k_from_ranks([0, 1], (0,))
 
 
 def test_each_metric_is_a_shipped_evaluate_module():

@@ -11,8 +11,8 @@ from conftest import tiny_config
 
 import modeling_rexbert
 from evaluation.data import EvaluationDataError, clean_text, load_split
-from evaluation.metrics import top_k_recovery
-from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, top_k_predictions
+from evaluation.metrics import top_k_from_ranks
+from evaluation.mlm import choose_masked_words, evaluate_masked_lm, mask_tokens, pack_blocks, true_token_ranks
 from evaluation.results import EvalResult, masked_token_table, read_results, render_table, write_results
 from modeling_rexbert.convert import convert_checkpoint
 from rexbert.cli import main as cli
@@ -88,9 +88,9 @@ def test_top_k_accuracy_hand_computed():
     labels = [-100, 5, 6, 7, 8, -100]
     rankings = {1: [5, 1, 2], 2: [1, 6, 2], 3: [1, 2, 7], 4: [1, 2, 3, 4, 9, 8]}
     tokenizer = type("Tok", (), {"pad_token_id": 0})()
-    ranked, truth = top_k_predictions(RankingModel(rankings), tokenizer, [([3] * 6, labels)], k=5, batch_size=4)
-    assert truth.tolist() == [5, 6, 7, 8] and ranked[:, 0].tolist() == [5, 1, 1, 1]  # best first
-    assert top_k_recovery(ranked, truth, (1, 3, 5)) == {1: 0.25, 3: 0.75, 5: 0.75}
+    ranks, truth = true_token_ranks(RankingModel(rankings), tokenizer, [([3] * 6, labels)], batch_size=4)
+    assert truth.tolist() == [5, 6, 7, 8] and ranks.tolist() == [0, 1, 2, 5]
+    assert top_k_from_ranks(ranks, (1, 3, 5)) == {1: 0.25, 3: 0.75, 5: 0.75}
 
 
 def test_same_masks_and_scores_for_rexbert_and_stock(trained_pair, tmp_path):
