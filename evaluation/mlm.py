@@ -100,7 +100,7 @@ def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int
                       progress: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(the model's k best token ids at each masked position, best first; the original ids), over all examples.
     Scored by the `topk_recovery` metric module (`evaluation.metrics.top_k_recovery`)."""
-    sparse_head = runs_rexbert_code(model)  # RexBERT's head returns the logits of the masked rows only
+    sparse_head = runs_rexbert_code(model)  # RexBERT's head can return the logits of the masked rows only
     ranked, truth = [], []
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -114,7 +114,7 @@ def top_k_predictions(model, tokenizer, examples: list[tuple[list[int], list[int
         mask = (torch.arange(width)[None, :] < torch.tensor([len(examples[i][0]) for i in batch])[:, None]).long()
         masked = labels != -100
         if sparse_head:
-            logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
+            logits = model(input_ids=ids, attention_mask=mask, labels=labels, sparse_prediction=True).logits
         else:
             logits = model(input_ids=ids, attention_mask=mask).logits[masked]
         ranked.append(logits.topk(k, dim=-1).indices.cpu().numpy())
