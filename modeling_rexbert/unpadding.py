@@ -256,6 +256,10 @@ def static_batch(attention_mask: torch.Tensor | None, batch_size: int, seq_len: 
     if attention_mask is None:
         real = torch.ones(batch_size, seq_len, dtype=torch.bool, device=device)
     else:
+        # Tells the exporter that the mask's sizes are the input's (else it only learns their products are equal).
+        if not torch.jit.is_tracing():  # (the tracer records sizes as tensors)
+            torch._check(attention_mask.shape[0] == batch_size)
+            torch._check(attention_mask.shape[1] == seq_len)
         real = attention_mask.to(device).bool()
     first = real & (real.long().cumsum(1) == 1)
     if position_ids is None:
