@@ -269,6 +269,9 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         self.model = RexBertModel(config)
         self.head = RexBertPredictionHead(config)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=config.decoder_bias)
+        # Attributes as in stock ModernBERT (read from the config once; code that sets them keeps working).
+        self.sparse_prediction = config.sparse_prediction
+        self.sparse_pred_ignore_index = config.sparse_pred_ignore_index
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -295,20 +298,20 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         `logits` are `(batch, seq, vocab)` (zeros at padding) and, with `labels` (`-100` where no prediction
         is wanted), `loss` is the mean cross-entropy over the labelled real tokens, as in stock ModernBERT.
 
-        `sparse_prediction` (default: `config.sparse_prediction`, False as in ModernBERT): with `labels`,
-        run the head on the positions whose label is not `config.sparse_pred_ignore_index` only and return
+        `sparse_prediction` (default: `self.sparse_prediction`, from the config, False as in ModernBERT): with
+        `labels`, run the head on the positions whose label is not `sparse_pred_ignore_index` only and return
         their `logits`, `(num_predicted, vocab)` in row-major order: the same loss for much less work
         (the training loop asks for it).
         """
         state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                                   output_hidden_states, output_attentions)
         hidden = state.last_hidden_state
-        sparse = self.config.sparse_prediction if sparse_prediction is None else sparse_prediction
+        sparse = self.sparse_prediction if sparse_prediction is None else sparse_prediction
         loss = None
         if labels is not None:
             labels = state.batch.unpad_labels(labels)
         if labels is not None and sparse:
-            predicted = labels != self.config.sparse_pred_ignore_index
+            predicted = labels != self.sparse_pred_ignore_index
             labels = labels[predicted]
             logits = self.decoder(self.head(hidden[predicted]))
         else:

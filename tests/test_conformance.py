@@ -49,6 +49,11 @@ def test_sparse_prediction_argument_overrides_config_and_uses_the_ignore_index()
     torch.testing.assert_close(mine.logits, theirs.logits, atol=ATOL, rtol=0)
     torch.testing.assert_close(mine.loss, theirs.loss, atol=1e-5, rtol=1e-5)
     assert dense.logits.shape == (*ids.shape, 512)
+    for model in (ours, stock):  # the attribute stock reads, set on the model
+        model.sparse_prediction = False
+        assert model(input_ids=ids, attention_mask=mask).logits.shape == (*ids.shape, 512)
+        model.sparse_prediction = True
+        assert model(input_ids=ids, attention_mask=mask, labels=labels).logits.shape == mine.logits.shape
 
 
 @pytest.mark.parametrize("via", ["argument", "config"])

@@ -73,6 +73,9 @@ def test_multiple_choice_matches_stock(pooling):
     torch.testing.assert_close(mine.logits, theirs.logits, atol=ATOL, rtol=0)
     torch.testing.assert_close(mine.loss, theirs.loss, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(from_embeds, mine.logits, atol=1e-5, rtol=0)
+    if pooling == "mean":  # without a mask every token counts (stock raises here)
+        with torch.no_grad():
+            assert ours(input_ids=ids).logits.shape == (2, 3)
     with pytest.raises(ValueError, match="num_choices"):
         ours(input_ids=ids[0], attention_mask=mask[0])
 
