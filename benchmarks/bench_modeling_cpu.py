@@ -8,11 +8,15 @@ Scenarios (each for every preset asked for):
   infer-long     encoder forward on 2 full rows of 4,096 tokens (context-extension lengths, where
                  local attention's window matters most)
 
-Peers: `rexbert` (ours, sdpa), `stock-sparse` (ModernBertForMaskedLM, sdpa, sparse_prediction=True)
-and `stock` (its default: dense logits). Each case runs in its own subprocess so that its peak
-memory (max RSS above the process's state after setup) is its own.
+Peers: `rexbert` (ours, sdpa; training asks for sparse MLM logits, as training/loop.py does),
+`stock-sparse` (ModernBertForMaskedLM, sdpa, sparse_prediction=True) and `stock` (its default: dense
+logits). With `--baseline DIR`, peer `baseline` is the RexBERT code of another checkout (e.g. main) run
+the same way, so a change to the model is measured against the code before it in one run. Each case
+runs in its own subprocess so that its peak memory (max RSS above the process's state after setup) is
+its own.
 
     python benchmarks/bench_modeling_cpu.py --presets micro,mini --output benchmarks/results/modeling_cpu.md
+    python benchmarks/bench_modeling_cpu.py --presets micro --peers rexbert --baseline /work/main
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import argparse
 import gc
 import json
 import math
+import os
 import resource
 import statistics
 import subprocess
@@ -33,7 +38,7 @@ from cpu_cli import parse_cpu_args, write_report
 
 SCENARIOS = ("train-varlen", "infer-varlen", "train-full", "infer-full", "infer-long")
 LONG_BATCH = (2, 4096)  # (rows, tokens) of the infer-long scenario
-PEERS = ("rexbert", "stock-sparse", "stock")
+PEERS = ("rexbert", "baseline", "stock-sparse", "stock")
 MASK_RATE = 0.30
 
 
@@ -66,9 +71,10 @@ def build(peer: str, preset: str, train: bool):
     from transformers import ModernBertForMaskedLM
 
     torch.manual_seed(0)
-    config = modeling_rexbert.RexBertConfig.from_preset(preset, attn_implementation="sdpa")
+    # sparse_prediction: what the training loop asks for (older RexBERT code predicted sparsely whatever it said)
+    config = modeling_rexbert.RexBertConfig.from_preset(preset, attn_implementation="sdpa", sparse_prediction=True)
     ours = modeling_rexbert.RexBertForMaskedLM(config)
-    if peer == "rexbert":
+    if peer in ("rexbert", "baseline"):
         model = ours if train else ours.model
     else:
         stock_config = to_modernbert_config(config, sparse_prediction=peer == "stock-sparse")
@@ -141,27 +147,34 @@ def run_case(peer: str, preset: str, scenario: str, batch_size: int, seq_len: in
 def spawn(peer, preset, scenario, a) -> dict:
     cmd = [sys.executable, __file__, "--case", f"{peer}:{preset}:{scenario}", "--batch-size", str(a.batch_size),
            "--seq-len", str(a.seq_len), "--steps", str(a.steps), "--threads", str(a.threads)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
+    env = dict(os.environ)
+    if peer == "baseline":  # the other checkout's modeling_rexbert comes first on the path
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(a.baseline), env.get("PYTHONPATH")]))
+    done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"case {peer}:{preset}:{scenario} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def render(results: list[dict], a) -> str:
+    peers = [p for p in PEERS if any(r["peer"] == p for r in results)]
+    others = [p for p in peers if p != "rexbert"]
+    baseline = f" baseline: RexBERT code of {a.baseline}." if a.baseline else ""
     lines = [
         f"RexBERT vs stock ModernBERT (transformers, sdpa) on CPU, {a.threads} threads, torch {torch.__version__}; "
         f"batch {a.batch_size} x {a.seq_len} ({LONG_BATCH[0]} x {LONG_BATCH[1]} for infer-long), "
-        f"median of {a.steps} steps after one warm-up.",
+        f"median of {a.steps} steps after one warm-up.{baseline} Shared machine: load average "
+        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min) when the table was written.",
         "",
-        "| preset | scenario | padding | rexbert tok/s | stock-sparse tok/s | stock tok/s | "
-        "x stock-sparse | x stock | peak MB rexbert / stock-sparse / stock |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| preset | scenario | padding | " + " | ".join(f"{p} tok/s" for p in peers) + " | "
+        + " | ".join(f"x {p}" for p in others) + " | peak MB " + " / ".join(peers) + " |",
+        "|---|---|---|" + "---|" * (len(peers) + len(others) + 1),
     ]
     by_key = {(r["preset"], r["scenario"], r["peer"]): r for r in results}
     for preset in a.presets:
         for scenario in SCENARIOS:
-            row = {p: by_key.get((preset, scenario, p)) for p in PEERS}
-            if row["rexbert"] is None:
+            row = {p: by_key.get((preset, scenario, p)) for p in peers}
+            if row.get("rexbert") is None:
                 continue
             ours = row["rexbert"]["real_tokens_per_s"]
 
@@ -172,9 +185,9 @@ def render(results: list[dict], a) -> str:
                 return f"{ours / row[peer]['real_tokens_per_s']:.2f}x" if row[peer] else "-"
 
             lines.append(
-                f"| {preset} | {scenario} | {row['rexbert']['padding_fraction']:.0%} | {cell('rexbert')} | "
-                f"{cell('stock-sparse')} | {cell('stock')} | {ratio('stock-sparse')} | {ratio('stock')} | "
-                + " / ".join(cell(p, "peak_mb_above_setup", "{:,.0f}") for p in PEERS) + " |"
+                f"| {preset} | {scenario} | {row['rexbert']['padding_fraction']:.0%} | "
+                + " | ".join(cell(p) for p in peers) + " | " + " | ".join(ratio(p) for p in others) + " | "
+                + " / ".join(cell(p, "peak_mb_above_setup", "{:,.0f}") for p in peers) + " |"
             )
     return "\n".join(lines)
 
@@ -186,6 +199,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seq-len", type=int, default=512)
     parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--peers", default="rexbert,stock-sparse,stock", help="which of rexbert, stock-sparse, stock")
+    parser.add_argument("--baseline", type=Path, help="also run the RexBERT code of this checkout (peer 'baseline')")
     parser.add_argument("--case", help=argparse.SUPPRESS)
     a = parse_cpu_args(parser)  # a --case subprocess gets --threads too
     if a.case:
@@ -196,9 +211,10 @@ def main() -> None:
     results = []
     for preset in a.presets:
         for scenario in a.scenarios.split(","):
+            chosen = a.peers.split(",") + (["baseline"] if a.baseline else [])
             # stock-sparse and stock differ only in the MLM head, which inference does not run
-            peers = PEERS if scenario.startswith("train") else ("rexbert", "stock")
-            for peer in peers:
+            skipped = () if scenario.startswith("train") else ("stock-sparse",)
+            for peer in [p for p in PEERS if p in chosen and p not in skipped]:
                 result = spawn(peer, preset, scenario, a)
                 results.append(result)
                 print(f"{preset:6s} {scenario:13s} {peer:13s} {result['real_tokens_per_s']:>10,.0f} real tok/s "

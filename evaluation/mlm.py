@@ -101,7 +101,7 @@ def true_token_ranks(model, tokenizer, examples: list[tuple[list[int], list[int]
     """(the rank of the original id among the model's scores at each masked position, 0 = best, ties counted in
     its favour; the original ids), over all examples. One integer per position is all that top-k accuracy for
     every k needs: scored by the `topk_recovery` metric module's "ranks" form (`evaluation.metrics.top_k_from_ranks`)."""
-    sparse_head = runs_rexbert_code(model)  # RexBERT's head returns the logits of the masked rows only
+    sparse_head = runs_rexbert_code(model)  # RexBERT's head can return the logits of the masked rows only
     ranks, truth = [], []
     order = sorted(range(len(examples)), key=lambda i: len(examples[i][0]))  # similar lengths together
     batches = [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
@@ -115,7 +115,7 @@ def true_token_ranks(model, tokenizer, examples: list[tuple[list[int], list[int]
         mask = (torch.arange(width)[None, :] < torch.tensor([len(examples[i][0]) for i in batch])[:, None]).long()
         masked = labels != -100
         if sparse_head:
-            logits = model(input_ids=ids, attention_mask=mask, labels=labels).logits
+            logits = model(input_ids=ids, attention_mask=mask, labels=labels, sparse_prediction=True).logits
         else:
             logits = model(input_ids=ids, attention_mask=mask).logits[masked]
         true_ids = labels[masked]

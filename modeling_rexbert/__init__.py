@@ -20,6 +20,8 @@ from .configuration_rexbert import PRESETS, RexBertConfig, RexBertConfigError
 from .modeling_rexbert import (
     AUTO_MAP,
     RexBertForMaskedLM,
+    RexBertForMultipleChoice,
+    RexBertForQuestionAnswering,
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
     RexBertModel,
@@ -43,6 +45,8 @@ __all__ = [
     "RexBertForMaskedLM",
     "RexBertForSequenceClassification",
     "RexBertForTokenClassification",
+    "RexBertForQuestionAnswering",
+    "RexBertForMultipleChoice",
     "build_tokenizer",
     "check_vocab_matches",
     "load_tokenizer",

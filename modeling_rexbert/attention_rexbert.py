@@ -9,6 +9,7 @@ returns `(num_tokens, heads * head_dim)`; none of them attends across documents.
 - `sdpa` / `eager`: documents of similar length are gathered into rectangles (see
   `unpadding.AttentionBucket`) and attended with `scaled_dot_product_attention` or explicit
   matmul-softmax; exact, and the fast path on CPU.
+- `padded_attention`: the padded batch as one rectangle, for attention maps and for export.
 
 This file travels to the Hub as remote code: it may import only torch (flash-attn optionally).
 """
@@ -103,6 +104,33 @@ def _eager(q, k, v, mask, dropout, scale):
     probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
     probs = F.dropout(probs, p=dropout, training=dropout > 0)
     return torch.matmul(probs, v)
+
+
+def padded_attention(q, k, v, batch, half_window: int | None, dropout: float, scale: float,
+                     return_probs: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Attention on the padded `(batch, heads, seq, seq)` rectangle, with the mask stock ModernBERT uses
+    (keys of the same document, `|i - j| <= half_window` on local layers).
+
+    Used when attention maps are asked for (eager, returning the probabilities, zero on padding
+    query rows) and while exporting or tracing (sdpa), where shapes must not depend on the data.
+    """
+    def rectangle(x: torch.Tensor) -> torch.Tensor:  # (T, heads, dim) -> (batch, heads, seq, dim)
+        return batch.pad(x).transpose(1, 2)
+
+    q, k, v = rectangle(q), rectangle(k), rectangle(v)
+    mask = batch.padded_attention_mask(half_window)  # (batch, 1, seq, seq)
+    probs = None
+    if return_probs:
+        scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+        probs = torch.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+        probs = F.dropout(probs, p=dropout, training=dropout > 0)
+        out = torch.matmul(probs, v)
+        probs = probs * batch.padded_real[:, None, :, None].to(probs.dtype)
+    else:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, scale=scale)
+    out = out.transpose(1, 2)  # (batch, seq, heads, dim)
+    return batch.unpad(out.reshape(*out.shape[:2], -1)), probs
 
 
 @functools.cache

@@ -188,6 +188,19 @@ class RexBertConfig(ModernBertConfig):
                 output["architectures"] = [name.replace("RexBert", "ModernBert", 1) for name in output["architectures"]]
         return json.dumps(output, indent=2, sort_keys=True) + "\n"
 
+    # transformers refuses `output_attentions=True` unless the attention is eager; RexBERT computes the maps
+    # eagerly for the calls that ask for them, whatever the backend, so the request is always honoured.
+    @property
+    def output_attentions(self) -> bool:
+        return self._output_attentions
+
+    @output_attentions.setter
+    def output_attentions(self, value: bool) -> None:
+        self._output_attentions = value
+
+    def validate_output_attentions(self) -> None:
+        pass
+
     def _check_layers(self) -> None:
         unknown = sorted(set(self.layer_types) - set(LAYER_TYPES))
         if unknown:

@@ -22,6 +22,8 @@ from transformers import AutoTokenizer, ModernBertConfig
 from .configuration_rexbert import RexBertConfig, RexBertConfigError
 from .modeling_rexbert import (
     RexBertForMaskedLM,
+    RexBertForMultipleChoice,
+    RexBertForQuestionAnswering,
     RexBertForSequenceClassification,
     RexBertForTokenClassification,
     RexBertModel,
@@ -34,6 +36,8 @@ TASKS = {
     "ForMaskedLM": RexBertForMaskedLM,
     "ForSequenceClassification": RexBertForSequenceClassification,
     "ForTokenClassification": RexBertForTokenClassification,
+    "ForQuestionAnswering": RexBertForQuestionAnswering,
+    "ForMultipleChoice": RexBertForMultipleChoice,
 }
 TARGETS = ("modernbert", "rexbert")
 # Keys a saved config carries that must not be copied into the other format's config.

@@ -1,9 +1,10 @@
 """RexBERT: a ModernBERT-architecture encoder that removes padding once and keeps it out.
 
-State-dict keys equal transformers' `ModernBertForMaskedLM`, so ModernBERT, Ettin and released
-RexBERT weights load unchanged. Inputs are unpadded before the embedding lookup (labels too),
-every layer runs on the real tokens only, and outputs are padded back to `(batch, seq, ...)` at
-the very end. With `labels`, the MLM head runs on the masked positions only.
+State-dict keys equal transformers' `ModernBert*` classes, so ModernBERT, Ettin and released RexBERT
+weights load unchanged, and outputs follow stock ModernBERT's (shapes, `output_hidden_states` /
+`output_attentions` via argument or config, `return_dict=False`). Inputs are unpadded before the
+embedding lookup (labels too), every layer runs on the real tokens only, and outputs are padded back
+to `(batch, seq, ...)` at the very end. Where stock and RexBERT differ on purpose, README.md says why.
 
 This file travels to the Hub as remote code: it may import only torch and transformers.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import importlib
 import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -24,142 +24,30 @@ from .configuration_rexbert import RexBertConfig, check_attn_implementation
 # isort: on
 from transformers import PreTrainedModel
 from transformers import initialization as init
-from transformers.activations import ACT2FN
-from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_outputs import (
     BaseModelOutput,
     MaskedLMOutput,
+    MultipleChoiceModelOutput,
+    QuestionAnsweringModelOutput,
     SequenceClassifierOutput,
     TokenClassifierOutput,
 )
-from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS, dynamic_rope_update
 from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
-from .attention_rexbert import ATTENTION_FUNCTIONS, apply_rotary, flash_attn_varlen_kernel
-from .unpadding import UnpaddedBatch, unpad_inputs
+from .attention_rexbert import flash_attn_varlen_kernel
+from .layers_rexbert import (
+    RexBertAttention,
+    RexBertEmbeddings,
+    RexBertEncoderLayer,
+    RexBertMLP,
+    RexBertPredictionHead,
+    RexBertRotaryEmbedding,
+)
+from .outputs_rexbert import EncoderState, exporting, hidden_state_selection
+from .unpadding import static_batch, unpad_inputs
 
 logger = logging.get_logger(__name__)
-
-
-class RexBertEmbeddings(nn.Module):
-    """Token embeddings -> LayerNorm -> dropout; no positions (RoPE) and no token types."""
-
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.tok_embeddings = nn.Embedding(config.vocab_size, config.hidden_size, padding_idx=config.pad_token_id)
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        self.drop = nn.Dropout(config.embedding_dropout)
-
-    def forward(self, input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None):
-        embeds = self.tok_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
-        return self.drop(self.norm(embeds))
-
-
-class RexBertMLP(nn.Module):
-    """GeGLU: `Wi` projects to 2 x intermediate, `gelu(input) * gate`, `Wo` projects back."""
-
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.Wi = nn.Linear(config.hidden_size, 2 * config.intermediate_size, bias=config.mlp_bias)
-        self.act = ACT2FN[config.hidden_activation]
-        self.drop = nn.Dropout(config.mlp_dropout)
-        self.Wo = nn.Linear(config.intermediate_size, config.hidden_size, bias=config.mlp_bias)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        inputs, gate = self.Wi(hidden_states).chunk(2, dim=-1)
-        return self.Wo(self.drop(self.act(inputs) * gate))
-
-
-class RexBertRotaryEmbedding(nn.Module):
-    """cos/sin per token (half head dim) and layer type; theta and scaling come from `config.rope_parameters`."""
-
-    def __init__(self, config: RexBertConfig, device: torch.device | None = None):
-        super().__init__()
-        self.config = config
-        self.max_seq_len_cached = config.max_position_embeddings
-        self.original_max_seq_len = config.max_position_embeddings
-        self.layer_types = sorted(set(config.layer_types))
-        self.rope_type = {t: config.rope_parameters[t].get("rope_type", "default") for t in self.layer_types}
-        for layer_type in self.layer_types:
-            inv_freq, scaling = self.compute_inv_freq(config, layer_type, device)
-            self.register_buffer(f"{layer_type}_inv_freq", inv_freq, persistent=False)
-            self.register_buffer(f"{layer_type}_original_inv_freq", inv_freq.clone(), persistent=False)
-            setattr(self, f"{layer_type}_attention_scaling", scaling)
-
-    @staticmethod
-    def compute_inv_freq(config: RexBertConfig, layer_type: str, device=None) -> tuple[torch.Tensor, float]:
-        rope_type = config.rope_parameters[layer_type].get("rope_type", "default")
-        if rope_type != "default":
-            return ROPE_INIT_FUNCTIONS[rope_type](config, device, layer_type=layer_type)
-        base = config.rope_parameters[layer_type]["rope_theta"]
-        dim = config.hidden_size // config.num_attention_heads
-        inv_freq = 1.0 / (base ** (torch.arange(0, dim, 2, dtype=torch.float, device=device) / dim))
-        return inv_freq, 1.0
-
-    @torch.no_grad()
-    @dynamic_rope_update  # only acts for rope types that rescale with the sequence length
-    def forward(self, x: torch.Tensor, position_ids: torch.Tensor, layer_type: str):
-        inv_freq = getattr(self, f"{layer_type}_inv_freq")
-        scaling = getattr(self, f"{layer_type}_attention_scaling")
-        freqs = position_ids[:, None].float() * inv_freq.to(device=x.device, dtype=torch.float)[None, :]
-        return freqs.cos() * scaling, freqs.sin() * scaling  # (T, head_dim / 2) each
-
-
-class RexBertAttention(nn.Module):
-    """Fused QKV -> RoPE -> attention within each document (global, or a +-64-token local band) -> Wo."""
-
-    def __init__(self, config: RexBertConfig, layer_idx: int):
-        super().__init__()
-        self.config = config
-        self.num_heads = config.num_attention_heads
-        self.head_dim = config.hidden_size // config.num_attention_heads
-        self.scale = self.head_dim**-0.5
-        self.Wqkv = nn.Linear(config.hidden_size, 3 * config.hidden_size, bias=config.attention_bias)
-        self.Wo = nn.Linear(config.hidden_size, config.hidden_size, bias=config.attention_bias)
-        self.out_drop = nn.Dropout(config.attention_dropout) if config.attention_dropout > 0 else nn.Identity()
-        is_local = config.layer_types[layer_idx] == "sliding_attention"
-        self.half_window = config.local_attention // 2 if is_local else None
-
-    def forward(self, hidden_states: torch.Tensor, batch: UnpaddedBatch, rotary: tuple[torch.Tensor, torch.Tensor]):
-        qkv = self.Wqkv(hidden_states).view(-1, 3, self.num_heads, self.head_dim)
-        q, k, v = apply_rotary(qkv, *rotary)
-        attend = ATTENTION_FUNCTIONS[self.config._attn_implementation]
-        out = attend(
-            q, k, v, batch, self.half_window, self.config.attention_dropout if self.training else 0.0, self.scale,
-            deterministic=self.config.deterministic_flash_attn,
-        )
-        return self.out_drop(self.Wo(out))
-
-
-class RexBertEncoderLayer(GradientCheckpointingLayer):
-    """Pre-norm block; layer 0 has no attention norm (the embedding norm plays that role)."""
-
-    def __init__(self, config: RexBertConfig, layer_idx: int):
-        super().__init__()
-        self.attention_type = config.layer_types[layer_idx]
-        self.attn_norm = (
-            nn.Identity() if layer_idx == 0
-            else nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        )
-        self.attn = RexBertAttention(config, layer_idx)
-        self.mlp_norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-        self.mlp = RexBertMLP(config)
-
-    def forward(self, hidden_states: torch.Tensor, batch: UnpaddedBatch, rotary: tuple[torch.Tensor, torch.Tensor]):
-        hidden_states = hidden_states + self.attn(self.attn_norm(hidden_states), batch, rotary)
-        return hidden_states + self.mlp(self.mlp_norm(hidden_states))
-
-
-class RexBertPredictionHead(nn.Module):
-    def __init__(self, config: RexBertConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size, config.classifier_bias)
-        self.act = ACT2FN[config.classifier_activation]
-        self.norm = nn.LayerNorm(config.hidden_size, eps=config.norm_eps, bias=config.norm_bias)
-
-    def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        return self.norm(self.act(self.dense(hidden_states)))
 
 
 # Top-level modules of task heads; their weights may legitimately be missing from a checkpoint.
@@ -277,20 +165,6 @@ class RexBertPreTrainedModel(PreTrainedModel):
             tokenization.save_tokenizer(tokenizer, folder)
 
 
-@dataclass
-class EncoderState:
-    """Encoder output on the unpadded stream, for heads that pool or predict before padding back."""
-
-    last_hidden_state: torch.Tensor  # (num_tokens, hidden)
-    batch: UnpaddedBatch
-    hidden_states: tuple[torch.Tensor, ...] | None  # each (num_tokens, hidden)
-
-    def padded_hidden_states(self) -> tuple[torch.Tensor, ...] | None:
-        if self.hidden_states is None:
-            return None
-        return tuple(self.batch.pad(h) for h in self.hidden_states)
-
-
 class RexBertModel(RexBertPreTrainedModel):
     # Loading the encoder alone from a task checkpoint (as sentence-transformers does) drops its head.
     _keys_to_ignore_on_load_unexpected = [rf"^{name}\." for name in HEAD_MODULES]
@@ -317,26 +191,30 @@ class RexBertModel(RexBertPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         cu_seqlens: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
         output_attentions: bool | None = None,
     ) -> EncoderState:
-        """Runs the encoder on the real tokens only and returns the unpadded stream."""
+        """Runs the encoder on the real tokens only (on the padded batch while exporting) and returns the
+        stream, with the hidden states and attention maps asked for (here or in the config)."""
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds.")
-        if output_attentions:
-            raise ValueError(
-                "RexBERT does not return attention maps: attention runs per document on unpadded tokens. "
-                "Use transformers' ModernBertModel (after `rexbert convert --to modernbert`) to inspect them."
-            )
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
+        if output_attentions is None:
+            output_attentions = self.config.output_attentions
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference.dim() == 1 or (inputs_embeds is not None and inputs_embeds.dim() == 2):
             reference = reference.unsqueeze(0)  # one already-unpadded stream, e.g. with cu_seqlens
             input_ids = input_ids.unsqueeze(0) if input_ids is not None else None
             inputs_embeds = inputs_embeds.unsqueeze(0) if inputs_embeds is not None else None
         batch_size, seq_len = reference.shape[:2]
-        batch = unpad_inputs(attention_mask, batch_size, seq_len, reference.device, position_ids, cu_seqlens)
+        if exporting():
+            if cu_seqlens is not None:
+                raise ValueError("cu_seqlens cannot be exported or traced (its documents set the shapes); "
+                                 "mark documents with position_ids restarting at 0 instead.")
+            batch = static_batch(attention_mask, batch_size, seq_len, reference.device, position_ids)
+        else:
+            batch = unpad_inputs(attention_mask, batch_size, seq_len, reference.device, position_ids, cu_seqlens)
 
         if input_ids is not None:
             hidden = self.embeddings(input_ids=batch.unpad(input_ids))
@@ -344,15 +222,15 @@ class RexBertModel(RexBertPreTrainedModel):
             hidden = self.embeddings(inputs_embeds=batch.unpad(inputs_embeds))
         rotary = {t: self.rotary_emb(hidden, batch.position_ids, t) for t in self.rotary_emb.layer_types}
 
-        all_hidden = [hidden] if output_hidden_states else None
-        for layer in self.layers:
-            hidden = layer(hidden, batch=batch, rotary=rotary[layer.attention_type])
-            if all_hidden is not None:
-                all_hidden.append(hidden)
-        hidden = self.final_norm(hidden)
-        if all_hidden is not None:
-            all_hidden[-1] = hidden  # as in transformers' ModernBERT: the last entry is the normed output
-        return EncoderState(hidden, batch, tuple(all_hidden) if all_hidden is not None else None)
+        selected = hidden_state_selection(output_hidden_states, len(self.layers) + 1)
+        state = EncoderState(batch, selected, bool(output_attentions))
+        hidden = state.record(hidden)
+        for index, layer in enumerate(self.layers):
+            hidden, probs = layer(hidden, batch, rotary[layer.attention_type], bool(output_attentions))
+            state.add_attention(probs)
+            if index < len(self.layers) - 1:  # as in stock: the last entry is the final-normed output
+                hidden = state.record(hidden)
+        return state.finish(self.final_norm(hidden))
 
     @can_return_tuple
     def forward(
@@ -362,7 +240,7 @@ class RexBertModel(RexBertPreTrainedModel):
         position_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
         cu_seqlens: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
         output_attentions: bool | None = None,
         **kwargs,
     ) -> BaseModelOutput:
@@ -372,16 +250,15 @@ class RexBertModel(RexBertPreTrainedModel):
             attention_mask: `(batch, seq)`, 1 at real tokens; padding is removed before the embeddings.
             position_ids: RoPE positions; a restart at 0 inside a row starts a new document (packing).
             cu_seqlens: document offsets into the stream of real tokens (packing, as in flash-attn).
+            output_hidden_states: `True`, or the indices of the hidden states to return (as transformers 5).
+            output_attentions: return `(batch, heads, seq, seq)` attention maps (computed eagerly for the call).
 
         Returns `last_hidden_state` (and `hidden_states`) padded back to `(batch, seq, hidden)`,
         zeros at padding.
         """
         state = self.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                             output_hidden_states, output_attentions)
-        return BaseModelOutput(
-            last_hidden_state=state.batch.pad(state.last_hidden_state),
-            hidden_states=state.padded_hidden_states(),
-        )
+        return BaseModelOutput(last_hidden_state=state.padded_last_hidden_state(), **state.outputs())
 
 
 class RexBertForMaskedLM(RexBertPreTrainedModel):
@@ -392,6 +269,9 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         self.model = RexBertModel(config)
         self.head = RexBertPredictionHead(config)
         self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=config.decoder_bias)
+        # Attributes as in stock ModernBERT (read from the config once; code that sets them keeps working).
+        self.sparse_prediction = config.sparse_prediction
+        self.sparse_pred_ignore_index = config.sparse_pred_ignore_index
         self.post_init()
 
     def get_output_embeddings(self) -> nn.Linear:
@@ -409,43 +289,51 @@ class RexBertForMaskedLM(RexBertPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         cu_seqlens: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
         output_attentions: bool | None = None,
+        sparse_prediction: bool | None = None,
         **kwargs,
     ) -> MaskedLMOutput:
         r"""
-        With `labels` (`-100`, or `config.sparse_pred_ignore_index`, where no prediction is wanted),
-        `logits` are `(num_masked, vocab)` for the labelled positions only, in row-major order, and
-        `loss` is their mean cross-entropy. Without labels, `logits` are `(batch, seq, vocab)`.
+        `logits` are `(batch, seq, vocab)` (zeros at padding) and, with `labels` (`-100` where no prediction
+        is wanted), `loss` is the mean cross-entropy over the labelled real tokens, as in stock ModernBERT.
+
+        `sparse_prediction` (default: `self.sparse_prediction`, from the config, False as in ModernBERT): with
+        `labels`, run the head on the positions whose label is not `sparse_pred_ignore_index` only and return
+        their `logits`, `(num_predicted, vocab)` in row-major order: the same loss for much less work
+        (the training loop asks for it).
         """
         state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                                   output_hidden_states, output_attentions)
         hidden = state.last_hidden_state
+        sparse = self.sparse_prediction if sparse_prediction is None else sparse_prediction
         loss = None
         if labels is not None:
-            labels = state.batch.unpad(labels)
-            predicted = labels != self.config.sparse_pred_ignore_index
+            labels = state.batch.unpad_labels(labels)
+        if labels is not None and sparse:
+            predicted = labels != self.sparse_pred_ignore_index
             labels = labels[predicted]
             logits = self.decoder(self.head(hidden[predicted]))
-            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size,
-                                      ignore_index=self.config.sparse_pred_ignore_index, **kwargs)
         else:
-            logits = state.batch.pad(self.decoder(self.head(hidden)))
-        return MaskedLMOutput(loss=loss, logits=logits, hidden_states=state.padded_hidden_states())
+            logits = self.decoder(self.head(hidden))
+        if labels is not None:
+            loss = self.loss_function(logits, labels, vocab_size=self.config.vocab_size, **kwargs)
+        if labels is None or not sparse:
+            logits = state.batch.pad(logits)
+        return MaskedLMOutput(loss=loss, logits=logits, **state.outputs())
 
 
 def _pool(state: EncoderState, pooling: str) -> torch.Tensor:
     """One vector per input row: its first real token ([CLS]) or the mean of its real tokens."""
-    batch, hidden = state.batch, state.last_hidden_state
-    if pooling == "cls":
-        return hidden.index_select(0, batch.row_starts.clamp(max=batch.num_tokens - 1))
-    sums = hidden.new_zeros(batch.batch_size, hidden.shape[-1]).index_add_(0, batch.row_of_token, hidden)
-    return sums / batch.row_lengths.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
+    return state.batch.first_token(state.last_hidden_state) if pooling == "cls" else state.batch.mean(
+        state.last_hidden_state)
 
 
 class RexBertClassifierBase(RexBertPreTrainedModel):
-    """The modules both classification heads share (names as in ModernBERT, so weights line up): the
-    encoder, the prediction head, dropout and a linear classifier over `num_labels`."""
+    """The modules every classification head shares (names as in ModernBERT, so weights line up): the
+    encoder, the prediction head, dropout and a linear classifier over `num_outputs` (`num_labels`)."""
+
+    num_outputs: int | None = None  # None: config.num_labels
 
     def __init__(self, config: RexBertConfig):
         super().__init__(config)
@@ -453,8 +341,11 @@ class RexBertClassifierBase(RexBertPreTrainedModel):
         self.model = RexBertModel(config)
         self.head = RexBertPredictionHead(config)
         self.drop = nn.Dropout(config.classifier_dropout)
-        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self.classifier = nn.Linear(config.hidden_size, self.num_outputs or config.num_labels)
         self.post_init()
+
+    def classify(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.drop(self.head(hidden)))
 
 
 class RexBertForSequenceClassification(RexBertClassifierBase):
@@ -470,7 +361,7 @@ class RexBertForSequenceClassification(RexBertClassifierBase):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         cu_seqlens: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
         output_attentions: bool | None = None,
         **kwargs,
     ) -> SequenceClassifierOutput:
@@ -478,9 +369,9 @@ class RexBertForSequenceClassification(RexBertClassifierBase):
         `position_ids`) keep attention apart, as in the other heads; pooling is over the whole row."""
         state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                                   output_hidden_states, output_attentions)
-        logits = self.classifier(self.drop(self.head(_pool(state, self.config.classifier_pooling))))
+        logits = self.classify(_pool(state, self.config.classifier_pooling))
         loss = self.loss_function(labels, logits, self.config) if labels is not None else None
-        return SequenceClassifierOutput(loss=loss, logits=logits, hidden_states=state.padded_hidden_states())
+        return SequenceClassifierOutput(loss=loss, logits=logits, **state.outputs())
 
 
 class RexBertForTokenClassification(RexBertClassifierBase):
@@ -493,16 +384,84 @@ class RexBertForTokenClassification(RexBertClassifierBase):
         inputs_embeds: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         cu_seqlens: torch.Tensor | None = None,
-        output_hidden_states: bool | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
         output_attentions: bool | None = None,
         **kwargs,
     ) -> TokenClassifierOutput:
         """`logits` are `(batch, seq, num_labels)`; the loss covers real tokens whose label is not -100."""
         state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
                                   output_hidden_states, output_attentions)
-        logits = self.classifier(self.drop(self.head(state.last_hidden_state)))
-        loss = self.loss_function(logits, state.batch.unpad(labels), self.config) if labels is not None else None
-        return TokenClassifierOutput(loss=loss, logits=state.batch.pad(logits), hidden_states=state.padded_hidden_states())
+        logits = self.classify(state.last_hidden_state)
+        loss = None
+        if labels is not None:
+            loss = self.loss_function(logits, state.batch.unpad_labels(labels), self.config)
+        return TokenClassifierOutput(loss=loss, logits=state.batch.pad(logits), **state.outputs())
+
+
+class RexBertForQuestionAnswering(RexBertClassifierBase):
+    """Extractive QA (e.g. "What is the screen size?" over a product description): a start and an end
+    logit per token, as transformers' `ModernBertForQuestionAnswering`."""
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        cu_seqlens: torch.Tensor | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
+    ) -> QuestionAnsweringModelOutput:
+        """`start_logits`/`end_logits` are `(batch, seq)`; padding gets the dtype's lowest value, so it is never
+        an answer and adds nothing to the loss (the mean of the start and end cross-entropies)."""
+        state = self.model.encode(input_ids, attention_mask, position_ids, inputs_embeds, cu_seqlens,
+                                  output_hidden_states, output_attentions)
+        logits = self.classify(state.last_hidden_state)
+        logits = state.batch.pad(logits, value=torch.finfo(logits.dtype).min)
+        start_logits, end_logits = (x.squeeze(-1).contiguous() for x in logits.split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = self.loss_function(start_logits, end_logits, start_positions, end_positions, **kwargs)
+        return QuestionAnsweringModelOutput(loss=loss, start_logits=start_logits, end_logits=end_logits,
+                                            **state.outputs())
+
+
+class RexBertForMultipleChoice(RexBertClassifierBase):
+    """One score per choice: inputs are `(batch, num_choices, seq)`, each choice is pooled as in sequence
+    classification, `logits` are `(batch, num_choices)`."""
+
+    num_outputs = 1
+
+    @can_return_tuple
+    def forward(
+        self,
+        input_ids: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | int | list[int] | None = None,
+        output_attentions: bool | None = None,
+        **kwargs,
+    ) -> MultipleChoiceModelOutput:
+        reference = input_ids if input_ids is not None else inputs_embeds
+        if reference is None or reference.dim() != (3 if input_ids is not None else 4):
+            raise ValueError("RexBertForMultipleChoice takes input_ids (batch, num_choices, seq) or inputs_embeds "
+                             "(batch, num_choices, seq, hidden).")
+        num_choices = reference.shape[1]
+
+        def flat(x: torch.Tensor | None, trailing: int = 1) -> torch.Tensor | None:
+            return None if x is None else x.reshape(-1, *x.shape[x.dim() - trailing:])
+
+        state = self.model.encode(flat(input_ids), flat(attention_mask), flat(position_ids), flat(inputs_embeds, 2),
+                                  None, output_hidden_states, output_attentions)
+        logits = self.classify(_pool(state, self.config.classifier_pooling)).view(-1, num_choices)
+        loss = nn.functional.cross_entropy(logits, labels) if labels is not None else None
+        return MultipleChoiceModelOutput(loss=loss, logits=logits, **state.outputs())
 
 
 # transformers Auto class -> RexBERT class, for registration and for the `auto_map` of saved folders.
@@ -511,6 +470,8 @@ AUTO_MAP = {
     "AutoModelForMaskedLM": RexBertForMaskedLM.__name__,
     "AutoModelForSequenceClassification": RexBertForSequenceClassification.__name__,
     "AutoModelForTokenClassification": RexBertForTokenClassification.__name__,
+    "AutoModelForQuestionAnswering": RexBertForQuestionAnswering.__name__,
+    "AutoModelForMultipleChoice": RexBertForMultipleChoice.__name__,
 }
 
 __all__ = [
@@ -520,4 +481,6 @@ __all__ = [
     "RexBertForMaskedLM",
     "RexBertForSequenceClassification",
     "RexBertForTokenClassification",
+    "RexBertForQuestionAnswering",
+    "RexBertForMultipleChoice",
 ]

@@ -124,6 +124,9 @@ class UnpaddedBatch:
         self.max_seqlen = max(doc_lengths, default=0)
         lengths = torch.tensor([0] + doc_lengths, dtype=torch.int32, device=position_ids.device)
         self.cu_seqlens = lengths.cumsum(0, dtype=torch.int32)
+        self._padded_masks: dict[int | None, torch.Tensor] = {}
+
+    is_static = False  # shapes depend on the data (see StaticBatch for the other kind)
 
     @property
     def device(self) -> torch.device:
@@ -142,6 +145,32 @@ class UnpaddedBatch:
         padded = padded.index_copy(0, self.indices, tensor)
         return padded.view(self.batch_size, self.seq_len, *tensor.shape[1:])
 
+    def unpad_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        """`(batch, seq)` labels -> the labels of the real tokens (padding never counts in a loss)."""
+        return self.unpad(labels)
+
+    @cached_property
+    def padded_real(self) -> torch.Tensor:
+        """`(batch, seq)` True at real tokens."""
+        return self.pad(torch.ones(self.num_tokens, dtype=torch.bool, device=self.device), False)
+
+    def padded_attention_mask(self, half_window: int | None) -> torch.Tensor:
+        """`(batch, 1, seq, seq)` the keys each query of the padded batch may see (see `document_band_mask`)."""
+        if half_window not in self._padded_masks:
+            docs = torch.arange(1, len(self.doc_lengths) + 1, device=self.device)
+            lengths = torch.tensor(self.doc_lengths, device=self.device)
+            self._padded_masks[half_window] = document_band_mask(self.pad(docs.repeat_interleave(lengths)), half_window)
+        return self._padded_masks[half_window]
+
+    def first_token(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`(batch, hidden)`: each row's first real token ([CLS], also under left padding)."""
+        return hidden.index_select(0, self.row_starts.clamp(max=self.num_tokens - 1))
+
+    def mean(self, hidden: torch.Tensor) -> torch.Tensor:
+        """`(batch, hidden)`: the mean over each row's real tokens."""
+        sums = hidden.new_zeros(self.batch_size, hidden.shape[-1]).index_add_(0, self.row_of_token, hidden)
+        return sums / self.row_lengths.clamp(min=1).unsqueeze(-1).to(hidden.dtype)
+
     @cached_property
     def row_of_token(self) -> torch.Tensor:
         """`(num_tokens,)` input row of each token, for pooling per row."""
@@ -158,6 +187,88 @@ class UnpaddedBatch:
         """Length buckets covering every document once, and the permutation that puts the
         concatenated real outputs of the buckets back into stream order (None: already in order)."""
         return _bucket_documents(self.doc_lengths, self.cu_seqlens.tolist(), self.device)
+
+
+def document_band_mask(doc_ids: torch.Tensor, half_window: int | None) -> torch.Tensor:
+    """`(batch, 1, seq, seq)` attention mask from `(batch, seq)` document ids (0 at padding): a query sees
+    the keys of its own document, within `|i - j| <= half_window` on local layers. Padding queries see
+    padding keys only (never a fully masked row, which would put NaNs into the backward pass)."""
+    allowed = doc_ids[:, :, None] == doc_ids[:, None, :]
+    if half_window is not None:
+        slots = torch.arange(doc_ids.shape[1], device=doc_ids.device)
+        allowed = allowed & ((slots[:, None] - slots[None, :]).abs() <= half_window)
+    return allowed[:, None]
+
+
+class StaticBatch:
+    """The padded batch as it is, padding included in the stream: shapes follow the input's shape only.
+
+    Used while a model is exported or traced (`torch.export`, the ONNX exporter, `torch.jit.trace`),
+    where the data-dependent unpadding of `UnpaddedBatch` cannot be captured. Attention then runs on
+    the padded rectangle with `document_band_mask`; outputs are zero at padding, as on the unpadded path.
+    """
+
+    is_static = True
+    indices = None
+
+    def __init__(self, real: torch.Tensor, position_ids: torch.Tensor, doc_ids: torch.Tensor):
+        self.padded_real = real  # (batch, seq) bool
+        self.position_ids = position_ids  # (batch * seq,)
+        self.doc_ids = doc_ids  # (batch, seq), 0 at padding
+        self.batch_size, self.seq_len = real.shape
+        self.num_tokens = self.batch_size * self.seq_len
+        self._masks: dict[int | None, torch.Tensor] = {}
+
+    @property
+    def device(self) -> torch.device:
+        return self.padded_real.device
+
+    def unpad(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor.reshape(-1, *tensor.shape[2:])
+
+    def pad(self, tensor: torch.Tensor, value: float = 0.0) -> torch.Tensor:
+        padded = tensor.reshape(self.batch_size, self.seq_len, *tensor.shape[1:])
+        real = self.padded_real.view(self.batch_size, self.seq_len, *([1] * (tensor.dim() - 1)))
+        return torch.where(real, padded, value)
+
+    def unpad_labels(self, labels: torch.Tensor) -> torch.Tensor:
+        return torch.where(self.padded_real, labels, -100).reshape(-1)
+
+    def padded_attention_mask(self, half_window: int | None) -> torch.Tensor:
+        if half_window not in self._masks:
+            self._masks[half_window] = document_band_mask(self.doc_ids, half_window)
+        return self._masks[half_window]
+
+    def first_token(self, hidden: torch.Tensor) -> torch.Tensor:
+        first = self.padded_real.int().argmax(dim=1)
+        return hidden.view(self.batch_size, self.seq_len, -1)[torch.arange(self.batch_size, device=self.device), first]
+
+    def mean(self, hidden: torch.Tensor) -> torch.Tensor:
+        weights = self.padded_real.unsqueeze(-1).to(hidden.dtype)
+        sums = (hidden.view(self.batch_size, self.seq_len, -1) * weights).sum(dim=1)
+        return sums / weights.sum(dim=1).clamp(min=1)
+
+
+def static_batch(attention_mask: torch.Tensor | None, batch_size: int, seq_len: int, device: torch.device,
+                 position_ids: torch.Tensor | None = None) -> StaticBatch:
+    """The `StaticBatch` of a padded, possibly packed batch: the same documents and positions as
+    `unpad_inputs` finds (a document starts at a row's first real token or where `position_ids` is 0)."""
+    if attention_mask is None:
+        real = torch.ones(batch_size, seq_len, dtype=torch.bool, device=device)
+    else:
+        # Tells the exporter that the mask's sizes are the input's (else it only learns their products are equal).
+        if not torch.jit.is_tracing():  # (the tracer records sizes as tensors)
+            torch._check(attention_mask.shape[0] == batch_size)
+            torch._check(attention_mask.shape[1] == seq_len)
+        real = attention_mask.to(device).bool()
+    first = real & (real.long().cumsum(1) == 1)
+    if position_ids is None:
+        positions, starts = (real.long().cumsum(1) - 1).clamp(min=0), first
+    else:
+        positions = position_ids.to(device).expand(batch_size, seq_len)
+        starts = first | (real & (positions == 0))
+    doc_ids = starts.long().cumsum(1) * real.long()
+    return StaticBatch(real, positions.reshape(-1), doc_ids)
 
 
 def unpad_inputs(

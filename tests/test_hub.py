@@ -15,7 +15,8 @@ from transformers import AutoModel, AutoModelForMaskedLM, AutoModelForSequenceCl
 
 import modeling_rexbert
 
-CODE_FILES = {"configuration_rexbert.py", "modeling_rexbert.py", "attention_rexbert.py", "unpadding.py"}
+CODE_FILES = {"configuration_rexbert.py", "modeling_rexbert.py", "attention_rexbert.py", "unpadding.py",
+              "layers_rexbert.py", "outputs_rexbert.py"}
 
 
 @pytest.fixture
@@ -40,6 +41,8 @@ def test_saved_folder_is_self_contained(saved_mlm):
         "AutoModelForMaskedLM": "modeling_rexbert.RexBertForMaskedLM",
         "AutoModelForSequenceClassification": "modeling_rexbert.RexBertForSequenceClassification",
         "AutoModelForTokenClassification": "modeling_rexbert.RexBertForTokenClassification",
+        "AutoModelForQuestionAnswering": "modeling_rexbert.RexBertForQuestionAnswering",
+        "AutoModelForMultipleChoice": "modeling_rexbert.RexBertForMultipleChoice",
     }
     tokenizer_config = json.loads((saved_mlm / "tokenizer_config.json").read_text())
     assert tokenizer_config["tokenizer_class"] == "PreTrainedTokenizerFast"  # a name transformers 4.x knows too

@@ -74,7 +74,7 @@ def test_sparse_loss_equals_dense_loss(mlm_model):
     labels[chosen] = ids[chosen]
     inputs = ids.masked_fill(chosen, MASK)
     with torch.no_grad():
-        sparse = mlm_model(input_ids=inputs, attention_mask=mask, labels=labels)
+        sparse = mlm_model(input_ids=inputs, attention_mask=mask, labels=labels, sparse_prediction=True)
         dense_logits = mlm_model(input_ids=inputs, attention_mask=mask).logits
     assert sparse.logits.shape == (int(chosen.sum()), 50368)  # masked rows only
     dense_loss = torch.nn.functional.cross_entropy(dense_logits.view(-1, 50368), labels.view(-1))
@@ -88,7 +88,7 @@ def test_sparse_loss_matches_stock_sparse_prediction(mlm_model):
     ids, mask = padded_batch([200, 31], seed=6)
     labels = torch.where(mask.bool() & (torch.arange(ids.shape[1]) % 3 == 0), ids, -100)
     with torch.no_grad():
-        ours, theirs = mlm_model(input_ids=ids, attention_mask=mask, labels=labels), stock(
+        ours, theirs = mlm_model(input_ids=ids, attention_mask=mask, labels=labels, sparse_prediction=True), stock(
             input_ids=ids, attention_mask=mask, labels=labels)
     torch.testing.assert_close(ours.loss, theirs.loss, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(ours.logits, theirs.logits, atol=1e-4, rtol=0)
@@ -136,11 +136,6 @@ def test_bad_cu_seqlens_is_a_clear_error(mlm_model):
 def test_all_padding_is_a_clear_error(mlm_model):
     with pytest.raises(ValueError, match="no real token"):
         mlm_model(input_ids=torch.full((2, 5), PAD), attention_mask=torch.zeros(2, 5, dtype=torch.long))
-
-
-def test_output_attentions_is_refused(mlm_model):
-    with pytest.raises(ValueError, match="attention maps"):
-        mlm_model(input_ids=torch.randint(5, 100, (1, 10)), output_attentions=True)
 
 
 def test_return_dict_false_gives_tuple(mlm_model):

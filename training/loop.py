@@ -240,7 +240,7 @@ class PhaseRun:
             last = i == len(batches) - 1
             context = acc.no_sync(self.model) if not last else contextlib.nullcontext()
             with context, acc.autocast():
-                loss = self.model(**batch).loss if count else None
+                loss = self.model(**batch, sparse_prediction=True).loss if count else None  # masked rows only
                 if loss is not None:
                     # mean over this micro-batch -> its share of the global token mean (DDP averages over processes)
                     scaled = loss * (count * acc.num_processes / global_masked)
@@ -280,7 +280,7 @@ class PhaseRun:
                 rows = [{**source.heldout[i], "index": i} for i in range(start, min(start + micro, count))]
                 batch = {k: v.to(self.accelerator.device) for k, v in self.eval_collator(rows).items()}
                 with self.accelerator.autocast():
-                    out = self.model(**batch)
+                    out = self.model(**batch, sparse_prediction=True)  # logits of the masked rows
                 target = batch["labels"][batch["labels"] != -100]
                 loss_sum += out.loss.float().item() * target.numel()
                 correct += (out.logits.argmax(-1) == target).sum().item()
