@@ -133,15 +133,41 @@ class OptimizerConfig:
 
 @dataclass
 class BatchConfig:
-    micro_batch_size: int = 8  # packed rows per process per forward pass
-    gradient_accumulation_steps: int = 1
-    warmup_tokens: int = 0  # batch-size warmup: accumulation ramps from 1 to its full value over these tokens
+    micro_batch_size: int = 8  # the most packed rows a process runs in one forward pass (a memory limit)
+    # token slots per optimizer step, whatever the number of processes: the rows per process and the
+    # accumulation follow from it (training/budget.py), so the recipe does not change with the world size
+    global_tokens: int | None = None
+    # legacy, instead of global_tokens: micro-batches per process per step, so the global batch grows
+    # with the processes (None: 1 when global_tokens is unset)
+    gradient_accumulation_steps: int | None = None
+    warmup_tokens: int = 0  # batch-size warmup: the batch grows to its full size over these tokens ...
+    warmup_start_tokens: int | None = None  # ... from this many tokens a step, in steps of this size (global_tokens)
 
     def check(self) -> None:
-        if self.micro_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("micro_batch_size and gradient_accumulation_steps must be >= 1.")
+        if self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}.")
+        if self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps < 1:
+            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}.")
         if self.warmup_tokens < 0:
             raise ValueError(f"warmup_tokens must be >= 0, got {self.warmup_tokens}.")
+        if self.global_tokens is None:
+            if self.warmup_start_tokens is not None:
+                raise ValueError("warmup_start_tokens sizes the warmup of global_tokens; set global_tokens too.")
+            return
+        if self.gradient_accumulation_steps is not None:
+            raise ValueError("give global_tokens (the batch in tokens; accumulation is derived for the processes) "
+                             "or gradient_accumulation_steps (legacy), not both.")
+        if self.global_tokens < 1:
+            raise ValueError(f"global_tokens must be >= 1, got {self.global_tokens}.")
+        if self.warmup_tokens > 0:
+            start = self.warmup_start_tokens
+            if start is None:
+                raise ValueError("warmup_start_tokens: batch-size warmup (warmup_tokens > 0) needs the batch to "
+                                 "start from, in tokens (e.g. global_tokens / 8).")
+            stages = round(self.global_tokens / start) if 0 < start <= self.global_tokens else 0
+            if stages < 1 or abs(stages * start - self.global_tokens) > 0.01 * self.global_tokens:
+                raise ValueError(f"warmup_start_tokens ({start:,}) must divide global_tokens ({self.global_tokens:,}) "
+                                 "within 1%: the batch grows in steps of that size.")
 
 
 @dataclass

@@ -107,7 +107,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                               [anneal.get(n, 0.0) for n in names] if anneal else None, phase.data.anneal_steps)
     shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
     tokens = batches.tokens_before(steps)
-    full_rows = world * phase.batch.micro_batch_size * phase.batch.gradient_accumulation_steps
+    full = batches.segments[-1]
     lr_at = lambda step: lr * factor(step)  # noqa: E731
     return {
         "name": phase.name,
@@ -115,8 +115,11 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
         "steps": steps,
         "tokens": tokens,
         "sequence_length": phase.data.sequence_length,
-        "global_batch": {"rows": full_rows, "tokens": full_rows * phase.data.sequence_length,
-                         "warmup_steps": batches.segments[-1].step},
+        "global_batch": {"rows": world * full.rows, "tokens": full.rows * batches.unit, "warmup_steps": full.step,
+                         "start_tokens": batches.segments[0].rows * batches.unit,
+                         "fixed_in_tokens": phase.batch.global_tokens is not None,
+                         "rows_per_process": full.rows, "accumulation": batches.accumulation(full.step),
+                         "micro_batch_rows": max(batches.micro_batches(full.step))},
         "masking_rate": phase.masking.rate,
         "guided_fraction": phase.masking.guided_fraction,
         "rope_theta": _thetas(phase, model),
@@ -151,8 +154,10 @@ def format_plan(result: dict) -> str:
             f"{p['name']} (from {p['init_from']}) on {p['world_size']} process(es): {p['steps']:,} steps, "
             f"{_number(p['tokens'])} tokens ({p['tokens']:,})",
             f"  rows of {p['sequence_length']:,} tokens; global batch {p['global_batch']['rows']:,} rows "
-            f"({_number(p['global_batch']['tokens'])} tokens) after {p['global_batch']['warmup_steps']:,} "
-            "batch-warmup steps",
+            f"({_number(p['global_batch']['tokens'])} tokens{'' if p['global_batch']['fixed_in_tokens'] else ', grows with the processes'}) "
+            f"after {p['global_batch']['warmup_steps']:,} batch-warmup steps from "
+            f"{_number(p['global_batch']['start_tokens'])}; per process {p['global_batch']['rows_per_process']:,} "
+            f"rows = accumulation {p['global_batch']['accumulation']} x micro-batch {p['global_batch']['micro_batch_rows']}",
             f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
             f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
             f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)",
