@@ -62,7 +62,8 @@ def stage_rows(config: PhaseConfig, world_size: int) -> list[int]:
             f"{where}global_tokens: {batch.global_tokens:,} tokens per step cannot be reached by {world_size} "
             f"process(es) with rows of {length:,} tokens: the nearest is {max(1, full)} row(s) each, "
             f"{nearest:,} tokens ({_off(nearest, batch.global_tokens):.1%} off; at most {BUDGET_TOLERANCE:.0%}). "
-            f"Use a number of processes that divides {batch.global_tokens // length:,} rows, or change global_tokens.")
+            + (f"Use a number of processes that divides {batch.global_tokens // length:,} rows, or change global_tokens."
+               if batch.global_tokens >= length else "global_tokens is less than one row."))
     if batch.warmup_tokens <= 0:
         return [full]
     count = round(batch.global_tokens / batch.warmup_start_tokens)  # stages; config.check made it an integer
@@ -178,6 +179,9 @@ def resolve(config: PhaseConfig, world_size: int) -> PhaseConfig:
                              f"{schedule.tokens_before(total):,} tokens.")
         opt.decay_steps, opt.decay_tokens = total - schedule.steps_for(start), None
     if data.anneal_tokens is not None:
+        if data.anneal_tokens > schedule.tokens_before(total):
+            raise ValueError(f"{where}data.anneal_tokens ({data.anneal_tokens:,}) is longer than the phase's "
+                             f"{schedule.tokens_before(total):,} tokens; the mixture would never reach anneal_to.")
         data.anneal_steps, data.anneal_tokens = schedule.steps_for(data.anneal_tokens), None
     if opt.warmup_steps + opt.decay_steps > total:
         raise ValueError(f"{where}optimizer: warmup ({opt.warmup_steps} steps) + decay ({opt.decay_steps} steps) "

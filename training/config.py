@@ -29,8 +29,13 @@ class SourceConfig:
     split: str = "train"  # as the dataset card names it (some datasets split by language: `en`)
     text_column: str = "text"
     weight: float = 1.0
+    # the source's size in tokens (OLMo tokenizer) as its card states it, for the plan's passes per source
+    # when its shards are not built yet; None: unknown until they are
+    approx_tokens: int | None = None
 
     def check(self) -> None:
+        if self.approx_tokens is not None and self.approx_tokens < 1:
+            raise ValueError(f"source {self.name!r}: approx_tokens must be >= 1, got {self.approx_tokens}.")
         if (self.path is None) == (self.dataset is None):
             raise ValueError(f"source {self.name!r}: give exactly one of `path` (local) or `dataset` (Hub id).")
         if self.weight < 0:
@@ -82,6 +87,9 @@ class DataConfig:
         if self.anneal_to is not None and (min(self.anneal_to.values(), default=0) < 0
                                            or sum(self.anneal_to.values()) <= 0):
             raise ValueError("anneal_to: shares must be >= 0 with a positive sum.")
+        if self.anneal_to is not None and abs(sum(self.anneal_to.values()) - 1) > 1e-6:
+            raise ValueError(f"anneal_to: the target shares must sum to 1 (they are the shares reached), got "
+                             f"{sum(self.anneal_to.values()):.6g}.")
         if self.anneal_steps < 0 or self.eval_documents < 0 or self.eval_rows < 0:
             raise ValueError("anneal_steps, eval_documents and eval_rows must be >= 0.")
         if self.anneal_tokens is not None and (self.anneal_tokens < 0 or self.anneal_steps):
@@ -91,7 +99,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     preset: str | None = None  # start from scratch at one of the paper's sizes ...
-    init_from: str | None = None  # ... or from a previous phase: its name (under the output root) or a folder
+    init_from: str | None = None  # ... or from a previous phase: its name (under the output root), a folder or a Hub id
+    # with a Hub id: the branch, tag or commit to start from (None: main), so a run starts from the same weights
+    init_from_revision: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # RexBertConfig fields, e.g. rope_parameters
     attn_implementation: str = "sdpa"
 
@@ -100,6 +110,17 @@ class ModelConfig:
             raise ValueError("give exactly one of `preset` (from scratch) or `init_from` (a previous phase).")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}.")
+        revision = self.init_from_revision
+        if revision is not None:
+            if self.init_from is None or "/" not in self.init_from or Path(self.init_from).expanduser().exists():
+                raise ValueError(f"init_from_revision {revision!r} picks a version of a Hub model; init_from "
+                                 f"{self.init_from!r} is not a Hub id (owner/name).")
+            if not revision.strip() or any(c.isspace() for c in revision) or ".." in revision:
+                raise ValueError(f"init_from_revision: {revision!r} is not a branch, tag or commit name.")
+        for kind, params in (self.overrides.get("rope_parameters") or {}).items():
+            theta = (params or {}).get("rope_theta") if isinstance(params, dict) else None
+            if theta is not None and not (isinstance(theta, (int, float)) and theta > 0):
+                raise ValueError(f"overrides.rope_parameters.{kind}.rope_theta must be a number > 0, got {theta!r}.")
 
 
 @dataclass
@@ -219,6 +240,12 @@ class PhaseConfig:
                 getattr(self, name).check()
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
+        if self.run.max_steps is not None and self.data.anneal_steps > self.run.max_steps:
+            raise ValueError(f"data.anneal_steps ({self.data.anneal_steps}) is longer than the phase "
+                             f"(run.max_steps {self.run.max_steps}); the mixture would never reach anneal_to.")
+        if self.run.max_tokens is not None and (self.data.anneal_tokens or 0) > self.run.max_tokens:
+            raise ValueError(f"data.anneal_tokens ({self.data.anneal_tokens:,}) is longer than the phase "
+                             f"(run.max_tokens {self.run.max_tokens:,}); the mixture would never reach anneal_to.")
         if self.run.max_steps is not None and \
                 self.optimizer.warmup_steps + self.optimizer.decay_steps > self.run.max_steps:
             raise ValueError(f"optimizer: warmup_steps + decay_steps ({self.optimizer.warmup_steps} + "

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
-from .plan import check_curriculum, describe_phase
+from .plan import is_hub_start, check_curriculum, describe_hub_start, describe_phase
 from .presets import fill_optimizer_defaults
 
 
@@ -65,9 +65,12 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
     each phase's `run.world_size`, else 1); every rule is checked first."""
     phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
     configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
-    described = []
+    described, names = [], set()
     for phase, model in zip(phases, configs):
         described.append(describe_phase(phase, model))
+        if is_hub_start(phase, names):
+            described[-1]["hub_start"] = describe_hub_start(phase)
+        names.add(phase.name)
         try:
             phase.check_files()
         except (ValueError, OSError) as error:

@@ -103,8 +103,14 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     """The phase's model config (preset or previous phase, with `model.overrides`) and the folder to
     load weights from, if any."""
     folder = resolve_init(config, root) if config.model.init_from is not None else None
-    base = RexBertConfig.from_pretrained(folder) if folder is not None else None
+    base = RexBertConfig.from_pretrained(folder, **_revision(config, folder)) if folder is not None else None
     return phase_model_config(config, base), folder
+
+
+def _revision(config: PhaseConfig, folder: str | None) -> dict:
+    """`revision=` for a Hub start pinned by `model.init_from_revision` (config.py allows it on Hub ids only)."""
+    pinned = config.model.init_from_revision is not None and folder == config.model.init_from
+    return {"revision": config.model.init_from_revision} if pinned else {}
 
 
 def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
@@ -113,7 +119,8 @@ def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
     model_cfg, folder = model_config(config, root)
     if folder is None:
         return RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
-    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
+    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn,
+                                              **_revision(config, folder))
 
 
 def phase_tokenizer(config: PhaseConfig, root: Path):

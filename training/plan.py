@@ -35,12 +35,25 @@ def _starting_config(phase: PhaseConfig, earlier: dict[str, RexBertConfig | None
     if (folder / "config.json").is_file():
         return RexBertConfig.from_pretrained(folder), True
     if "/" in name and not folder.exists():  # a Hub id: its config if cached, else unknown until the run
-        try:
-            return RexBertConfig.from_pretrained(name, local_files_only=True), True
-        except (OSError, ValueError):
-            return None, False
+        start = hub_start_config(phase)
+        return start, start is not None
     raise ConfigError(f"{phase.name}: model.init_from {name!r} is neither an earlier phase of this curriculum "
                       f"({sorted(earlier) or 'none'}), a folder with a config.json, nor a Hub id.")
+
+
+def hub_start_config(phase: PhaseConfig) -> RexBertConfig | None:
+    """The config of the Hub model (at `model.init_from_revision`) a phase starts from, read from the local
+    cache only, so that a plan needs no network; None when it is not cached (the plan says "unknown")."""
+    try:
+        return RexBertConfig.from_pretrained(phase.model.init_from, revision=phase.model.init_from_revision,
+                                             local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def is_hub_start(phase: PhaseConfig, earlier) -> bool:
+    name = phase.model.init_from
+    return name is not None and name not in earlier and "/" in name and not Path(name).expanduser().exists()
 
 
 def model_configs(phases: list[PhaseConfig]) -> list[RexBertConfig | None]:
@@ -67,17 +80,38 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
     run reads, such as the spans of Guided MLM); returns the phases' model configs."""
     configs = model_configs(phases)
     previous: dict[str, float | None] = {}
+    names: set[str] = set()
     for phase, config in zip(phases, configs):
         if files:
             phase.check_files()
         thetas = _thetas(phase, config)
+        start = "the previous phase's"
+        if is_hub_start(phase, names):  # compared with the start's own config where the cache has it
+            start_config = hub_start_config(phase)
+            previous = rope_thetas(start_config) if start_config is not None else {}
+            start = f"its start's ({phase.model.init_from}, from the local cache)"
         for kind, theta in thetas.items():
+            if theta is not None and theta <= 0:
+                raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta must be > 0, "
+                                  f"got {theta:g}.")
             before = previous.get(kind)
             if theta is not None and before is not None and theta < before:
                 raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is "
-                                  f"below the previous phase's {before:g}; RoPE theta never decreases between phases.")
+                                  f"below {start} {before:g}; RoPE theta never decreases between phases.")
+        length = _max_positions(phase, config)
+        if length is not None and phase.data.sequence_length > length:
+            raise ConfigError(f"{phase.name}: data.sequence_length ({phase.data.sequence_length:,}) is longer than the "
+                              f"model's max_position_embeddings ({length:,}); shorten the rows or raise "
+                              "model.overrides.max_position_embeddings.")
         previous = thetas
+        names.add(phase.name)
     return configs
+
+
+def _max_positions(phase: PhaseConfig, config: RexBertConfig | None) -> int | None:
+    if config is not None:
+        return config.max_position_embeddings
+    return phase.model.overrides.get("max_position_embeddings")  # an uncached Hub start: what the phase sets
 
 
 def _share_sums(schedule: MixtureSchedule, batches: BatchSchedule, steps: int) -> np.ndarray:
@@ -132,7 +166,16 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                     "anneal_steps": phase.data.anneal_steps,
                     "tokens": {n: int(round(t)) for n, t in zip(names, _share_sums(mixture, batches, steps))}},
         "init_from": phase.model.init_from or f"preset {phase.model.preset}",
+        "init_from_revision": phase.model.init_from_revision,
     }
+
+
+def describe_hub_start(phase: PhaseConfig) -> dict:
+    """What the plan knows of a Hub start: its RoPE thetas and length from the local cache, else "unknown"."""
+    start = hub_start_config(phase)
+    return {"hub_id": phase.model.init_from, "revision": phase.model.init_from_revision or "main",
+            "rope_theta": rope_thetas(start) if start is not None else "unknown",
+            "max_position_embeddings": start.max_position_embeddings if start is not None else "unknown"}
 
 
 def _number(value: float | None) -> str:
@@ -164,6 +207,13 @@ def format_plan(result: dict) -> str:
             f"  weight decay {wd['value']:g}, fully decoupled: x(1 - {wd['per_step_at_peak']:g}) per step at peak LR "
             f"(coupled would be {wd['coupled_would_be']:.2g})",
         ]
+        if "hub_start" in p:
+            start = p["hub_start"]
+            known = start["rope_theta"] != "unknown"
+            theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items())) \
+                if known else "unknown (not in the local cache; offline)"
+            lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
+                         f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
         lines.append("  mixture (start -> mid -> end, tokens):")
         for name in mix["start"]:
