@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .availability import describe_data
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
 from .plan import is_hub_start, check_curriculum, describe_hub_start, describe_phase
@@ -60,19 +61,26 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
     return summaries
 
 
-def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None) -> dict:
+def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None,
+                    output_dir: str | Path | None = None) -> dict:
     """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
-    each phase's `run.world_size`, else 1); every rule is checked first."""
+    each phase's `run.world_size`, else 1); every rule is checked first. With `output_dir` (the run
+    root), sources whose token shards are built there report their real size."""
     phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
-    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
+    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing spans become warnings
     described, names = [], set()
     for phase, model in zip(phases, configs):
-        described.append(describe_phase(phase, model))
+        plan = describe_phase(phase, model)
         if is_hub_start(phase, names):
-            described[-1]["hub_start"] = describe_hub_start(phase)
+            plan["hub_start"] = describe_hub_start(phase)
         names.add(phase.name)
+        warnings = []
         try:
             phase.check_files()
         except (ValueError, OSError) as error:
-            described[-1]["warnings"] = [f"{error} (needed before this phase runs)"]
+            warnings.append(f"{error} (needed before this phase runs)")
+        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"],
+                                                    Path(output_dir) if output_dir is not None else None)
+        plan["warnings"] = warnings + data_warnings
+        described.append(plan)
     return {"phases": described}

@@ -17,6 +17,7 @@ import torch
 
 from modeling_rexbert import RexBertConfig
 
+from .availability import check_local_sources
 from .budget import BatchSchedule
 from .config import ConfigError, PhaseConfig
 from .mixture import MixtureSchedule
@@ -82,6 +83,7 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
     previous: dict[str, float | None] = {}
     names: set[str] = set()
     for phase, config in zip(phases, configs):
+        check_local_sources(phase)  # a plan too: a missing data folder is an error before any model is built
         if files:
             phase.check_files()
         thetas = _thetas(phase, config)
@@ -215,10 +217,13 @@ def format_plan(result: dict) -> str:
             lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
                          f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
-        lines.append("  mixture (start -> mid -> end, tokens):")
+        lines.append("  mixture (start -> mid -> end; tokens needed of available, from where: passes):")
         for name in mix["start"]:
+            data = p.get("data", {}).get(name, {})
+            have = f"{_number(data['available'])} ({data['from']})" if data.get("available") else "unknown"
+            passes = f"{data['passes']:,.2f}" if isinstance(data.get("passes"), float) else "unknown"
             lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
-                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])}")
+                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])} of {have}: {passes} passes")
     return "\n".join(lines)
 
 
