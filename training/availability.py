@@ -69,3 +69,24 @@ def describe_data(phase: PhaseConfig, needed: dict[str, int], root: Path | None)
                             "tokens are worth much less than fresh ones (Muennighoff et al. 2023): add data or "
                             "lower its share")
     return sources, warnings
+
+
+def curriculum_totals(phases: list[PhaseConfig], plans: list[dict]) -> tuple[dict, list[str]]:
+    """Per source over every phase that reads it (a source is its name and where it is read from):
+    tokens needed in all, available, passes; warnings past `REPEAT_WARNING` passes in all."""
+    totals: dict[str, dict] = {}
+    for phase, plan in zip(phases, plans):
+        for source in phase.data.sources:
+            data = plan["data"][source.name]
+            key = f"{source.name} ({phase.source_path(source)})"
+            entry = totals.setdefault(key, {"needed": 0, "available": data["available"], "from": data["from"],
+                                            "phases": []})
+            entry["needed"] += data["needed"]
+            entry["phases"].append(phase.name)
+    warnings = []
+    for key, entry in totals.items():
+        entry["passes"] = round(entry["needed"] / entry["available"], 3) if entry["available"] else "unknown"
+        if entry["available"] and entry["passes"] > REPEAT_WARNING and len(entry["phases"]) > 1:
+            warnings.append(f"{key} is read {entry['passes']:,.1f} times over {', '.join(entry['phases'])} "
+                            f"(Muennighoff et al. 2023: past {REPEAT_WARNING:g} passes repeats are worth much less)")
+    return totals, warnings

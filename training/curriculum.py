@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .availability import describe_data
+from .availability import curriculum_totals, describe_data
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
 from .plan import is_hub_start, check_curriculum, describe_hub_start, describe_phase
@@ -71,10 +71,13 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
     described, names = [], set()
     for phase, model in zip(phases, configs):
         plan = describe_phase(phase, model)
+        warnings = []
         if is_hub_start(phase, names):
             plan["hub_start"] = describe_hub_start(phase)
+            if phase.model.init_from_revision is None:
+                warnings.append(f"model.init_from_revision is unset: {phase.model.init_from} starts from whatever its "
+                                "main branch holds on the day of the run; pin a tag or commit")
         names.add(phase.name)
-        warnings = []
         try:
             phase.check_files()
         except (ValueError, OSError) as error:
@@ -83,4 +86,5 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
                                                     Path(output_dir) if output_dir is not None else None)
         plan["warnings"] = warnings + data_warnings
         described.append(plan)
-    return {"phases": described}
+    sources, warnings = curriculum_totals(phases, described)
+    return {"phases": described, "sources": sources, "warnings": warnings}

@@ -224,6 +224,13 @@ def format_plan(result: dict) -> str:
             passes = f"{data['passes']:,.2f}" if isinstance(data.get("passes"), float) else "unknown"
             lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
                          f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])} of {have}: {passes} passes")
+    if len(result["phases"]) > 1 and result.get("sources"):
+        lines.append("all phases, per source (tokens needed of available, from where: passes):")
+        for key, entry in result["sources"].items():
+            have = f"{_number(entry['available'])} ({entry['from']})" if entry["available"] else "unknown"
+            passes = f"{entry['passes']:,.2f}" if isinstance(entry["passes"], float) else "unknown"
+            lines.append(f"  {key}: {_number(entry['needed'])} of {have}: {passes} passes")
+    lines += [f"warning: {w}" for w in result.get("warnings", [])]
     return "\n".join(lines)
 
 
