@@ -61,16 +61,17 @@ def run_train(args: argparse.Namespace) -> None:
     from .curriculum import plan_curriculum, train_curriculum
     from .plan import format_plan, to_json
 
-    if args.plan:
-        result = plan_curriculum(args.config, world_size=args.world_size, max_steps=args.max_steps)
+    output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
+    if args.plan:  # sources already tokenized under the output root report their real size
+        result = plan_curriculum(args.config, world_size=args.world_size, max_steps=args.max_steps, output_dir=output)
         print(to_json(result) if args.json else format_plan(result))
         return
     if args.world_size is not None or args.json:
         raise ValueError("--world-size and --json go with --plan; a run uses the processes it is launched with.")
-    shown = plan_curriculum(args.config, world_size=launch_world_size(), max_steps=args.max_steps)  # checks every phase first
+    shown = plan_curriculum(args.config, world_size=launch_world_size(), max_steps=args.max_steps,
+                            output_dir=output)  # checks every phase first
     if launch_is_main():
         print(format_plan(shown), flush=True)
-    output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
     summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
                                  stop_after=args.stop_after, progress=not args.no_progress)
     if not PartialState().is_main_process:

@@ -29,8 +29,13 @@ class SourceConfig:
     split: str = "train"  # as the dataset card names it (some datasets split by language: `en`)
     text_column: str = "text"
     weight: float = 1.0
+    # the source's size in tokens (OLMo tokenizer) as its card states it, for the plan's passes per source
+    # when its shards are not built yet; None: unknown until they are
+    approx_tokens: int | None = None
 
     def check(self) -> None:
+        if self.approx_tokens is not None and self.approx_tokens < 1:
+            raise ValueError(f"source {self.name!r}: approx_tokens must be >= 1, got {self.approx_tokens}.")
         if (self.path is None) == (self.dataset is None):
             raise ValueError(f"source {self.name!r}: give exactly one of `path` (local) or `dataset` (Hub id).")
         if self.weight < 0:
@@ -82,6 +87,9 @@ class DataConfig:
         if self.anneal_to is not None and (min(self.anneal_to.values(), default=0) < 0
                                            or sum(self.anneal_to.values()) <= 0):
             raise ValueError("anneal_to: shares must be >= 0 with a positive sum.")
+        if self.anneal_to is not None and abs(sum(self.anneal_to.values()) - 1) > 1e-6:
+            raise ValueError(f"anneal_to: the target shares must sum to 1 (they are the shares reached), got "
+                             f"{sum(self.anneal_to.values()):.6g}.")
         if self.anneal_steps < 0 or self.eval_documents < 0 or self.eval_rows < 0:
             raise ValueError("anneal_steps, eval_documents and eval_rows must be >= 0.")
         if self.anneal_tokens is not None and (self.anneal_tokens < 0 or self.anneal_steps):
@@ -91,7 +99,9 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     preset: str | None = None  # start from scratch at one of the paper's sizes ...
-    init_from: str | None = None  # ... or from a previous phase: its name (under the output root) or a folder
+    init_from: str | None = None  # ... or from a previous phase: its name (under the output root), a folder or a Hub id
+    # with a Hub id: the branch, tag or commit to start from (None: main), so a run starts from the same weights
+    init_from_revision: str | None = None
     overrides: dict[str, Any] = field(default_factory=dict)  # RexBertConfig fields, e.g. rope_parameters
     attn_implementation: str = "sdpa"
 
@@ -100,6 +110,17 @@ class ModelConfig:
             raise ValueError("give exactly one of `preset` (from scratch) or `init_from` (a previous phase).")
         if self.preset is not None and self.preset not in PRESETS:
             raise ValueError(f"preset {self.preset!r} is unknown; choose one of {sorted(PRESETS)}.")
+        revision = self.init_from_revision
+        if revision is not None:
+            if self.init_from is None or "/" not in self.init_from or Path(self.init_from).expanduser().exists():
+                raise ValueError(f"init_from_revision {revision!r} picks a version of a Hub model; init_from "
+                                 f"{self.init_from!r} is not a Hub id (owner/name).")
+            if not revision.strip() or any(c.isspace() for c in revision) or ".." in revision:
+                raise ValueError(f"init_from_revision: {revision!r} is not a branch, tag or commit name.")
+        for kind, params in (self.overrides.get("rope_parameters") or {}).items():
+            theta = (params or {}).get("rope_theta") if isinstance(params, dict) else None
+            if theta is not None and not (isinstance(theta, (int, float)) and theta > 0):
+                raise ValueError(f"overrides.rope_parameters.{kind}.rope_theta must be a number > 0, got {theta!r}.")
 
 
 @dataclass
@@ -133,15 +154,41 @@ class OptimizerConfig:
 
 @dataclass
 class BatchConfig:
-    micro_batch_size: int = 8  # packed rows per process per forward pass
-    gradient_accumulation_steps: int = 1
-    warmup_tokens: int = 0  # batch-size warmup: accumulation ramps from 1 to its full value over these tokens
+    micro_batch_size: int = 8  # the most packed rows a process runs in one forward pass (a memory limit)
+    # token slots per optimizer step, whatever the number of processes: the rows per process and the
+    # accumulation follow from it (training/budget.py), so the recipe does not change with the world size
+    global_tokens: int | None = None
+    # legacy, instead of global_tokens: micro-batches per process per step, so the global batch grows
+    # with the processes (None: 1 when global_tokens is unset)
+    gradient_accumulation_steps: int | None = None
+    warmup_tokens: int = 0  # batch-size warmup: the batch grows to its full size over these tokens ...
+    warmup_start_tokens: int | None = None  # ... from this many tokens a step, in steps of this size (global_tokens)
 
     def check(self) -> None:
-        if self.micro_batch_size < 1 or self.gradient_accumulation_steps < 1:
-            raise ValueError("micro_batch_size and gradient_accumulation_steps must be >= 1.")
+        if self.micro_batch_size < 1:
+            raise ValueError(f"micro_batch_size must be >= 1, got {self.micro_batch_size}.")
+        if self.gradient_accumulation_steps is not None and self.gradient_accumulation_steps < 1:
+            raise ValueError(f"gradient_accumulation_steps must be >= 1, got {self.gradient_accumulation_steps}.")
         if self.warmup_tokens < 0:
             raise ValueError(f"warmup_tokens must be >= 0, got {self.warmup_tokens}.")
+        if self.global_tokens is None:
+            if self.warmup_start_tokens is not None:
+                raise ValueError("warmup_start_tokens sizes the warmup of global_tokens; set global_tokens too.")
+            return
+        if self.gradient_accumulation_steps is not None:
+            raise ValueError("give global_tokens (the batch in tokens; accumulation is derived for the processes) "
+                             "or gradient_accumulation_steps (legacy), not both.")
+        if self.global_tokens < 1:
+            raise ValueError(f"global_tokens must be >= 1, got {self.global_tokens}.")
+        if self.warmup_tokens > 0:
+            start = self.warmup_start_tokens
+            if start is None:
+                raise ValueError("warmup_start_tokens: batch-size warmup (warmup_tokens > 0) needs the batch to "
+                                 "start from, in tokens (e.g. global_tokens / 8).")
+            stages = round(self.global_tokens / start) if 0 < start <= self.global_tokens else 0
+            if stages < 1 or abs(stages * start - self.global_tokens) > 0.01 * self.global_tokens:
+                raise ValueError(f"warmup_start_tokens ({start:,}) must divide global_tokens ({self.global_tokens:,}) "
+                                 "within 1%: the batch grows in steps of that size.")
 
 
 @dataclass
@@ -193,6 +240,12 @@ class PhaseConfig:
                 getattr(self, name).check()
             except ValueError as error:
                 raise ValueError(f"{name}: {error}") from None
+        if self.run.max_steps is not None and self.data.anneal_steps > self.run.max_steps:
+            raise ValueError(f"data.anneal_steps ({self.data.anneal_steps}) is longer than the phase "
+                             f"(run.max_steps {self.run.max_steps}); the mixture would never reach anneal_to.")
+        if self.run.max_tokens is not None and (self.data.anneal_tokens or 0) > self.run.max_tokens:
+            raise ValueError(f"data.anneal_tokens ({self.data.anneal_tokens:,}) is longer than the phase "
+                             f"(run.max_tokens {self.run.max_tokens:,}); the mixture would never reach anneal_to.")
         if self.run.max_steps is not None and \
                 self.optimizer.warmup_steps + self.optimizer.decay_steps > self.run.max_steps:
             raise ValueError(f"optimizer: warmup_steps + decay_steps ({self.optimizer.warmup_steps} + "

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .availability import curriculum_totals, describe_data
 from .budget import launch_world_size, resolve
 from .config import PhaseConfig, load_config, phase_files
-from .plan import check_curriculum, describe_phase
+from .plan import is_hub_start, check_curriculum, describe_hub_start, describe_phase
 from .presets import fill_optimizer_defaults
 
 
@@ -60,16 +61,30 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
     return summaries
 
 
-def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None) -> dict:
+def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None,
+                    output_dir: str | Path | None = None) -> dict:
     """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
-    each phase's `run.world_size`, else 1); every rule is checked first."""
+    each phase's `run.world_size`, else 1); every rule is checked first. With `output_dir` (the run
+    root), sources whose token shards are built there report their real size."""
     phases = load_phases(config, max_steps, world_size=world_size, default_world_size=1)
-    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing files become warnings
-    described = []
+    configs = check_curriculum(phases, files=False)  # a plan needs no data; missing spans become warnings
+    described, names = [], set()
     for phase, model in zip(phases, configs):
-        described.append(describe_phase(phase, model))
+        plan = describe_phase(phase, model)
+        warnings = []
+        if is_hub_start(phase, names):
+            plan["hub_start"] = describe_hub_start(phase)
+            if phase.model.init_from_revision is None:
+                warnings.append(f"model.init_from_revision is unset: {phase.model.init_from} starts from whatever its "
+                                "main branch holds on the day of the run; pin a tag or commit")
+        names.add(phase.name)
         try:
             phase.check_files()
         except (ValueError, OSError) as error:
-            described[-1]["warnings"] = [f"{error} (needed before this phase runs)"]
-    return {"phases": described}
+            warnings.append(f"{error} (needed before this phase runs)")
+        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"],
+                                                    Path(output_dir) if output_dir is not None else None)
+        plan["warnings"] = warnings + data_warnings
+        described.append(plan)
+    sources, warnings = curriculum_totals(phases, described)
+    return {"phases": described, "sources": sources, "warnings": warnings}

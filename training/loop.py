@@ -103,8 +103,14 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     """The phase's model config (preset or previous phase, with `model.overrides`) and the folder to
     load weights from, if any."""
     folder = resolve_init(config, root) if config.model.init_from is not None else None
-    base = RexBertConfig.from_pretrained(folder) if folder is not None else None
+    base = RexBertConfig.from_pretrained(folder, **_revision(config, folder)) if folder is not None else None
     return phase_model_config(config, base), folder
+
+
+def _revision(config: PhaseConfig, folder: str | None) -> dict:
+    """`revision=` for a Hub start pinned by `model.init_from_revision` (config.py allows it on Hub ids only)."""
+    pinned = config.model.init_from_revision is not None and folder == config.model.init_from
+    return {"revision": config.model.init_from_revision} if pinned else {}
 
 
 def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
@@ -113,7 +119,8 @@ def build_model(config: PhaseConfig, root: Path) -> RexBertForMaskedLM:
     model_cfg, folder = model_config(config, root)
     if folder is None:
         return RexBertForMaskedLM._from_config(model_cfg, attn_implementation=attn)
-    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn)
+    return RexBertForMaskedLM.from_pretrained(folder, config=model_cfg, attn_implementation=attn,
+                                              **_revision(config, folder))
 
 
 def phase_tokenizer(config: PhaseConfig, root: Path):
@@ -211,16 +218,18 @@ class PhaseRun:
     # -- data --
 
     def step_batches(self) -> list[dict[str, torch.Tensor]]:
-        """This process's micro-batches for the next optimizer step."""
+        """This process's micro-batches for the next optimizer step. The step's rows are laid out micro-batch
+        by micro-batch, each split across the processes, so that 1 process with accumulation 2 and 2 with
+        accumulation 1 train on the same rows with the same masks (a sample's masks follow its index)."""
         acc = self.accelerator
-        micro = self.config.batch.micro_batch_size
-        accumulation = self.batches.accumulation(self.state.step)
-        draws = self.sampler.draw(self.state.step, acc.num_processes * micro * accumulation)
-        batches = []
-        for j in range(accumulation):
-            start = (j * acc.num_processes + acc.process_index) * micro
-            rows = [{**self.sources[d.source].train[d.row], "index": d.sample} for d in draws[start:start + micro]]
+        sizes = self.batches.micro_batches(self.state.step)
+        draws = self.sampler.draw(self.state.step, acc.num_processes * sum(sizes))
+        batches, offset = [], 0
+        for size in sizes:
+            start = offset + acc.process_index * size
+            rows = [{**self.sources[d.source].train[d.row], "index": d.sample} for d in draws[start:start + size]]
             batches.append({k: v.to(acc.device) for k, v in self.collator(rows).items()})
+            offset += acc.num_processes * size
         return batches
 
     def global_sum(self, value: float | int) -> float:
@@ -264,7 +273,7 @@ class PhaseRun:
         tokens = self.global_sum(sum(int(b["attention_mask"].sum()) for b in batches))
         self.state.step += 1
         self.state.tokens += int(tokens)
-        return {"loss": step_loss, "tokens": tokens, "rows": len(batches) * len(batches[0]["input_ids"]) *
+        return {"loss": step_loss, "tokens": tokens, "rows": sum(len(b["input_ids"]) for b in batches) *
                 acc.num_processes, "lr": self.scheduler.get_last_lr()[0]}
 
     @torch.no_grad()

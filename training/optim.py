@@ -32,7 +32,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: PhaseConfig) -> to
 def accumulation_at(tokens_seen: int, config: PhaseConfig) -> int:
     """Micro-batches per optimizer step: batch-size warmup ramps them linearly from 1 to the configured
     number over `batch.warmup_tokens` tokens, so early steps are small and stable, later ones efficient."""
-    full = config.batch.gradient_accumulation_steps
+    full = config.batch.gradient_accumulation_steps or 1
     budget = config.batch.warmup_tokens
     if budget <= 0 or tokens_seen >= budget:
         return full

@@ -17,6 +17,7 @@ import torch
 
 from modeling_rexbert import RexBertConfig
 
+from .availability import check_local_sources
 from .budget import BatchSchedule
 from .config import ConfigError, PhaseConfig
 from .mixture import MixtureSchedule
@@ -35,12 +36,25 @@ def _starting_config(phase: PhaseConfig, earlier: dict[str, RexBertConfig | None
     if (folder / "config.json").is_file():
         return RexBertConfig.from_pretrained(folder), True
     if "/" in name and not folder.exists():  # a Hub id: its config if cached, else unknown until the run
-        try:
-            return RexBertConfig.from_pretrained(name, local_files_only=True), True
-        except (OSError, ValueError):
-            return None, False
+        start = hub_start_config(phase)
+        return start, start is not None
     raise ConfigError(f"{phase.name}: model.init_from {name!r} is neither an earlier phase of this curriculum "
                       f"({sorted(earlier) or 'none'}), a folder with a config.json, nor a Hub id.")
+
+
+def hub_start_config(phase: PhaseConfig) -> RexBertConfig | None:
+    """The config of the Hub model (at `model.init_from_revision`) a phase starts from, read from the local
+    cache only, so that a plan needs no network; None when it is not cached (the plan says "unknown")."""
+    try:
+        return RexBertConfig.from_pretrained(phase.model.init_from, revision=phase.model.init_from_revision,
+                                             local_files_only=True)
+    except (OSError, ValueError):
+        return None
+
+
+def is_hub_start(phase: PhaseConfig, earlier) -> bool:
+    name = phase.model.init_from
+    return name is not None and name not in earlier and "/" in name and not Path(name).expanduser().exists()
 
 
 def model_configs(phases: list[PhaseConfig]) -> list[RexBertConfig | None]:
@@ -67,17 +81,39 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
     run reads, such as the spans of Guided MLM); returns the phases' model configs."""
     configs = model_configs(phases)
     previous: dict[str, float | None] = {}
+    names: set[str] = set()
     for phase, config in zip(phases, configs):
+        check_local_sources(phase)  # a plan too: a missing data folder is an error before any model is built
         if files:
             phase.check_files()
         thetas = _thetas(phase, config)
+        start = "the previous phase's"
+        if is_hub_start(phase, names):  # compared with the start's own config where the cache has it
+            start_config = hub_start_config(phase)
+            previous = rope_thetas(start_config) if start_config is not None else {}
+            start = f"its start's ({phase.model.init_from}, from the local cache)"
         for kind, theta in thetas.items():
+            if theta is not None and theta <= 0:
+                raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta must be > 0, "
+                                  f"got {theta:g}.")
             before = previous.get(kind)
             if theta is not None and before is not None and theta < before:
                 raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is "
-                                  f"below the previous phase's {before:g}; RoPE theta never decreases between phases.")
+                                  f"below {start} {before:g}; RoPE theta never decreases between phases.")
+        length = _max_positions(phase, config)
+        if length is not None and phase.data.sequence_length > length:
+            raise ConfigError(f"{phase.name}: data.sequence_length ({phase.data.sequence_length:,}) is longer than the "
+                              f"model's max_position_embeddings ({length:,}); shorten the rows or raise "
+                              "model.overrides.max_position_embeddings.")
         previous = thetas
+        names.add(phase.name)
     return configs
+
+
+def _max_positions(phase: PhaseConfig, config: RexBertConfig | None) -> int | None:
+    if config is not None:
+        return config.max_position_embeddings
+    return phase.model.overrides.get("max_position_embeddings")  # an uncached Hub start: what the phase sets
 
 
 def _share_sums(schedule: MixtureSchedule, batches: BatchSchedule, steps: int) -> np.ndarray:
@@ -107,7 +143,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                               [anneal.get(n, 0.0) for n in names] if anneal else None, phase.data.anneal_steps)
     shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
     tokens = batches.tokens_before(steps)
-    full_rows = world * phase.batch.micro_batch_size * phase.batch.gradient_accumulation_steps
+    full = batches.segments[-1]
     lr_at = lambda step: lr * factor(step)  # noqa: E731
     return {
         "name": phase.name,
@@ -115,8 +151,11 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
         "steps": steps,
         "tokens": tokens,
         "sequence_length": phase.data.sequence_length,
-        "global_batch": {"rows": full_rows, "tokens": full_rows * phase.data.sequence_length,
-                         "warmup_steps": batches.segments[-1].step},
+        "global_batch": {"rows": world * full.rows, "tokens": full.rows * batches.unit, "warmup_steps": full.step,
+                         "start_tokens": batches.segments[0].rows * batches.unit,
+                         "fixed_in_tokens": phase.batch.global_tokens is not None,
+                         "rows_per_process": full.rows, "accumulation": batches.accumulation(full.step),
+                         "micro_batch_rows": max(batches.micro_batches(full.step))},
         "masking_rate": phase.masking.rate,
         "guided_fraction": phase.masking.guided_fraction,
         "rope_theta": _thetas(phase, model),
@@ -129,7 +168,16 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                     "anneal_steps": phase.data.anneal_steps,
                     "tokens": {n: int(round(t)) for n, t in zip(names, _share_sums(mixture, batches, steps))}},
         "init_from": phase.model.init_from or f"preset {phase.model.preset}",
+        "init_from_revision": phase.model.init_from_revision,
     }
+
+
+def describe_hub_start(phase: PhaseConfig) -> dict:
+    """What the plan knows of a Hub start: its RoPE thetas and length from the local cache, else "unknown"."""
+    start = hub_start_config(phase)
+    return {"hub_id": phase.model.init_from, "revision": phase.model.init_from_revision or "main",
+            "rope_theta": rope_thetas(start) if start is not None else "unknown",
+            "max_position_embeddings": start.max_position_embeddings if start is not None else "unknown"}
 
 
 def _number(value: float | None) -> str:
@@ -151,19 +199,38 @@ def format_plan(result: dict) -> str:
             f"{p['name']} (from {p['init_from']}) on {p['world_size']} process(es): {p['steps']:,} steps, "
             f"{_number(p['tokens'])} tokens ({p['tokens']:,})",
             f"  rows of {p['sequence_length']:,} tokens; global batch {p['global_batch']['rows']:,} rows "
-            f"({_number(p['global_batch']['tokens'])} tokens) after {p['global_batch']['warmup_steps']:,} "
-            "batch-warmup steps",
+            f"({_number(p['global_batch']['tokens'])} tokens{'' if p['global_batch']['fixed_in_tokens'] else ', grows with the processes'}) "
+            f"after {p['global_batch']['warmup_steps']:,} batch-warmup steps from "
+            f"{_number(p['global_batch']['start_tokens'])}; per process {p['global_batch']['rows_per_process']:,} "
+            f"rows = accumulation {p['global_batch']['accumulation']} x micro-batch {p['global_batch']['micro_batch_rows']}",
             f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
             f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
             f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)",
             f"  weight decay {wd['value']:g}, fully decoupled: x(1 - {wd['per_step_at_peak']:g}) per step at peak LR "
             f"(coupled would be {wd['coupled_would_be']:.2g})",
         ]
+        if "hub_start" in p:
+            start = p["hub_start"]
+            known = start["rope_theta"] != "unknown"
+            theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items())) \
+                if known else "unknown (not in the local cache; offline)"
+            lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
+                         f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
-        lines.append("  mixture (start -> mid -> end, tokens):")
+        lines.append("  mixture (start -> mid -> end; tokens needed of available, from where: passes):")
         for name in mix["start"]:
+            data = p.get("data", {}).get(name, {})
+            have = f"{_number(data['available'])} ({data['from']})" if data.get("available") else "unknown"
+            passes = f"{data['passes']:,.2f}" if isinstance(data.get("passes"), float) else "unknown"
             lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
-                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])}")
+                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])} of {have}: {passes} passes")
+    if len(result["phases"]) > 1 and result.get("sources"):
+        lines.append("all phases, per source (tokens needed of available, from where: passes):")
+        for key, entry in result["sources"].items():
+            have = f"{_number(entry['available'])} ({entry['from']})" if entry["available"] else "unknown"
+            passes = f"{entry['passes']:,.2f}" if isinstance(entry["passes"], float) else "unknown"
+            lines.append(f"  {key}: {_number(entry['needed'])} of {have}: {passes} passes")
+    lines += [f"warning: {w}" for w in result.get("warnings", [])]
     return "\n".join(lines)
 
 

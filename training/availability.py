@@ -1,0 +1,92 @@
+"""How much of each source a phase reads, against how much there is: the plan's data truth.
+
+A source's size comes from its token shards when they are built (`manifest.json` in its cache folder,
+the folder `corpus.cache_folder` names under the run root), else from `approx_tokens` in the config
+(the size its dataset card states), else it is "unknown". Tokens needed are the token slots the
+mixture draws from it over the phase (rows x length, so [CLS]/[SEP] and padding count too, and
+passes are a slight overestimate). A source read more than `REPEAT_WARNING` times gets a warning:
+Muennighoff et al. 2023 ("Scaling Data-Constrained Language Models", NeurIPS) find up to about 4
+epochs of repeated data worth almost as much as fresh data, with returns falling quickly after that
+(and repeated tokens worth close to nothing past about 16 epochs).
+A local source path that does not exist is an error here, at plan time, before any model is built.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .config import ConfigError, PhaseConfig, SourceConfig
+from .corpus import cache_folder
+from .shards import MANIFEST
+
+REPEAT_WARNING = 4.0  # passes over a source above which the plan warns (Muennighoff et al. 2023)
+
+
+def built_tokens(folder: Path) -> int | None:
+    """Tokens in a source's shard folder as its manifest counts them; None when nothing is built there.
+    A manifest that says it is incomplete (`"complete": false`) still counts what it holds."""
+    manifest = folder / MANIFEST
+    if not manifest.is_file():
+        return None
+    try:
+        return int(json.loads(manifest.read_text())["tokens"])
+    except (ValueError, KeyError, TypeError):
+        return None  # unreadable: the run rebuilds or refuses it; the plan does not guess
+
+
+def check_local_sources(phase: PhaseConfig) -> None:
+    """A local source that is not there is refused now, naming the field, not after the model is built."""
+    for i, source in enumerate(phase.data.sources):
+        if source.path is not None and not Path(phase.source_path(source)).exists():
+            raise ConfigError(f"{phase.name}: data.sources[{i}].path: source {source.name!r}: "
+                              f"{phase.source_path(source)} does not exist.")
+
+
+def available(phase: PhaseConfig, source: SourceConfig, root: Path | None) -> tuple[int | None, str]:
+    """(tokens, where the number comes from: "shards", "config" or "unknown")."""
+    if root is not None:
+        tokens = built_tokens(cache_folder(root, phase, source))
+        if tokens is not None:
+            return tokens, "shards"
+    if source.approx_tokens is not None:
+        return source.approx_tokens, "config"
+    return None, "unknown"
+
+
+def describe_data(phase: PhaseConfig, needed: dict[str, int], root: Path | None) -> tuple[dict, list[str]]:
+    """Per source: tokens needed, available (and from where) and passes; and the warnings to show."""
+    sources, warnings = {}, []
+    for source in phase.data.sources:
+        tokens, origin = available(phase, source, root)
+        need = needed[source.name]
+        passes = need / tokens if tokens else None
+        sources[source.name] = {"needed": need, "available": tokens, "from": origin,
+                                "passes": round(passes, 3) if passes is not None else "unknown"}
+        if passes is not None and passes > REPEAT_WARNING:
+            warnings.append(f"data.sources: {source.name!r} is read {passes:,.1f} times ({need:,} tokens needed, "
+                            f"{tokens:,} available from the {origin}); past {REPEAT_WARNING:g} passes repeated "
+                            "tokens are worth much less than fresh ones (Muennighoff et al. 2023): add data or "
+                            "lower its share")
+    return sources, warnings
+
+
+def curriculum_totals(phases: list[PhaseConfig], plans: list[dict]) -> tuple[dict, list[str]]:
+    """Per source over every phase that reads it (a source is its name and where it is read from):
+    tokens needed in all, available, passes; warnings past `REPEAT_WARNING` passes in all."""
+    totals: dict[str, dict] = {}
+    for phase, plan in zip(phases, plans):
+        for source in phase.data.sources:
+            data = plan["data"][source.name]
+            key = f"{source.name} ({phase.source_path(source)})"
+            entry = totals.setdefault(key, {"needed": 0, "available": data["available"], "from": data["from"],
+                                            "phases": []})
+            entry["needed"] += data["needed"]
+            entry["phases"].append(phase.name)
+    warnings = []
+    for key, entry in totals.items():
+        entry["passes"] = round(entry["needed"] / entry["available"], 3) if entry["available"] else "unknown"
+        if entry["available"] and entry["passes"] > REPEAT_WARNING and len(entry["phases"]) > 1:
+            warnings.append(f"{key} is read {entry['passes']:,.1f} times over {', '.join(entry['phases'])} "
+                            f"(Muennighoff et al. 2023: past {REPEAT_WARNING:g} passes repeats are worth much less)")
+    return totals, warnings
