@@ -133,33 +133,15 @@ def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
 def build_executors(cfg: CurationConfig, verbose: bool = False) -> dict:
     """job name -> executor; each depends on the one before (Slurm/Ray chain them as dependent jobs).
     Local jobs write datatrove's console output to their logs folder unless `verbose`."""
+    from rexbert.core.executors import build_executor
+
     layout = Layout(cfg.output_dir)
     ex = cfg.executor
     executors, previous = {}, None
     for job, (steps, tasks) in build_pipelines(cfg).items():
-        common = dict(pipeline=steps, tasks=tasks, logging_dir=layout.logs(job), depends=previous)
-        if ex.type == "local":
-            from datatrove.executor import LocalPipelineExecutor
-
-            from .quiet import QuietLocalExecutor
-
-            executor_class = LocalPipelineExecutor if verbose else QuietLocalExecutor
-            executor = executor_class(**common, workers=min(ex.workers, tasks))
-        elif ex.type == "slurm":
-            from datatrove.executor import SlurmPipelineExecutor
-
-            s = ex.slurm
-            executor = SlurmPipelineExecutor(**common, time=s.time, partition=s.partition,
-                                             cpus_per_task=s.cpus_per_task,
-                                             mem_per_cpu_gb=s.mem_per_cpu_gb, qos=s.qos or "normal",
-                                             sbatch_args=s.sbatch_args or None, job_name=f"ecomniverse-{job}",
-                                             workers=ex.workers)
-        else:
-            from datatrove.executor import RayPipelineExecutor
-
-            executor = RayPipelineExecutor(**common, workers=ex.workers, cpus_per_task=ex.ray.cpus_per_task,
-                                           mem_per_cpu_gb=ex.ray.mem_per_cpu_gb)
-        executors[job] = previous = executor
+        executors[job] = previous = build_executor(
+            ex.type, steps, tasks, layout.logs(job), workers=ex.workers, job_name=f"ecomniverse-{job}",
+            depends=previous, quiet=not verbose, slurm=vars(ex.slurm), ray=vars(ex.ray))
     return executors
 
 
@@ -168,19 +150,10 @@ class IncompleteJobError(RuntimeError):
 
 
 def connect_ray(address: str) -> None:
-    """`ray.init` for `executor.ray.address` unless this process is already connected; an unreachable
-    cluster is an error that names the address and what to do."""
-    import ray
+    """`ray.init` for `executor.ray.address` (see `rexbert.core.executors.connect_ray`)."""
+    from rexbert.core.executors import connect_ray as connect
 
-    if ray.is_initialized():
-        return
-    try:
-        ray.init(address=None if address == "local" else address, include_dashboard=False)
-    except (ConnectionError, TimeoutError, RuntimeError) as error:
-        raise ConnectionError(
-            f"executor.ray.address {address!r}: cannot reach a Ray cluster ({error}). Start one with "
-            "`ray start --head` (and `ray start --address HEAD:6379` on each worker node), set RAY_ADDRESS or "
-            "executor.ray.address, or use address: local for a cluster on this machine only") from None
+    connect(address, "executor.ray.address")
 
 
 def run_executors(executors: dict, progress: bool = True) -> None:

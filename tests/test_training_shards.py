@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 import modeling_rexbert
-from training.shards import ShardedCorpus, tokenize_to_shards
+from training.shards import ShardedCorpus
+from training.tokenize_job import tokenize_to_shards
 
 TOKENIZER = modeling_rexbert.load_tokenizer()
 
@@ -52,15 +53,20 @@ def test_rerun_resumes_after_completed_shards(tmp_path):
     out = tmp_path / "shards"
     tokenize_to_shards(source, TOKENIZER, out, shard_documents=4, progress=False)
     full = [ShardedCorpus(out).document(i).tolist() for i in range(10)]
-    # a crash after the first shard: the manifest names one shard only
-    manifest = json.loads((out / "manifest.json").read_text())
-    manifest["shards"], manifest["documents"] = manifest["shards"][:1], 4
-    manifest["tokens"] = manifest["shards"][0]["tokens"]
-    (out / "manifest.json").write_text(json.dumps(manifest))
-    first_shard = (out / "tokens-00000.npy").stat().st_mtime_ns
+    # a crash after the first shard: the task's manifest names one shard only, the task is not done
+    # (no completion marker, no merged manifest)
+    task_file = out / "task-00000" / "task.json"
+    task = json.loads(task_file.read_text())
+    first = task["shards"][0]
+    task.update(shards=[first], documents=4, tokens=first["tokens"], done=False, exhausted=False)
+    task_file.write_text(json.dumps(task))
+    (out / "manifest.json").unlink()
+    for marker in out.glob("logs/*/completions/*"):
+        marker.unlink()
+    first_shard = (out / "task-00000" / "tokens-00000.npy").stat().st_mtime_ns
     resumed = tokenize_to_shards(source, TOKENIZER, out, shard_documents=4, progress=False)
     assert resumed["documents"] == 10 and len(resumed["shards"]) == 3
-    assert (out / "tokens-00000.npy").stat().st_mtime_ns == first_shard  # not redone
+    assert (out / "task-00000" / "tokens-00000.npy").stat().st_mtime_ns == first_shard  # not redone
     assert [ShardedCorpus(out).document(i).tolist() for i in range(10)] == full
 
 
@@ -70,7 +76,7 @@ def test_another_source_in_the_same_folder_is_refused(tmp_path):
     tokenize_to_shards(tmp_path / "a.txt", TOKENIZER, tmp_path / "shards", progress=False)
     with pytest.raises(ValueError, match="another source"):
         tokenize_to_shards(tmp_path / "b.txt", TOKENIZER, tmp_path / "shards", progress=False)
-    assert np.load(tmp_path / "shards" / "tokens-00000.npy").size > 0
+    assert np.load(tmp_path / "shards" / "task-00000" / "tokens-00000.npy").size > 0
 
 
 def test_collator_masks_packed_rows_deterministically(tmp_path):

@@ -57,6 +57,9 @@ class DataConfig:
     # (data order, masks) while every run scores, and never trains on, the same held-out text
     eval_rows: int = 32  # packed held-out rows scored per source at each evaluation
     spans: str | None = None  # mined commerce spans (`rexbert mine-spans`) for Guided MLM
+    # stop when more than this share of a source's records were set aside while tokenizing (bad JSON,
+    # empty, no text, oversized, undecodable): a source that is mostly unreadable is a wrong path or column
+    max_skipped_share: float = 0.05
     # appended to `sources`: lets a phase add a source to the ones it inherits through `extends:`
     add_sources: list[SourceConfig] = field(default_factory=list)
 
@@ -80,6 +83,8 @@ class DataConfig:
             if source.weight == 0 and not (self.anneal_to or {}).get(source.name, 0) > 0:
                 raise ValueError(f"sources[{i}].weight: source {source.name!r} has weight 0 and no positive "
                                  "anneal_to share, so it is never sampled; drop it or give it a weight.")
+        if not 0 <= self.max_skipped_share <= 1:
+            raise ValueError(f"max_skipped_share must be in [0, 1], got {self.max_skipped_share}.")
         if self.sequence_length < 16:
             raise ValueError(f"sequence_length must be >= 16, got {self.sequence_length}.")
         if self.temperature <= 0:

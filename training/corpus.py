@@ -10,7 +10,6 @@ the phase runs (to mine spans from the training side).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,16 @@ from rexbert.core.outputs import atomic_open
 
 from .config import PhaseConfig, SourceConfig
 from .packing import PackedRows
-from .shards import ShardedCorpus, tokenize_to_shards
+from .shards import ShardedCorpus, ShardError, finished_manifest
+from .source_shards import (
+    cache_folder,
+    check_set_aside,
+    ensure_shards,
+    set_aside_summary,
+    tokenize_command,
+)
+
+__all__ = ["cache_folder", "heldout_documents", "prepare_sources", "source_texts", "write_heldout"]
 
 HELDOUT_STREAM = 3
 HELDOUT_FOLDER = "heldout"  # in a phase's run folder: <source>.jsonl, one {"text": ...} per held-out document
@@ -36,32 +44,41 @@ class SourceRows:
     skipped: dict  # documents set aside while reading, by reason
 
 
-def cache_folder(root: Path, config: PhaseConfig, source: SourceConfig) -> Path:
-    parts = [config.source_path(source), source.split, source.text_column]
-    key = json.dumps(parts + [source.config] if source.config is not None else parts)  # old caches keep their key
-    return root / "tokens" / f"{source.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-
-
 def heldout_documents(count: int, wanted: int, seed: int) -> np.ndarray:
     """Up to `wanted` document ids (never more than a tenth of the source), a pure function of the seed."""
     take = min(wanted, count // 10)
     return np.sort(np.random.default_rng([seed, HELDOUT_STREAM]).permutation(count)[:take])
 
 
-def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool = True) -> list[SourceRows]:
+def open_source(config: PhaseConfig, source: SourceConfig, tokenizer, root: Path, progress: bool = False,
+                announce: bool = False) -> tuple[ShardedCorpus, dict]:
+    """The source's memory-mapped shards and manifest, tokenizing it first when it is small and local
+    (one tokenization of a source, whoever asks: training, span mining, evaluation). Sums up what was
+    set aside (with `announce`) and stops above `data.max_skipped_share`."""
+    ensure_shards([config], root, tokenizer, config.source_file, progress, only=source)
+    folder = cache_folder(root, config, source)
+    try:
+        corpus, manifest = ShardedCorpus(folder), finished_manifest(folder)
+    except ShardError as error:
+        raise ShardError(f"source {source.name!r}: {error}; rebuild it with: "
+                         f"{tokenize_command(config.source_file, root)} (finished shards are kept)") from None
+    summary = set_aside_summary(source.name, manifest)
+    if announce and summary:
+        print(summary, flush=True)
+    allowed = max(config.data.max_skipped_share, manifest.get("max_skipped_share", 0))  # or what tokenize allowed
+    check_set_aside(source.name, manifest, allowed)
+    if len(corpus) == 0:
+        raise ValueError(f"source {source.name!r} ({config.source_path(source)}) has no usable documents; "
+                         f"set aside: {manifest['skipped'] or 'none'}.")
+    return corpus, manifest
+
+
+def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool = True,
+                    announce: bool = True) -> list[SourceRows]:
     prepared = []
     length = config.data.sequence_length
     for source in config.data.sources:
-        folder = cache_folder(root, config, source)
-        path = config.source_path(source)
-        if source.dataset is None and not Path(path).exists():
-            raise FileNotFoundError(f"source {source.name!r}: {path} does not exist.")
-        manifest = tokenize_to_shards(path, tokenizer, folder, text_column=source.text_column, split=source.split,
-                                      config=source.config, progress=progress)
-        corpus = ShardedCorpus(folder)
-        if len(corpus) == 0:
-            raise ValueError(f"source {source.name!r} ({path}) has no usable documents; "
-                             f"set aside: {manifest['skipped'] or 'none'}.")
+        corpus, manifest = open_source(config, source, tokenizer, root, progress, announce)
         heldout = heldout_documents(len(corpus), config.data.eval_documents, config.heldout_seed)
         train = np.setdiff1d(np.arange(len(corpus)), heldout)
         prepared.append(SourceRows(
@@ -88,10 +105,7 @@ def source_texts(config: PhaseConfig, tokenizer, root: Path, name: str, progress
     source = next((s for s in config.data.sources if s.name == name), None)
     if source is None:
         raise ValueError(f"{config.name} has no source {name!r}; sources are {[s.name for s in config.data.sources]}.")
-    folder = cache_folder(root, config, source)
-    tokenize_to_shards(config.source_path(source), tokenizer, folder, text_column=source.text_column,
-                       split=source.split, progress=progress)
-    corpus = ShardedCorpus(folder)
+    corpus, _ = open_source(config, source, tokenizer, root, progress)
     heldout = set(heldout_documents(len(corpus), config.data.eval_documents, config.heldout_seed).tolist())
     texts: tuple[list[str], list[str]] = ([], [])
     for i in range(len(corpus)):

@@ -50,8 +50,11 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
     unfinished one continues from its latest checkpoint."""
     from .loop import train_phase
 
+    from .source_shards import ensure_shards
+
     phases = load_phases(config, max_steps)
     check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
+    ensure_shards(phases, Path(output_dir), config_file=config)  # every source's shards, before any model is built
     summaries = []
     for phase in phases:
         summary = train_phase(phase, output_dir, resume=resume, stop_after=stop_after, progress=progress)

@@ -175,7 +175,8 @@ class PhaseRun:
         model = build_model(config, root)
         check_vocab_matches(self.tokenizer, model.config.vocab_size)
         with accelerator.main_process_first():  # tokenize once, then every process reads the cache
-            self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show)
+            self.sources: list[SourceRows] = prepare_sources(config, self.tokenizer, root, progress=self.show,
+                                                              announce=accelerator.is_main_process)
         if accelerator.is_main_process:  # the file contract for evaluations outside the loop
             write_heldout(self.sources, self.tokenizer, self.state_dir / HELDOUT_FOLDER)
         names = [s.name for s in config.data.sources]
