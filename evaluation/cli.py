@@ -12,7 +12,8 @@ def _ints(text: str) -> list[int]:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     """--output/--overwrite/--trust-remote-code, shared by every command that loads a model."""
     parser.add_argument("--output", help="write results JSON here (checked before any work)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (and, for cosent, "
+                        "a --save-model folder rexbert did not write)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code shipped with the model (off by default; RexBERT/ModernBERT never need it)")
 
@@ -84,7 +85,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--products-file)")
     cosent.add_argument("--query-column", default="query", help="column holding the query")
     cosent.add_argument("--seed", type=int, default=0, help="training seed")
-    cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
+    cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here (new, or one rexbert "
+                        "wrote; with --overwrite, any)")
     _model_options(cosent)
     cosent.set_defaults(func=run_cosent)
 
@@ -129,10 +131,14 @@ def run_glue(args: argparse.Namespace) -> None:
 
 
 def run_cosent(args: argparse.Namespace) -> None:
+    from rexbert.core.outputs import claim_output, mark_output
+
     from .cosent import HUB_DATASET, finetune_cosent, load_esci
     from .results import check_output, render_table
 
     check_output(args.output, args.overwrite)
+    if args.save_model:
+        claim_output(args.save_model, overwrite=args.overwrite, option="--save-model")
     pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file,
                       [c for c in args.product_columns.split(",") if c], args.query_column)
     results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
@@ -140,6 +146,8 @@ def run_cosent(args: argparse.Namespace) -> None:
                               max_length=args.max_length, seed=args.seed,
                               dataset_name=args.dataset or args.train_file or HUB_DATASET,
                               trust_remote_code=args.trust_remote_code)
+    if args.save_model:
+        mark_output(args.save_model, "rexbert eval cosent")
     _report(args, results, render_table(results))
 
 
