@@ -326,10 +326,42 @@ def human_size(size: float) -> str:
         size /= 1024
 
 
+_SNIPPET_LOADS = re.compile(r"(?:from_pretrained|SentenceTransformer|model=)\(?\s*[\'\"]([^\'\"]+)[\'\"]")
+
+
+def push_warnings(model_dir: str | Path, repo_id: str) -> list[str]:
+    """What a push of `model_dir` to `repo_id` would get wrong: a repo id the Hub refuses, and usage snippets in
+    README.md that load something else than `repo_id` (a local folder, or the folder as it was named here)."""
+    model_dir, warnings = Path(model_dir), []
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("a model repo id is owner/name")
+    except HFValidationError as error:
+        warnings.append(f"--repo-id {repo_id!r} is not a valid Hub repo id (owner/name: letters, digits, '-', '_', "
+                        f"'.'): {str(error).splitlines()[0]}")
+    readme = model_dir / "README.md"
+    loaded = sorted(set(_SNIPPET_LOADS.findall(readme.read_text(encoding="utf-8")))) if readme.is_file() else []
+    for name in loaded:
+        if name != repo_id:
+            local = Path(name).expanduser().exists() or name.startswith(("/", ".", "~")) or name.count("/") != 1
+            warnings.append(f"{readme}: the usage snippets load {name!r}" + (" (a local path)" if local else "") +
+                            f", not {repo_id!r}; render the card again with `rexbert card render --model {model_dir} "
+                            f"--model-id {repo_id}` before pushing.")
+    return warnings
+
+
 def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, private: bool = False,
                api: HfApi | None = None) -> list[str]:
-    """Uploads checkpoint, tokenizer, code and card to `repo_id`; with `dry_run`, only lists them."""
+    """Uploads checkpoint, tokenizer, code and card to `repo_id`; with `dry_run`, only lists them. An invalid
+    `repo_id` is refused before anything is sent (a dry run only lists it among `push_warnings`)."""
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"model folder {model_dir} not found.")
+    if not dry_run:
+        invalid = [w for w in push_warnings(model_dir, repo_id) if w.startswith("--repo-id")]
+        if invalid:
+            raise ValueError(invalid[0])
     files = upload_plan(model_dir)
     check_no_local_paths(model_dir, files)
     for required in ("config.json", "README.md"):

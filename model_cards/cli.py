@@ -46,8 +46,12 @@ def run_render(args: argparse.Namespace) -> None:
 def run_push(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .card import human_size, push_model
+    import sys
 
+    from .card import human_size, push_model, push_warnings
+
+    for warning in push_warnings(args.model, args.repo_id) if Path(args.model).is_dir() else []:
+        print(f"warning: {warning}", file=sys.stderr)
     files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
     sizes = {name: (Path(args.model) / name).stat().st_size for name in files}
     verb = "Would upload" if args.dry_run else "Uploaded"

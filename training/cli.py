@@ -7,15 +7,7 @@ import json
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: a step or process count must be at least 1 (0 or -1 would run nothing, silently)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from rexbert.core.arguments import positive_int as _positive_int  # 0 or -1 steps would run nothing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mine = add_command(subparsers, "mine-spans")
     mine.add_argument("--source", required=True, help="text/jsonl file or folder, parquet, save_to_disk folder, Hub id")
     mine.add_argument("--text-column", default="text", help="column (or jsonl field) holding the text")
-    mine.add_argument("--min-count", type=int, default=2, help="keep spans seen at least this often")
+    mine.add_argument("--min-count", type=_positive_int, default=2, help="keep spans seen at least this often")
     mine.add_argument("--output", required=True, help="spans JSON for data.spans in a phase config")
     mine.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     mine.set_defaults(func=run_mine_spans)
