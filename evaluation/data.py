@@ -9,6 +9,7 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 
 from rexbert.core.data_files import DATASETS_BUILDERS
 from rexbert.core.html_text import html_to_text
+from rexbert.core.paths import check_local_or_hub, hub_failure
 
 
 
@@ -19,7 +20,8 @@ class EvaluationDataError(ValueError):
 def load_split(dataset: str | Path, split: str = "test") -> Dataset:
     """One split of `dataset`: a local file or folder (a `save_to_disk` folder, or a folder of data
     files) or a Hub id. A single local file is its own split whatever `split` says."""
-    path = Path(dataset)
+    check_local_or_hub(dataset, "dataset")
+    path = Path(dataset).expanduser()
     if path.is_file():
         if path.suffix not in DATASETS_BUILDERS:
             raise EvaluationDataError(
@@ -29,8 +31,15 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
         loaded = load_dataset(DATASETS_BUILDERS[path.suffix], data_files=str(path), split="train")
     elif path.is_dir() and any((path / name).exists() for name in ("dataset_dict.json", "dataset_info.json")):
         loaded = load_from_disk(str(path))
+    elif path.is_dir():
+        loaded = load_dataset(str(path), split=split)  # a folder of data files
     else:
-        loaded = load_dataset(str(dataset), split=split)  # a Hub id or a folder of data files
+        try:
+            loaded = load_dataset(str(dataset), split=split)  # a Hub id
+        except (OSError, ValueError) as error:  # ConnectionError, DatasetNotFoundError (a FileNotFoundError), ...
+            if isinstance(error, EvaluationDataError):
+                raise
+            raise hub_failure(str(dataset), "dataset", error) from None
     if isinstance(loaded, DatasetDict):
         if split not in loaded:
             raise EvaluationDataError(f"{dataset} has no split {split!r}; it has {sorted(loaded)}.")

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 from rexbert.core.outputs import claim_output, mark_output, writing
+from rexbert.core.paths import hub_failure, looks_local
 
 from .checkpoints import (
     STATE_FILE,
@@ -93,9 +94,10 @@ def resolve_init(config: PhaseConfig, root: Path) -> str:
                                 f"run that phase to the end first.")
     if Path(name).expanduser().exists():
         return str(Path(name).expanduser())
-    if "/" not in name:
-        raise FileNotFoundError(f"{config.name} starts from {name!r}, which is neither a phase under {root} "
-                                "nor a folder; run that phase first.")
+    if "/" not in name or looks_local(name):
+        raise FileNotFoundError(f"{config.name}: model.init_from {name!r} is neither a phase under {root} "
+                                f"nor a folder ({Path(name).expanduser().absolute()} does not exist); run that phase "
+                                "first, or fix the path.")
     return name  # a Hub id
 
 
@@ -103,7 +105,14 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     """The phase's model config (preset or previous phase, with `model.overrides`) and the folder to
     load weights from, if any."""
     folder = resolve_init(config, root) if config.model.init_from is not None else None
-    base = RexBertConfig.from_pretrained(folder) if folder is not None else None
+    base = None
+    if folder is not None:
+        try:
+            base = RexBertConfig.from_pretrained(folder)
+        except OSError as error:
+            if Path(folder).exists():
+                raise
+            raise hub_failure(folder, f"{config.name}: model.init_from", error) from None
     return phase_model_config(config, base), folder
 
 
