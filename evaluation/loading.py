@@ -16,6 +16,7 @@ from pathlib import Path
 from transformers import AutoConfig, AutoTokenizer
 
 from rexbert.core.paths import check_local_or_hub, hub_failure
+from rexbert.core.weights import check_weight_files
 
 from .data import EvaluationDataError
 
@@ -47,6 +48,7 @@ def load_config(name: str, trust_remote_code: bool = False):
     """The model's config; every load starts here, so a missing folder or an unreachable Hub id is named here,
     in one line."""
     check_local_or_hub(name, "model")
+    check_weight_files(name)  # a truncated model.safetensors is named here, before transformers reads it
     try:
         return _guarded(AutoConfig, name, trust_remote_code)
     except RemoteCodeRefused:

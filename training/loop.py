@@ -29,6 +29,7 @@ from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 from rexbert.core.outputs import claim_output, mark_output, writing
 from rexbert.core.paths import hub_failure, looks_local
+from rexbert.core.weights import check_weight_files
 
 from .checkpoints import (
     STATE_FILE,
@@ -88,11 +89,13 @@ def resolve_init(config: PhaseConfig, root: Path) -> str:
     """The folder (or Hub id) a phase starts from: a previous phase under `root`, or a path."""
     name = config.model.init_from
     if (root / name / "config.json").is_file():
+        check_weight_files(root / name)
         return str(root / name)
     if (root / name).exists():
         raise FileNotFoundError(f"{config.name} starts from {root / name}, which has no exported model yet: "
                                 f"run that phase to the end first.")
     if Path(name).expanduser().exists():
+        check_weight_files(Path(name).expanduser())
         return str(Path(name).expanduser())
     if "/" not in name or looks_local(name):
         raise FileNotFoundError(f"{config.name}: model.init_from {name!r} is neither a phase under {root} "
