@@ -23,6 +23,8 @@ def _stage_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--verbose", action="store_true",
                         help="also print datatrove's log and stats (always written to the run's pipeline/logs/)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into an output_dir that holds files rexbert did not write")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -49,7 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     publish.set_defaults(func=run_publish)
     demo = add_command(stages, "demo-data", help="write the bundled demo corpus in FineFineWeb's layout")
     demo.add_argument("--data-dir", help="the test samples folder (tests/data) instead of the bundled corpus")
-    demo.add_argument("--out", required=True, help="output folder (<domain>/*.jsonl)")
+    demo.add_argument("--out", required=True, help="output folder (<domain>/*.jsonl); new, empty or rexbert's")
+    demo.add_argument("--overwrite", action="store_true", help="write into an --out that holds files rexbert did not "
+                      "write")
     demo.set_defaults(func=run_demo_data)
 
 
@@ -61,11 +65,20 @@ def _print_summary(summaries: dict[str, dict]) -> None:
             print(f"  {key}: {json.dumps(value) if isinstance(value, (dict, list)) else value}")
 
 
+def _claimed(cfg, args: argparse.Namespace):
+    """`cfg`, once its output_dir is known to be new, empty or this project's (or --overwrite); marked ours."""
+    from rexbert.core.outputs import claim_output, mark_output
+
+    claim_output(cfg.output_dir, overwrite=args.overwrite, option="output_dir (in the config)")
+    mark_output(cfg.output_dir, "rexbert curate")
+    return cfg
+
+
 def run_stage(args: argparse.Namespace) -> None:
     from .config import load_config
     from .stages import run_stage
 
-    cfg = load_config(args.config)
+    cfg = _claimed(load_config(args.config), args)
     _print_summary({args.stage: run_stage(args.stage, cfg, not args.no_progress, args.verbose)})
 
 
@@ -77,7 +90,7 @@ def run_chain(args: argparse.Namespace) -> None:
     unknown = [s for s in skip if s not in STAGES]
     if unknown:
         raise ValueError(f"--skip: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
-    _print_summary(run_all(load_config(args.config), not args.no_progress, skip, args.verbose))
+    _print_summary(run_all(_claimed(load_config(args.config), args), not args.no_progress, skip, args.verbose))
 
 
 def run_publish(args: argparse.Namespace) -> None:
@@ -96,7 +109,11 @@ def run_publish(args: argparse.Namespace) -> None:
 
 
 def run_demo_data(args: argparse.Namespace) -> None:
+    from rexbert.core.outputs import claim_output, mark_output
+
     from .demo_corpus import write_demo_corpus
 
+    claim_output(args.out, overwrite=args.overwrite, option="--out")
     counts = write_demo_corpus(args.out, args.data_dir)
+    mark_output(args.out, "rexbert curate demo-data")
     print(f"wrote {sum(counts.values())} documents to {args.out}: {counts}")

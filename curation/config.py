@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from rexbert.core.config_schema import ConfigError, build
 from rexbert.core.documents import DEFAULT_MAX_BYTES
+from rexbert.core.paths import looks_local
 
 from .domains import resolve
 
@@ -208,12 +210,52 @@ def config_from_dict(data: dict) -> CurationConfig:
     return build(CurationConfig, data or {}).validate()
 
 
+def _relative_to(folder: Path, value, hub_allowed: bool = False):
+    """`value` (a path, or a list of paths) made absolute against `folder` when relative; with `hub_allowed`, a
+    value that can be a Hub id stays as it is unless it names something in `folder`."""
+    if isinstance(value, list):
+        return [_relative_to(folder, v) for v in value]
+    if not isinstance(value, str) or not value or "://" in value or Path(value).expanduser().is_absolute():
+        return value
+    if hub_allowed and not looks_local(value) and not (folder / value).exists():
+        return value
+    return str((folder / value).resolve())
+
+
+def resolve_paths(data: dict, folder: Path) -> dict:
+    """The config's input paths (sample.source when not a Hub id, filter.input, filter.tokenizer_file, the
+    blocklist files, the decontamination sets) relative to `folder`, the config file's, as training's are.
+    output_dir, like `rexbert train --output-dir`, stays relative to where the command runs."""
+    sample, filters = data.get("sample"), data.get("filter")
+    if isinstance(sample, dict) and "source" in sample:
+        sample["source"] = _relative_to(folder, sample["source"], hub_allowed=True)
+    if isinstance(filters, dict):
+        for key in ("input", "tokenizer_file"):
+            if key in filters:
+                filters[key] = _relative_to(folder, filters[key])
+        lists = filters.get("blocklist")
+        if isinstance(lists, dict):
+            for key in [k for k in lists if k.endswith("_files")]:
+                lists[key] = _relative_to(folder, lists[key])
+        sets = (filters.get("decontaminate") or {}).get("eval_sets") if isinstance(filters.get("decontaminate"),
+                                                                                 dict) else None
+        if isinstance(sets, dict):
+            for name in sets:
+                sets[name] = _relative_to(folder, sets[name])
+    return data
+
+
 def load_config(path: str) -> CurationConfig:
+    """A curation YAML, its relative input paths resolved against the file (`resolve_paths`), validated."""
     import yaml
 
+    if not Path(path).is_file():
+        raise ConfigError(f"config file {path} not found.")
     try:
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f)
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    return config_from_dict(data or {})
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config fields, got a {type(data).__name__}.")
+    return config_from_dict(resolve_paths(data or {}, Path(path).resolve().parent))

@@ -12,6 +12,7 @@ from collections import Counter
 
 from rexbert.core.documents import Record, Reject, read_file
 from rexbert.core.outputs import atomic_open
+from rexbert.core.paths import check_local_or_hub
 
 from .config import SampleConfig
 from .domains import FINEFINEWEB_REPO, Domain
@@ -33,6 +34,7 @@ def domain_files(source: str, domain: Domain) -> list[str]:
         return files
     if os.path.isfile(source):
         return [source]
+    check_local_or_hub(source, "sample.source")  # a missing folder is a missing path, not an unknown Hub dataset
     from huggingface_hub import HfFileSystem
 
     pattern = f"datasets/{source or FINEFINEWEB_REPO}/{did}/*.jsonl"

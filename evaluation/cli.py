@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from rexbert.core.arguments import positive_float, positive_int, positive_ints, rate
+
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
@@ -12,7 +14,8 @@ def _ints(text: str) -> list[int]:
 def _model_options(parser: argparse.ArgumentParser) -> None:
     """--output/--overwrite/--trust-remote-code, shared by every command that loads a model."""
     parser.add_argument("--output", help="write results JSON here (checked before any work)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file (and, for cosent, "
+                        "a --save-model folder rexbert did not write)")
     parser.add_argument("--trust-remote-code", action="store_true",
                         help="run Python code shipped with the model (off by default; RexBERT/ModernBERT never need it)")
 
@@ -22,10 +25,10 @@ def _fine_tuning_options(parser: argparse.ArgumentParser, epochs: float, learnin
     """--model and the training settings of a fine-tuning task; `batched`/`cut` name what a batch holds and what
     --max-length cuts."""
     parser.add_argument("--model", required=True, help="folder or Hub id of the encoder to fine-tune")
-    parser.add_argument("--epochs", type=float, default=epochs, help="training epochs")
-    parser.add_argument("--learning-rate", type=float, default=learning_rate, help="peak learning rate")
-    parser.add_argument("--batch-size", type=int, default=32, help=f"{batched} per training batch")
-    parser.add_argument("--max-length", type=int, default=max_length, help=f"tokens per {cut} (longer ones are cut)")
+    parser.add_argument("--epochs", type=positive_float, default=epochs, help="training epochs")
+    parser.add_argument("--learning-rate", type=positive_float, default=learning_rate, help="peak learning rate")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help=f"{batched} per training batch")
+    parser.add_argument("--max-length", type=positive_int, default=max_length, help=f"tokens per {cut} (longer ones are cut)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,13 +46,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mlm.add_argument("--split", default="test", help="dataset split (Hub datasets and save_to_disk folders)")
     mlm.add_argument("--text-columns", default="product_title,product_description",
                      help="comma-separated; nested fields as dotted names (fields.title)")
-    mlm.add_argument("--block-sizes", type=_ints, default=[128, 256, 512],
+    mlm.add_argument("--block-sizes", type=positive_ints, default=[128, 256, 512],
                      help="comma-separated token lengths each text is cut (or packed) to")
-    mlm.add_argument("--k", type=_ints, default=[1, 3, 5], help="comma-separated k of top-k accuracy")
-    mlm.add_argument("--mask-rate", type=float, default=0.15, help="share of words masked")
+    mlm.add_argument("--k", type=positive_ints, default=[1, 3, 5], help="comma-separated k of top-k accuracy")
+    mlm.add_argument("--mask-rate", type=rate, default=0.15, help="share of words masked")
     mlm.add_argument("--seed", type=int, default=0, help="seed of the word masks (same masks for every model)")
-    mlm.add_argument("--batch-size", type=int, default=16, help="blocks per forward pass")
-    mlm.add_argument("--max-texts", type=int, help="evaluate the first N rows only")
+    mlm.add_argument("--batch-size", type=positive_int, default=16, help="blocks per forward pass")
+    mlm.add_argument("--max-texts", type=positive_int, help="evaluate the first N rows only")
     mlm.add_argument("--packed", action="store_true", help="concatenate texts into full blocks instead of truncating")
     mlm.add_argument("--implementation", choices=["auto", "transformers"], default="auto",
                      help="auto: ModernBERT-architecture checkpoints run on RexBERT's implementation")
@@ -84,7 +87,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "--products-file)")
     cosent.add_argument("--query-column", default="query", help="column holding the query")
     cosent.add_argument("--seed", type=int, default=0, help="training seed")
-    cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here")
+    cosent.add_argument("--save-model", help="write the fine-tuned SentenceTransformer folder here (new, or one rexbert "
+                        "wrote; with --overwrite, any)")
     _model_options(cosent)
     cosent.set_defaults(func=run_cosent)
 
@@ -129,10 +133,14 @@ def run_glue(args: argparse.Namespace) -> None:
 
 
 def run_cosent(args: argparse.Namespace) -> None:
+    from rexbert.core.outputs import claim_output, mark_output
+
     from .cosent import HUB_DATASET, finetune_cosent, load_esci
     from .results import check_output, render_table
 
     check_output(args.output, args.overwrite)
+    if args.save_model:
+        claim_output(args.save_model, overwrite=args.overwrite, option="--save-model")
     pairs = load_esci(args.dataset, args.train_file, args.test_file, args.products_file,
                       [c for c in args.product_columns.split(",") if c], args.query_column)
     results = finetune_cosent(args.model, pairs, output_dir=args.save_model, epochs=args.epochs,
@@ -140,6 +148,8 @@ def run_cosent(args: argparse.Namespace) -> None:
                               max_length=args.max_length, seed=args.seed,
                               dataset_name=args.dataset or args.train_file or HUB_DATASET,
                               trust_remote_code=args.trust_remote_code)
+    if args.save_model:
+        mark_output(args.save_model, "rexbert eval cosent")
     _report(args, results, render_table(results))
 
 

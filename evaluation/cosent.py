@@ -8,6 +8,8 @@ a products file on `product_id`), or from one local file with `query`, product t
 
 from __future__ import annotations
 
+import math
+
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,12 +70,18 @@ def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str 
             raise EvaluationDataError(f"column {col!r} not found; available: {data.column_names} "
                                       f"(choose with {option}).")
     if "score" in data.column_names:
-        scores = [float(s) for s in data["score"]]
-        bad = [row for row, s in enumerate(scores) if not 0.0 <= s <= 1.0]  # NaN fails this too
+        scores = [float(s) if isinstance(s, (int, float)) else math.nan for s in data["score"]]
+        bad = [row for row, s in enumerate(scores) if not 0.0 <= s <= 1.0]  # NaN (and a missing score) fails this too
         if bad:
-            raise EvaluationDataError(f"score must be in [0, 1]; row {bad[0]} has {scores[bad[0]]}.")
+            raise EvaluationDataError(f"score must be in [0, 1]; row {bad[0]} has {data[bad[0]]['score']!r} "
+                                      f"(rows counted from 0; {len(bad)} such row(s)).")
     elif "esci_label" in data.column_names:
-        scores = [label_score(label) for label in data["esci_label"]]
+        scores = []
+        for row, label in enumerate(data["esci_label"]):
+            try:
+                scores.append(label_score(label))
+            except EvaluationDataError as error:
+                raise EvaluationDataError(f"row {row} (counted from 0): {error}") from None
     else:
         raise EvaluationDataError("pairs need an 'esci_label' or a numeric 'score' column.")
     texts = [" ".join(t for t in (clean_text(row[f]) for f in fields) if t) for row in data]

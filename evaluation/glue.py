@@ -48,10 +48,12 @@ def load_glue(task: str, dataset: str | None = None, train_file: str | None = No
               validation_file: str | None = None) -> dict[str, Dataset]:
     """train + evaluation splits of `task`, validated: columns present, labels known."""
     spec = _spec(task)
+    files: dict[str, str] = {}
     if train_file or validation_file:
         if not (train_file and validation_file):
             raise EvaluationDataError("pass both --train-file and --validation-file.")
         splits = {"train": load_split(train_file), spec.eval_splits[0]: load_split(validation_file)}
+        files = {"train": train_file, spec.eval_splits[0]: validation_file}
     else:
         loaded = load_from_disk(dataset) if dataset and _is_saved_dataset(dataset) else load_dataset(
             dataset or HUB_DATASET, task)
@@ -62,7 +64,8 @@ def load_glue(task: str, dataset: str | None = None, train_file: str | None = No
             raise EvaluationDataError(f"{dataset or HUB_DATASET}/{task} lacks split(s) {missing}.")
         splits = {s: loaded[s] for s in ("train", *spec.eval_splits)}
     for name, split in splits.items():
-        _check(split, spec, f"{task}/{name}")
+        where = f" ({files[name]})" if name in files else ""
+        _check(split, spec, f"{task}/{name}{where}")
     return splits
 
 
@@ -84,9 +87,12 @@ def _check(split: Dataset, spec: GlueTask, name: str) -> None:
             raise EvaluationDataError(f"{name}: column {col!r} not found; available: {split.column_names}.")
     labels = np.asarray(split["label"])
     if spec.num_labels > 1:
-        unknown = sorted(set(labels.tolist()) - set(range(spec.num_labels)))
+        known = set(range(spec.num_labels))
+        unknown = [(row, label) for row, label in enumerate(labels.tolist()) if label not in known]
         if unknown:
-            raise EvaluationDataError(f"{name}: unknown label(s) {unknown[:5]}; expected 0..{spec.num_labels - 1}.")
+            row, label = unknown[0]
+            raise EvaluationDataError(f"{name}: row {row} has label {label!r} (rows counted from 0; "
+                                      f"{len(unknown)} such row(s)); expected 0..{spec.num_labels - 1}.")
     elif not np.issubdtype(labels.dtype, np.number):
         raise EvaluationDataError(f"{name}: labels must be numbers for regression, got {labels.dtype}.")
     else:

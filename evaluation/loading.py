@@ -15,6 +15,9 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
+from rexbert.core.paths import check_local_or_hub, hub_failure
+from rexbert.core.weights import check_weight_files
+
 from .data import EvaluationDataError
 
 REXBERT_TYPES = ("modernbert", "rexbert")
@@ -42,7 +45,21 @@ def _guarded(loader, name: str, trust_remote_code: bool, **kwargs):
 
 
 def load_config(name: str, trust_remote_code: bool = False):
-    return _guarded(AutoConfig, name, trust_remote_code)
+    """The model's config; every load starts here, so a missing folder or an unreachable Hub id is named here,
+    in one line."""
+    check_local_or_hub(name, "model")
+    check_weight_files(name)  # a truncated model.safetensors is named here, before transformers reads it
+    try:
+        return _guarded(AutoConfig, name, trust_remote_code)
+    except RemoteCodeRefused:
+        raise
+    except (OSError, ValueError) as error:
+        if Path(name).expanduser().is_dir():
+            if not (Path(name).expanduser() / "config.json").is_file():
+                raise FileNotFoundError(f"model folder {name} has no config.json; is it a saved model folder?") \
+                    from None
+            raise
+        raise hub_failure(name, "model", error) from None
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False):

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from rexbert.core.arguments import check_count, check_rate
+
 from .data import EvaluationDataError, clean_text, column, load_split
 from .loading import load_pretrained, load_tokenizer, runs_rexbert_code
 from .metrics import top_k_from_ranks
@@ -35,6 +37,7 @@ class MaskedText:
 
 def choose_masked_words(text: str, rate: float, seed: int, stream: Sequence[int]) -> MaskedText:
     """Masks whole-word spans of `text` until `rate` of its words are masked; deterministic in (seed, stream)."""
+    check_rate("rate", rate)  # above 1 the loop below could never reach its target
     words = [m.span() for m in _WORD.finditer(text)]
     target = math.ceil(rate * len(words))
     rng = np.random.default_rng([seed, *stream])
@@ -132,6 +135,17 @@ def evaluate_masked_lm(models: Sequence[str], dataset: str, text_columns: Sequen
                        trust_remote_code: bool = False) -> list[EvalResult]:
     """Top-k masked-token accuracy for each model x text column x block size x k. Each text is
     truncated to the block size, or with `packed`, texts are concatenated into full blocks."""
+    check_rate("rate", rate)
+    for name, values in (("block_sizes", block_sizes), ("ks", ks)):
+        if not values:
+            raise ValueError(f"{name} is empty; give at least one.")
+        for value in values:
+            check_count(name, value)
+    if min(block_sizes) < 3:  # [CLS] and [SEP] take two tokens of every block
+        raise ValueError(f"block_sizes must be at least 3 tokens ([CLS], a token, [SEP]), got {min(block_sizes)}.")
+    check_count("batch_size", batch_size)
+    if max_texts is not None:
+        check_count("max_texts", max_texts)
     data = load_split(dataset, split)
     if max_texts is not None:
         data = data.select(range(min(max_texts, len(data))))

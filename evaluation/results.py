@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from rexbert.core.outputs import write_text_atomic
+from rexbert.core.outputs import claim_output, write_text_atomic
 
 SCHEMA = "rexbert-eval/1"
 # task names in results files: tables and model cards select rows by them (GLUE tasks are glue-<config>)
@@ -54,8 +54,8 @@ class EvalResult:
 
 def check_output(path: str | Path | None, overwrite: bool = False) -> None:
     """Refuses an existing results file before any work is done (unless `overwrite`)."""
-    if path is not None and Path(path).exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; choose another --output or pass --overwrite.")
+    if path is not None:
+        claim_output(path, overwrite=overwrite, option="--output", folder=False)
 
 
 def write_results(path: str | Path, results: list[EvalResult], overwrite: bool = False) -> Path:

@@ -1,6 +1,9 @@
 """RexBERT quickstart, offline: build a model, save it with its code, and use it the ways users do.
 
-    python examples/quickstart.py [--preset micro] [--output-dir rexbert-output/quickstart]
+    python examples/quickstart.py [--preset micro] [--output-dir rexbert-output/quickstart] [--overwrite]
+
+An existing --output-dir is replaced only if this script wrote it (or with --overwrite): a folder of yours
+is never deleted.
 
 1. a freshly initialised RexBERT (`--preset`, sizes from the paper) with the bundled OLMo-derived
    tokenizer, saved as a self-contained folder (weights, tokenizer, code, `auto_map`);
@@ -16,7 +19,6 @@ here are not meaningful: the point is that every path runs.
 from __future__ import annotations
 
 import argparse
-import shutil
 from pathlib import Path
 
 import torch
@@ -25,6 +27,7 @@ from transformers import AutoModelForMaskedLM, AutoTokenizer, pipeline
 
 import modeling_rexbert
 from modeling_rexbert.convert import convert_checkpoint
+from rexbert.core.outputs import OutputExistsError, mark_output, replace_folder
 
 PRODUCTS = [
     "Apple iPhone 13, 128 GB, Midnight - Unlocked (Renewed)",
@@ -37,9 +40,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", default="micro", choices=sorted(modeling_rexbert.PRESETS))
     parser.add_argument("--output-dir", type=Path, default=Path("rexbert-output/quickstart"))
+    parser.add_argument("--overwrite", action="store_true", help="replace --output-dir even if this script did not "
+                        "write it (deletes what it holds)")
     args = parser.parse_args()
-    if args.output_dir.exists():
-        shutil.rmtree(args.output_dir)
+    try:
+        replace_folder(args.output_dir, overwrite=args.overwrite)
+    except OutputExistsError as error:
+        parser.exit(2, f"quickstart: error: {error}\n")
+    mark_output(args.output_dir, "examples/quickstart.py")
     rexbert_dir, stock_dir = args.output_dir / f"rexbert-{args.preset}", args.output_dir / "modernbert-format"
 
     torch.manual_seed(0)

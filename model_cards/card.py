@@ -21,6 +21,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 from evaluation.results import (ESCI_COSENT, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table, read_results,
                                 render_table)
 from rexbert.core.hub_upload import upload_folder_to_hub
+from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
 
 # results task -> (model-index task type, human task name)
@@ -36,6 +37,9 @@ RECIPE = """| | phase 1 general | phase 2 context extension | phase 3 annealing 
 | sequence length | 512 | 8,192 | 8,192 |
 | masking | 30%, Poisson spans | 30% | 10-15%, Guided MLM on ~5% of sequences |
 | learning rate | warmup, then stable | stable | 1-sqrt decay |"""
+
+
+CARD_FILES = ("README.md", "topk_by_block_size.png", "esci_spearman_by_model.png")  # what render writes
 
 
 def _model_facts(model_dir: Path) -> dict:
@@ -188,17 +192,20 @@ def default_model_id(model_dir: str | Path) -> str:
 def render_model_card(model_dir: str | Path, result_files: list[str | Path], output_dir: str | Path | None = None,
                 model_name: str | None = None, base_model: str | None = None, datasets: list[str] | None = None,
                 model_id: str | None = None, tldr: str | None = None, recipe: str | None = None,
-                notes: list[str] | None = None, limitations: str | None = None) -> Path:
+                notes: list[str] | None = None, limitations: str | None = None, overwrite: bool = False) -> Path:
     """Writes README.md (and plots) for `model_dir` from results files; returns the README path.
     `base_model`: the Hub id this model was annealed or fine-tuned from; `datasets`: Hub ids it was trained on;
     `model_id`: what the usage snippets load (a Hub id once published; default `default_model_id`);
     `tldr`, `recipe` (markdown), `notes` (under Evaluation), `limitations`: replace the defaults written for a
-    RexBERT model trained with the paper's recipe."""
+    RexBERT model trained with the paper's recipe. A README.md or plot there that this function did not write (a
+    hand-written card), or that was edited since, is refused unless `overwrite`."""
     model_dir = Path(model_dir)
     model_id = model_id or default_model_id(model_dir)
     if not (model_dir / "config.json").is_file():
         raise FileNotFoundError(f"{model_dir} has no config.json; is it a saved model folder?")
     output_dir = Path(output_dir) if output_dir else model_dir
+    for written in CARD_FILES:
+        claim_output(output_dir / written, overwrite=overwrite, option="--output-dir", folder=False)
     output_dir.mkdir(parents=True, exist_ok=True)
     results = [r for path in result_files for r in read_results(path)]
     facts = _model_facts(model_dir)
@@ -265,6 +272,7 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + "\n\n".join(sections) + "\n")
     readme = output_dir / "README.md"
     card.save(readme)
+    mark_output(output_dir, "rexbert card render", files=CARD_FILES)
     return readme
 
 
@@ -318,10 +326,42 @@ def human_size(size: float) -> str:
         size /= 1024
 
 
+_SNIPPET_LOADS = re.compile(r"(?:from_pretrained|SentenceTransformer|model=)\(?\s*[\'\"]([^\'\"]+)[\'\"]")
+
+
+def push_warnings(model_dir: str | Path, repo_id: str) -> list[str]:
+    """What a push of `model_dir` to `repo_id` would get wrong: a repo id the Hub refuses, and usage snippets in
+    README.md that load something else than `repo_id` (a local folder, or the folder as it was named here)."""
+    model_dir, warnings = Path(model_dir), []
+    try:
+        validate_repo_id(repo_id)
+        if repo_id.count("/") != 1:
+            raise HFValidationError("a model repo id is owner/name")
+    except HFValidationError as error:
+        warnings.append(f"--repo-id {repo_id!r} is not a valid Hub repo id (owner/name: letters, digits, '-', '_', "
+                        f"'.'): {str(error).splitlines()[0]}")
+    readme = model_dir / "README.md"
+    loaded = sorted(set(_SNIPPET_LOADS.findall(readme.read_text(encoding="utf-8")))) if readme.is_file() else []
+    for name in loaded:
+        if name != repo_id:
+            local = Path(name).expanduser().exists() or name.startswith(("/", ".", "~")) or name.count("/") != 1
+            warnings.append(f"{readme}: the usage snippets load {name!r}" + (" (a local path)" if local else "") +
+                            f", not {repo_id!r}; render the card again with `rexbert card render --model {model_dir} "
+                            f"--model-id {repo_id}` before pushing.")
+    return warnings
+
+
 def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, private: bool = False,
                api: HfApi | None = None) -> list[str]:
-    """Uploads checkpoint, tokenizer, code and card to `repo_id`; with `dry_run`, only lists them."""
+    """Uploads checkpoint, tokenizer, code and card to `repo_id`; with `dry_run`, only lists them. An invalid
+    `repo_id` is refused before anything is sent (a dry run only lists it among `push_warnings`)."""
     model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise FileNotFoundError(f"model folder {model_dir} not found.")
+    if not dry_run:
+        invalid = [w for w in push_warnings(model_dir, repo_id) if w.startswith("--repo-id")]
+        if invalid:
+            raise ValueError(invalid[0])
     files = upload_plan(model_dir)
     check_no_local_paths(model_dir, files)
     for required in ("config.json", "README.md"):

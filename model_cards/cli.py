@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     render.add_argument("--datasets", nargs="*", default=[], help="Hub ids of the training datasets (card metadata)")
     render.add_argument("--model-id", help="what the card's usage snippets load: the Hub id once pushed (default: "
                         "the --model folder as given if relative, else its name)")
+    render.add_argument("--overwrite", action="store_true", help="replace a README.md or plot that rexbert did not "
+                        "write (a hand-written card) or that was edited since")
     render.set_defaults(func=run_render)
 
     push = add_command(actions, "push", help="upload checkpoint, tokenizer, code and card",
@@ -37,15 +39,19 @@ def run_render(args: argparse.Namespace) -> None:
     from .card import render_model_card
 
     readme = render_model_card(args.model, args.results, args.output_dir, args.name, args.base_model,
-                               args.datasets, model_id=args.model_id)
+                               args.datasets, model_id=args.model_id, overwrite=args.overwrite)
     print(f"Wrote {readme}")
 
 
 def run_push(args: argparse.Namespace) -> None:
     from pathlib import Path
 
-    from .card import human_size, push_model
+    import sys
 
+    from .card import human_size, push_model, push_warnings
+
+    for warning in push_warnings(args.model, args.repo_id) if Path(args.model).is_dir() else []:
+        print(f"warning: {warning}", file=sys.stderr)
     files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
     sizes = {name: (Path(args.model) / name).stat().st_size for name in files}
     verb = "Would upload" if args.dry_run else "Uploaded"

@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as error:  # bad input: say what, no traceback
         print(f"rexbert {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as interrupt:  # Ctrl-C: one line (how to resume, where the command knows), no traceback
+        print(f"\nrexbert {args.command}: {interrupt or 'interrupted'}", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -72,8 +72,13 @@ def test_cli_convert_and_errors(tmp_path, mlm_model, capsys):
     mlm_model.save_pretrained(tmp_path / "ours")
     assert cli(["convert", "--to", "modernbert", str(tmp_path / "ours"), str(tmp_path / "stock")]) == 0
     assert "Wrote a modernbert checkpoint" in capsys.readouterr().out
-    assert cli(["convert", "--to", "modernbert", str(tmp_path / "ours"), str(tmp_path / "stock")]) == 2
-    assert "not empty" in capsys.readouterr().err
+    # a folder rexbert wrote may be replaced; one holding a file of the user's is refused (rexbert.core.outputs)
+    assert cli(["convert", "--to", "modernbert", str(tmp_path / "ours"), str(tmp_path / "stock")]) == 0
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    assert cli(["convert", "--to", "modernbert", str(tmp_path / "ours"), str(tmp_path / "mine")]) == 2
+    assert "did not write (notes.txt)" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
     (tmp_path / "empty").mkdir()
     assert cli(["convert", "--to", "rexbert", str(tmp_path / "empty"), str(tmp_path / "out")]) == 2
     assert "no config.json" in capsys.readouterr().err

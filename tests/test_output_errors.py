@@ -15,7 +15,7 @@ from test_training_loop import tiny_phase
 
 from evaluation.results import EvalResult, write_results
 from rexbert.cli import main as cli
-from rexbert.core.outputs import OutputError
+from rexbert.core.outputs import OutputError, mark_output
 from training.checkpoints import list_checkpoints, verify_checkpoint
 from training.config import load_config
 from training.loop import train_phase
@@ -46,6 +46,7 @@ def test_a_full_disk_in_the_sample_stage_is_one_line_naming_the_file(tmp_path, c
     out = tmp_path / "out"
     (out / "samples").mkdir(parents=True)
     (out / "samples" / "photo.jsonl").write_text("earlier sample\n")
+    mark_output(out, "rexbert curate")  # an earlier run's output (one that rexbert did not write is refused)
     os.symlink("/dev/full", out / "samples" / "photo.jsonl.tmp")
     config = tmp_path / "curation.yaml"
     config.write_text(f"output_dir: {out}\ndomains: [photo]\nsample: {{source: {tmp_path / 'src'}}}\n")

@@ -7,15 +7,7 @@ import json
 from pathlib import Path
 
 
-def _positive_int(text: str) -> int:
-    """argparse type: a step or process count must be at least 1 (0 or -1 would run nothing, silently)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
+from rexbert.core.arguments import positive_int as _positive_int  # 0 or -1 steps would run nothing
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -31,8 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mine = add_command(subparsers, "mine-spans")
     mine.add_argument("--source", required=True, help="text/jsonl file or folder, parquet, save_to_disk folder, Hub id")
     mine.add_argument("--text-column", default="text", help="column (or jsonl field) holding the text")
-    mine.add_argument("--min-count", type=int, default=2, help="keep spans seen at least this often")
+    mine.add_argument("--min-count", type=_positive_int, default=2, help="keep spans seen at least this often")
     mine.add_argument("--output", required=True, help="spans JSON for data.spans in a phase config")
+    mine.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     mine.set_defaults(func=run_mine_spans)
 
 
@@ -42,7 +35,10 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", default=None, help="run root; phases go to DIR/<phase name> (default runs/"
                                                            "<config name>)")
     parser.add_argument("--max-steps", type=_positive_int, help="steps per phase; warmup/decay/annealing scale with it")
-    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoints, exactly")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoints, exactly (refused "
+                        "where --output-dir has none)")
+    parser.add_argument("--overwrite", action="store_true", help="write phases into folders that hold files rexbert "
+                        "did not write")
     parser.add_argument("--stop-after", type=_positive_int, help="checkpoint and stop after N steps in this session "
                                                        "(for time-limited jobs; rerun with --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
@@ -72,8 +68,12 @@ def run_train(args: argparse.Namespace) -> None:
                             output_dir=output)  # checks every phase first
     if launch_is_main():
         print(format_plan(shown), flush=True)
-    summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
-                                 stop_after=args.stop_after, progress=not args.no_progress)
+    try:
+        summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
+                                     stop_after=args.stop_after, progress=not args.no_progress,
+                                     overwrite=args.overwrite)
+    except KeyboardInterrupt:
+        raise Interrupted(how_to_resume(args.config, output)) from None
     if not PartialState().is_main_process:
         return
     for summary in summaries:
@@ -86,12 +86,34 @@ def run_train(args: argparse.Namespace) -> None:
                   f" -> {Path(output) / summary['phase']}")
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; the message says where the run can continue from (`rexbert` prints it alone)."""
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def how_to_resume(config: str, output: str) -> str:
+    """One line: the newest checkpoint under `output`, and the command that continues from it."""
+    from .checkpoints import list_checkpoints
+
+    found = sorted((c for state in Path(output).glob("*-run") for c in list_checkpoints(state / "checkpoints")),
+                   key=lambda c: c.stat().st_mtime)
+    if not found:
+        return f"interrupted before the first checkpoint; rerun `rexbert train --config {config} --output-dir {output}`"
+    return (f"interrupted; the newest checkpoint is {found[-1]}: continue with `rexbert train --config {config} "
+            f"--output-dir {output} --resume`")
+
+
 def run_mine_spans(args: argparse.Namespace) -> None:
     from tqdm.auto import tqdm
 
     from .shards import ReadReport, read_documents
+    from rexbert.core.outputs import claim_output
+
     from .spans import mine_spans, save_spans
 
+    claim_output(args.output, overwrite=args.overwrite, option="--output", folder=False)  # before the mining
     report = ReadReport()
     texts = tqdm(read_documents(args.source, args.text_column, report), desc="mining spans", unit=" docs")
     spans = mine_spans(texts, min_count=args.min_count)

@@ -45,23 +45,41 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
 
 
 def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,
-                     stop_after: int | None = None, progress: bool = True) -> list[dict]:
+                     stop_after: int | None = None, progress: bool = True, overwrite: bool = False) -> list[dict]:
     """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
-    unfinished one continues from its latest checkpoint."""
+    unfinished one continues from its latest checkpoint (there must be one of either: a mistyped folder is
+    refused, not trained from step 0)."""
     from .loop import train_phase
 
     from .source_shards import ensure_shards
 
     phases = load_phases(config, max_steps)
     check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
+    if resume:
+        check_something_to_resume(output_dir, [phase.name for phase in phases])
     ensure_shards(phases, Path(output_dir), config_file=config)  # every source's shards, before any model is built
     summaries = []
     for phase in phases:
-        summary = train_phase(phase, output_dir, resume=resume, stop_after=stop_after, progress=progress)
+        summary = train_phase(phase, output_dir, resume=resume, stop_after=stop_after, progress=progress,
+                              overwrite=overwrite)
         summaries.append(summary)
         if "stopped_at" in summary:
             break
     return summaries
+
+
+def check_something_to_resume(output_dir: str | Path, phases: list[str]) -> None:
+    """Refuses `--resume` where no phase has a checkpoint or a finished summary."""
+    from .checkpoints import list_checkpoints
+    from .loop import SUMMARY_FILE, run_dir
+
+    for name in phases:
+        state = run_dir(output_dir, name)
+        if (state / SUMMARY_FILE).is_file() or list_checkpoints(state / "checkpoints"):
+            return
+    where = run_dir(output_dir, phases[0]) / "checkpoints"
+    raise FileNotFoundError(f"nothing to resume in {output_dir}: no checkpoint or finished phase (looked for "
+                            f"{where}); check --output-dir, or run without --resume to start from step 0.")
 
 
 def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None,

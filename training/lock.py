@@ -14,6 +14,8 @@ import os
 import socket
 from pathlib import Path
 
+from rexbert.core.outputs import mark_output
+
 LOCK_FILE = ".rexbert-run.lock"
 
 
@@ -24,7 +26,8 @@ class FolderInUseError(OSError):
 @contextlib.contextmanager
 def folder_lock(folder: Path):
     """Holds `folder`'s lock while the block runs; raises `FolderInUseError` naming the holder."""
-    folder.mkdir(parents=True, exist_ok=True)
+    if not folder.exists() or not any(folder.iterdir()):  # a folder made for the run: rexbert's (outputs.claim_output)
+        mark_output(folder, "rexbert train")
     path = folder / LOCK_FILE
     handle = path.open("a+")
     try:

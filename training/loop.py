@@ -27,7 +27,9 @@ from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
-from rexbert.core.outputs import writing
+from rexbert.core.outputs import claim_output, mark_output, writing
+from rexbert.core.paths import hub_failure, looks_local
+from rexbert.core.weights import check_weight_files
 
 from .checkpoints import (
     STATE_FILE,
@@ -87,15 +89,18 @@ def resolve_init(config: PhaseConfig, root: Path) -> str:
     """The folder (or Hub id) a phase starts from: a previous phase under `root`, or a path."""
     name = config.model.init_from
     if (root / name / "config.json").is_file():
+        check_weight_files(root / name)
         return str(root / name)
     if (root / name).exists():
         raise FileNotFoundError(f"{config.name} starts from {root / name}, which has no exported model yet: "
                                 f"run that phase to the end first.")
     if Path(name).expanduser().exists():
+        check_weight_files(Path(name).expanduser())
         return str(Path(name).expanduser())
-    if "/" not in name:
-        raise FileNotFoundError(f"{config.name} starts from {name!r}, which is neither a phase under {root} "
-                                "nor a folder; run that phase first.")
+    if "/" not in name or looks_local(name):
+        raise FileNotFoundError(f"{config.name}: model.init_from {name!r} is neither a phase under {root} "
+                                f"nor a folder ({Path(name).expanduser().absolute()} does not exist); run that phase "
+                                "first, or fix the path.")
     return name  # a Hub id
 
 
@@ -103,7 +108,14 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
     """The phase's model config (preset or previous phase, with `model.overrides`) and the folder to
     load weights from, if any."""
     folder = resolve_init(config, root) if config.model.init_from is not None else None
-    base = RexBertConfig.from_pretrained(folder, **_revision(config, folder)) if folder is not None else None
+    base = None
+    if folder is not None:
+        try:
+            base = RexBertConfig.from_pretrained(folder, **_revision(config, folder))
+        except OSError as error:
+            if Path(folder).exists():
+                raise
+            raise hub_failure(folder, f"{config.name}: model.init_from", error) from None
     return phase_model_config(config, base), folder
 
 
@@ -337,12 +349,13 @@ def mixed_precision(config: PhaseConfig) -> str:
 
 
 def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = False, stop_after: int | None = None,
-                progress: bool = True) -> dict:
+                progress: bool = True, overwrite: bool = False) -> dict:
     """Trains one phase into `<output_root>/<config.name>/` (run state in `run_dir`) and returns its summary.
 
     `resume` continues from the newest intact checkpoint (bit-identically); `stop_after` ends this
     session after that many steps with a checkpoint, for time-limited jobs that a later `resume`
-    continues. The phase's run folder is locked for the run: a second run on it is refused.
+    continues. The phase's run folder is locked for the run: a second run on it is refused. A fresh phase writes
+    only into folders that are new, empty or this project's (`rexbert.core.outputs`), unless `overwrite`.
     """
     if stop_after is not None and stop_after <= 0:
         raise ConfigError(f"--stop-after must be a positive number of steps, got {stop_after}.")
@@ -354,6 +367,10 @@ def train_phase(config: PhaseConfig, output_root: str | Path, resume: bool = Fal
         raise FileExistsError(f"{old} is where older versions kept checkpoints; move it to "
                               f"{run_dir(output_root, config.name) / 'checkpoints'} (with metrics.jsonl, logs/ and "
                               "training_summary.json beside it) to resume.")
+    state = run_dir(output_root, config.name)
+    if not (state / SUMMARY_FILE).is_file() and not list_checkpoints(state / "checkpoints"):  # a fresh phase
+        for folder in (Path(output_root) / config.name, state):
+            claim_output(folder, overwrite=overwrite, option="--output-dir")
     if int(os.environ.get("RANK", "0")) != 0:  # the launch's first process holds the lock for all
         return _train_phase(config, Path(output_root), resume, stop_after, progress)
     with folder_lock(run_dir(output_root, config.name)):
@@ -377,8 +394,11 @@ def read_metrics(path: Path, up_to_step: int) -> list[str]:
 def _train_phase(config: PhaseConfig, root: Path, resume: bool, stop_after: int | None, progress: bool) -> dict:
     folder, state = root / config.name, run_dir(root, config.name)
     summary_file = state / SUMMARY_FILE
+    main = int(os.environ.get("RANK", "0")) == 0
     if summary_file.is_file():
         if resume:
+            if main:
+                print(f"{config.name}: finished earlier ({summary_file}); nothing to resume there", flush=True)
             return json.loads(summary_file.read_text())
         raise FileExistsError(f"{folder} already holds a finished {config.name}; choose another --output-dir.")
     existing = list_checkpoints(state / "checkpoints")
@@ -391,8 +411,14 @@ def _train_phase(config: PhaseConfig, root: Path, resume: bool, stop_after: int 
                                 "delete them to start over.")
     if start_from is not None:
         check_resumable(start_from, config)  # before any model is built or data read
-    folder.mkdir(parents=True, exist_ok=True)
-    state.mkdir(parents=True, exist_ok=True)
+        if main:
+            print(f"{config.name}: resuming from {start_from}", flush=True)
+    elif resume and main:
+        print(f"{config.name}: no checkpoint in {state / 'checkpoints'} yet; starting it from step 0", flush=True)
+    for written in (folder, state):
+        written.mkdir(parents=True, exist_ok=True)
+        if main:
+            mark_output(written, "rexbert train")  # ours: a later run may write here again
     accelerator = Accelerator(mixed_precision=mixed_precision(config), log_with=config.run.log_with or None,
                               project_config=ProjectConfiguration(project_dir=str(state),
                                                                   logging_dir=str(state / "logs")))

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rexbert.core.outputs import write_text_atomic
+
 UNITS = (r"GB|TB|MB|KB|mAh|Wh|W|kW|V|A|Hz|kHz|MHz|GHz|MP|fps|oz|fl\.? ?oz|lbs?|kg|g|mg|ml|mL|L|"
          r"in|inch(?:es)?|ft|cm|mm|m|yd|pcs|pack|count|ct|qt|gal|°F|°C|rpm|dB|BTU")
 PATTERNS = {
@@ -49,10 +51,7 @@ def mine_spans(texts: Iterable[str], min_count: int = 2) -> dict[str, dict[str, 
 
 
 def save_spans(spans: dict[str, dict[str, int]], path: str | Path) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spans, indent=1, ensure_ascii=False) + "\n")
-    return path
+    return write_text_atomic(path, json.dumps(spans, indent=1, ensure_ascii=False) + "\n")
 
 
 class SpanLexicon:
