@@ -163,8 +163,9 @@ def render(results: list[dict], a) -> str:
     lines = [
         f"RexBERT vs stock ModernBERT (transformers, sdpa) on CPU, {a.threads} threads, torch {torch.__version__}; "
         f"batch {a.batch_size} x {a.seq_len} ({LONG_BATCH[0]} x {LONG_BATCH[1]} for infer-long), "
-        f"median of {a.steps} steps after one warm-up, median of {a.repeat} alternating runs.{baseline} Shared machine: load average "
-        f"{' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min) when the table was written.",
+        f"median of {a.steps} steps after one warm-up, median of {a.repeat} alternating runs.{baseline} "
+        f"Shared machine: load average {' / '.join(f'{x:.2f}' for x in os.getloadavg())} (1 / 5 / 15 min) "
+        "when the table was written.",
         "",
         "| preset | scenario | padding | " + " | ".join(f"{p} tok/s" for p in peers) + " | "
         + " | ".join(f"x {p}" for p in others) + " | peak MB " + " / ".join(peers) + " |",
