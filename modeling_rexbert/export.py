@@ -14,6 +14,7 @@ Not part of the remote code (it needs `onnx` and `onnxscript`: `pip install 'rex
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import torch
@@ -99,10 +100,9 @@ def export_onnx(model_or_folder, path: str | Path, batch_size: int = 2, seq_len:
     length are dynamic unless `dynamic=False`. Run it with ONNX Runtime:
     `onnxruntime.InferenceSession(str(path)).run(None, {"input_ids": ..., "attention_mask": ...})`.
     """
-    try:
-        import onnxscript  # noqa: F401  (torch's dynamo exporter needs it)
-    except ImportError as error:
-        raise ImportError("export_onnx needs onnx and onnxscript: pip install 'rexbert[onnx]'") from error
+    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if missing:  # torch's dynamo exporter needs both
+        raise ImportError(f"export_onnx needs {' and '.join(missing)}: pip install 'rexbert[onnx]'")
     model = load_for_export(model_or_folder)
     names = OUTPUT_NAMES[_task_suffix(model)]
     path = Path(path)

@@ -87,9 +87,9 @@ def test_cli_convert_and_errors(tmp_path, mlm_model, capsys):
 def test_unsupported_head_and_target_are_clear_errors(tmp_path, mlm_model):
     mlm_model.save_pretrained(tmp_path / "ours")
     config = json.loads((tmp_path / "ours" / "config.json").read_text())
-    config["architectures"] = ["ModernBertForQuestionAnswering"]
+    config["architectures"] = ["ModernBertForCausalLM"]  # (question answering and multiple choice convert)
     (tmp_path / "ours" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(ValueError, match="ModernBertForQuestionAnswering"):
+    with pytest.raises(ValueError, match="ModernBertForCausalLM"):
         convert_checkpoint(tmp_path / "ours", tmp_path / "out", to="modernbert")
     with pytest.raises(ValueError, match="to='bert'"):
         convert_checkpoint(tmp_path / "ours", tmp_path / "out", to="bert")

@@ -117,3 +117,13 @@ def test_onnx_export_runs_in_onnx_runtime(tmp_path, head):
         outputs = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy()})
         assert all(isinstance(o, np.ndarray) for o in outputs)
         assert_close(outputs, eager_outputs(model, ids, mask), mask)
+
+
+def test_export_program_loads_a_saved_folder_with_its_head(tmp_path):
+    model, _ = twins("ForTokenClassification", num_labels=5)
+    model.save_pretrained(tmp_path / "folder")
+    program = export_program(tmp_path / "folder", dynamic=True)
+    ids, mask = batch(seed=9)
+    assert_close(program.module()(ids, mask), eager_outputs(model, ids, mask), mask)
+    with pytest.raises(TypeError, match="not a RexBERT model class"):
+        export_program(torch.nn.Linear(2, 2))
