@@ -92,6 +92,9 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
             start_config = hub_start_config(phase)
             previous = rope_thetas(start_config) if start_config is not None else {}
             start = f"its start's ({phase.model.init_from}, from the local cache)"
+        elif phase.model.init_from is not None and phase.model.init_from not in names:  # a model folder
+            previous = rope_thetas(RexBertConfig.from_pretrained(Path(phase.model.init_from).expanduser()))
+            start = f"its start's ({phase.model.init_from})"
         for kind, theta in thetas.items():
             if theta is not None and theta <= 0:
                 raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta must be > 0, "
@@ -182,7 +185,7 @@ def describe_hub_start(phase: PhaseConfig) -> dict:
 
 def _number(value: float | None) -> str:
     if value is None:
-        return "?"
+        return "unknown"
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= size:
             return f"{value / size:.4g}{unit}"
