@@ -65,7 +65,8 @@ def test_one_process_accumulating_2_equals_two_processes_accumulating_1(tmp_path
     print(f"largest parameter difference, 1 process x 2 vs 2 processes x 1: {worst:.3g}")
     assert worst <= 1e-6, worst
     steps_one, steps_two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
-    assert [x["train/rows"] for x in steps_one] == [x["train/rows"] for x in steps_two] == [2, 2, 2, 4, 4, 4]  # batch warmup: 300 tokens
+    rows = [x["train/rows"] for x in steps_one]
+    assert rows == [x["train/rows"] for x in steps_two] == [2, 2, 2, 4, 4, 4]  # batch warmup: 300 tokens
     assert [x["train/lr"] for x in steps_one] == [x["train/lr"] for x in steps_two]
     assert [x["train/tokens_seen"] for x in steps_one] == [x["train/tokens_seen"] for x in steps_two]
 

@@ -109,8 +109,9 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
         for kind, theta in rope_thetas(result).items():
             before = rope_thetas(base).get(kind)
             if before is not None and theta < before:
-                raise ConfigError(f"{config.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is below "
-                                  f"its start's ({folder}) {before:g}; RoPE theta never decreases between phases.")
+                raise ConfigError(f"{config.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is "
+                                  f"below its start's ({folder}) {before:g}; RoPE theta never decreases between "
+                                  "phases.")
     return result, folder
 
 

@@ -196,16 +196,16 @@ def format_plan(result: dict) -> str:
     """The plan as text, one block per phase."""
     lines = []
     for p in result["phases"]:
-        lr, wd, mix = p["lr"], p["weight_decay"], p["mixture"]
+        lr, wd, mix, batch = p["lr"], p["weight_decay"], p["mixture"], p["global_batch"]
         theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(p["rope_theta"].items()))
         lines += [
             f"{p['name']} (from {p['init_from']}) on {p['world_size']} process(es): {p['steps']:,} steps, "
             f"{_number(p['tokens'])} tokens ({p['tokens']:,})",
-            f"  rows of {p['sequence_length']:,} tokens; global batch {p['global_batch']['rows']:,} rows "
-            f"({_number(p['global_batch']['tokens'])} tokens{'' if p['global_batch']['fixed_in_tokens'] else ', grows with the processes'}) "
-            f"after {p['global_batch']['warmup_steps']:,} batch-warmup steps from "
-            f"{_number(p['global_batch']['start_tokens'])}; per process {p['global_batch']['rows_per_process']:,} "
-            f"rows = accumulation {p['global_batch']['accumulation']} x micro-batch {p['global_batch']['micro_batch_rows']}",
+            f"  rows of {p['sequence_length']:,} tokens; global batch {batch['rows']:,} rows "
+            f"({_number(batch['tokens'])} tokens{'' if batch['fixed_in_tokens'] else ', grows with the processes'}) "
+            f"after {batch['warmup_steps']:,} batch-warmup steps from {_number(batch['start_tokens'])}; per process "
+            f"{batch['rows_per_process']:,} rows = accumulation {batch['accumulation']} x micro-batch "
+            f"{batch['micro_batch_rows']}",
             f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
             f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
             f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)",
@@ -215,8 +215,8 @@ def format_plan(result: dict) -> str:
         if "hub_start" in p:
             start = p["hub_start"]
             known = start["rope_theta"] != "unknown"
-            theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items())) \
-                if known else "unknown (not in the local cache; offline)"
+            theta = "unknown (not in the local cache; offline)" if not known else ", ".join(
+                f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items()))
             lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
                          f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
