@@ -112,3 +112,12 @@ def test_rows_split_into_even_micro_batches(tmp_path):
     schedule = BatchSchedule(load_config(token_batch_phase(tmp_path)), world_size=1)
     assert [schedule.micro_batches(s) for s in range(5)] == [[2], [2], [2], [2, 2], [2, 2]]
     assert [schedule.tokens_before(s) for s in range(5)] == [0, 128, 256, 384, 640]
+
+
+def test_a_launch_that_cannot_hold_the_batch_is_refused_before_any_work(tmp_path, monkeypatch):
+    from training.curriculum import train_curriculum
+
+    monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun / accelerate launch set it: 4 rows cannot split 3 ways
+    with pytest.raises(ValueError, match=r"phase1: batch.global_tokens: 256 tokens per step cannot be reached by 3 "):
+        train_curriculum(token_batch_phase(tmp_path), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
