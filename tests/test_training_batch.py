@@ -65,7 +65,8 @@ def test_one_process_accumulating_2_equals_two_processes_accumulating_1(tmp_path
     print(f"largest parameter difference, 1 process x 2 vs 2 processes x 1: {worst:.3g}")
     assert worst <= 1e-6, worst
     steps_one, steps_two = metrics(tmp_path / "one"), metrics(tmp_path / "two")
-    assert [x["train/rows"] for x in steps_one] == [x["train/rows"] for x in steps_two] == [2, 2, 2, 4, 4, 4]  # batch warmup: 300 tokens
+    rows = [x["train/rows"] for x in steps_one]
+    assert rows == [x["train/rows"] for x in steps_two] == [2, 2, 2, 4, 4, 4]  # batch warmup: 300 tokens
     assert [x["train/lr"] for x in steps_one] == [x["train/lr"] for x in steps_two]
     assert [x["train/tokens_seen"] for x in steps_one] == [x["train/tokens_seen"] for x in steps_two]
 
@@ -111,3 +112,12 @@ def test_rows_split_into_even_micro_batches(tmp_path):
     schedule = BatchSchedule(load_config(token_batch_phase(tmp_path)), world_size=1)
     assert [schedule.micro_batches(s) for s in range(5)] == [[2], [2], [2], [2, 2], [2, 2]]
     assert [schedule.tokens_before(s) for s in range(5)] == [0, 128, 256, 384, 640]
+
+
+def test_a_launch_that_cannot_hold_the_batch_is_refused_before_any_work(tmp_path, monkeypatch):
+    from training.curriculum import train_curriculum
+
+    monkeypatch.setenv("WORLD_SIZE", "3")  # as torchrun / accelerate launch set it: 4 rows cannot split 3 ways
+    with pytest.raises(ValueError, match=r"phase1: batch.global_tokens: 256 tokens per step cannot be reached by 3 "):
+        train_curriculum(token_batch_phase(tmp_path), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()

@@ -111,3 +111,20 @@ def test_a_hub_start_is_compared_with_its_cached_config_else_unknown(tmp_path):
     assert known.returncode == 0, known.stderr[-2000:]
     (phase,) = json.loads(known.stdout)["phases"]
     assert phase["hub_start"]["rope_theta"] == {"full_attention": 160000.0, "sliding_attention": 160000.0}
+
+
+def test_a_folder_start_is_compared_with_its_config_in_the_plan_and_in_the_run(tmp_path):
+    from training.config import load_config
+    from training.loop import model_config
+
+    start = tmp_path / "start"
+    RexBertConfig.from_preset("micro", rope_parameters={
+        "full_attention": {"rope_type": "default", "rope_theta": 160000.0},
+        "sliding_attention": {"rope_type": "default", "rope_theta": 160000.0}}).save_pretrained(start)
+    path = phase_file(tmp_path, model={"preset": None, "init_from": str(start), "overrides": {"rope_parameters": {
+        "sliding_attention": {"rope_type": "default", "rope_theta": 10000.0}}}})
+    message = "phase1: model.overrides.rope_parameters.sliding_attention.rope_theta: 10000 is below its start's"
+    with pytest.raises(ConfigError, match=message):
+        plan_curriculum(path)
+    with pytest.raises(ConfigError, match=message):  # the run checks it again once it has read the start's config
+        model_config(load_config(path), tmp_path / "run")

@@ -62,8 +62,8 @@ def stage_rows(config: PhaseConfig, world_size: int) -> list[int]:
             f"{where}global_tokens: {batch.global_tokens:,} tokens per step cannot be reached by {world_size} "
             f"process(es) with rows of {length:,} tokens: the nearest is {max(1, full)} row(s) each, "
             f"{nearest:,} tokens ({_off(nearest, batch.global_tokens):.1%} off; at most {BUDGET_TOLERANCE:.0%}). "
-            + (f"Use a number of processes that divides {batch.global_tokens // length:,} rows, or change global_tokens."
-               if batch.global_tokens >= length else "global_tokens is less than one row."))
+            + (f"Use a number of processes that divides {batch.global_tokens // length:,} rows, or change "
+               "global_tokens." if batch.global_tokens >= length else "global_tokens is less than one row."))
     if batch.warmup_tokens <= 0:
         return [full]
     count = round(batch.global_tokens / batch.warmup_start_tokens)  # stages; config.check made it an integer

@@ -179,6 +179,8 @@ class BatchConfig:
         if self.global_tokens is None:
             if self.warmup_start_tokens is not None:
                 raise ValueError("warmup_start_tokens sizes the warmup of global_tokens; set global_tokens too.")
+            if self.gradient_accumulation_steps is None:  # the old default, as checkpoints written before recorded it
+                self.gradient_accumulation_steps = 1
             return
         if self.gradient_accumulation_steps is not None:
             raise ValueError("give global_tokens (the batch in tokens; accumulation is derived for the processes) "

@@ -47,7 +47,7 @@ from .lock import folder_lock
 from .masking import MaskingConfig
 from .mixture import MixtureSampler, MixtureSchedule
 from .optim import build_optimizer, build_scheduler
-from .phase_model import phase_model_config
+from .phase_model import phase_model_config, rope_thetas
 from .presets import fill_optimizer_defaults
 from .spans import SpanLexicon
 
@@ -116,7 +116,15 @@ def model_config(config: PhaseConfig, root: Path) -> tuple[RexBertConfig, str | 
             if Path(folder).exists():
                 raise
             raise hub_failure(folder, f"{config.name}: model.init_from", error) from None
-    return phase_model_config(config, base), folder
+    result = phase_model_config(config, base)
+    if base is not None:  # the plan may not have seen a Hub start's config (offline): check it now, before the weights
+        for kind, theta in rope_thetas(result).items():
+            before = rope_thetas(base).get(kind)
+            if before is not None and theta < before:
+                raise ConfigError(f"{config.name}: model.overrides.rope_parameters.{kind}.rope_theta: {theta:g} is "
+                                  f"below its start's ({folder}) {before:g}; RoPE theta never decreases between "
+                                  "phases.")
+    return result, folder
 
 
 def _revision(config: PhaseConfig, folder: str | None) -> dict:

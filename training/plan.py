@@ -92,6 +92,9 @@ def check_curriculum(phases: list[PhaseConfig], files: bool = True) -> list[RexB
             start_config = hub_start_config(phase)
             previous = rope_thetas(start_config) if start_config is not None else {}
             start = f"its start's ({phase.model.init_from}, from the local cache)"
+        elif phase.model.init_from is not None and phase.model.init_from not in names:  # a model folder
+            previous = rope_thetas(RexBertConfig.from_pretrained(Path(phase.model.init_from).expanduser()))
+            start = f"its start's ({phase.model.init_from})"
         for kind, theta in thetas.items():
             if theta is not None and theta <= 0:
                 raise ConfigError(f"{phase.name}: model.overrides.rope_parameters.{kind}.rope_theta must be > 0, "
@@ -182,7 +185,7 @@ def describe_hub_start(phase: PhaseConfig) -> dict:
 
 def _number(value: float | None) -> str:
     if value is None:
-        return "?"
+        return "unknown"
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(value) >= size:
             return f"{value / size:.4g}{unit}"
@@ -193,16 +196,16 @@ def format_plan(result: dict) -> str:
     """The plan as text, one block per phase."""
     lines = []
     for p in result["phases"]:
-        lr, wd, mix = p["lr"], p["weight_decay"], p["mixture"]
+        lr, wd, mix, batch = p["lr"], p["weight_decay"], p["mixture"], p["global_batch"]
         theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(p["rope_theta"].items()))
         lines += [
             f"{p['name']} (from {p['init_from']}) on {p['world_size']} process(es): {p['steps']:,} steps, "
             f"{_number(p['tokens'])} tokens ({p['tokens']:,})",
-            f"  rows of {p['sequence_length']:,} tokens; global batch {p['global_batch']['rows']:,} rows "
-            f"({_number(p['global_batch']['tokens'])} tokens{'' if p['global_batch']['fixed_in_tokens'] else ', grows with the processes'}) "
-            f"after {p['global_batch']['warmup_steps']:,} batch-warmup steps from "
-            f"{_number(p['global_batch']['start_tokens'])}; per process {p['global_batch']['rows_per_process']:,} "
-            f"rows = accumulation {p['global_batch']['accumulation']} x micro-batch {p['global_batch']['micro_batch_rows']}",
+            f"  rows of {p['sequence_length']:,} tokens; global batch {batch['rows']:,} rows "
+            f"({_number(batch['tokens'])} tokens{'' if batch['fixed_in_tokens'] else ', grows with the processes'}) "
+            f"after {batch['warmup_steps']:,} batch-warmup steps from {_number(batch['start_tokens'])}; per process "
+            f"{batch['rows_per_process']:,} rows = accumulation {batch['accumulation']} x micro-batch "
+            f"{batch['micro_batch_rows']}",
             f"  masking {p['masking_rate']:.0%}, guided {p['guided_fraction']:.0%} of rows; RoPE theta {theta}",
             f"  lr peak {lr['peak']:.3g} | warmup end (step {lr['warmup_steps']:,}) {lr['warmup_end']:.3g} | mid "
             f"{lr['mid']:.3g} | last step {lr['last_step']:.3g} (decay over {lr['decay_steps']:,} steps)",
@@ -212,8 +215,8 @@ def format_plan(result: dict) -> str:
         if "hub_start" in p:
             start = p["hub_start"]
             known = start["rope_theta"] != "unknown"
-            theta = ", ".join(f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items())) \
-                if known else "unknown (not in the local cache; offline)"
+            theta = "unknown (not in the local cache; offline)" if not known else ", ".join(
+                f"{k.removesuffix('_attention')} {_number(v)}" for k, v in sorted(start["rope_theta"].items()))
             lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
                          f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
