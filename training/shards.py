@@ -209,7 +209,7 @@ def shard_problem(folder: Path, shard: dict) -> str | None:
         try:
             size = np.load(path, mmap_mode="r").shape[0]
         except (ValueError, OSError, EOFError) as error:
-            return f"{path} is unreadable ({error})"
+            return f"{path} is truncated or unreadable ({error})"
         if size != expected:
             return f"{path} is truncated or altered ({size:,} entries, the manifest says {expected:,})"
     return None

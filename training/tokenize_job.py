@@ -1,8 +1,8 @@
 """Tokenization as a datatrove job: each source's token shards written by `TokenizeShards`, a
 pipeline step run as N tasks on a local, Slurm or Ray executor (`rexbert.core.executors`).
 
-Task `r` of `N` reads its part of the source (a contiguous block of the local files, or `datasets`'
-split of a Hub stream), tokenizes without special tokens and writes shards into `task-r/`
+Task `r` of `N` reads its part of the source (a contiguous block of the local files, so a local source
+runs at most one task per file; or `datasets`' split of a Hub stream), tokenizes without special tokens and writes shards into `task-r/`
 (`training.shards` has the format). It is resumable twice over: datatrove's completion markers skip
 finished tasks, and a task killed mid-way restarts after its last completed shard (its manifest names
 only shards fully on disk), so no document is written twice. With a cap, a task stops reading once it
@@ -33,6 +33,7 @@ from .shards import (
     TASK_MANIFEST,
     ReadReport,
     finished_manifest,
+    local_files,
     merge_tasks,
     read_documents,
     read_json,
@@ -56,7 +57,7 @@ class SourceSpec:
     config: str | None = None
 
 
-class IncompleteTokenizationError(RuntimeError):
+class IncompleteTokenizationError(OSError):
     """Tasks of the tokenization job did not finish; rerunning the same command resumes them."""
 
 
@@ -204,14 +205,15 @@ def _stale_reason(built: dict, fingerprint: dict | None) -> str | None:
     return f"its input changed ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})" if changed else None
 
 
-def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks: int) -> None:
-    """Refuses a folder holding another source; empties one whose input changed or that predates tasks."""
+def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks: int | None) -> int:
+    """The number of tasks to run: the existing build's (another number is refused), else `tasks` or 1.
+    Refuses a folder holding another source; empties one whose input changed or that predates tasks."""
     built = read_json(folder / MANIFEST)
     if built is None:
         first = task_manifests(folder)
         built = first[0] if first and first[0] is not None else None
     if built is None:
-        return
+        return tasks or 1
     if built["source"] != spec.source or built["text_column"] != spec.text_column:
         raise ValueError(f"{folder} holds shards of {built['source']!r} ({built['text_column']!r}); "
                          "use another folder for another source.")
@@ -220,9 +222,11 @@ def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks
     if reason is not None:
         print(f"token cache {folder} is stale: {reason}; tokenizing {spec.source} again")
         _clear(folder)
-    elif built["tasks"] != tasks:
+        return tasks or 1
+    if tasks is not None and built["tasks"] != tasks:
         raise ValueError(f"{folder} was tokenized in {built['tasks']} task(s); rerun with --tasks {built['tasks']} to "
                          "resume or extend it (or delete the folder to start over).")
+    return built["tasks"]
 
 
 def repair(folder: Path) -> list[str]:
@@ -259,17 +263,21 @@ def covers(manifest: dict | None, cap_tokens: int | None) -> bool:
 
 
 def run_tokenize_job(spec: SourceSpec, tokenizer, folder: str | Path, *, cap_tokens: int | None = None,
-                     min_documents: int = 0, tasks: int = 1, executor: str = "local", workers: int = 1,
+                     min_documents: int = 0, tasks: int | None = None, executor: str = "local", workers: int = 1,
                      slurm: dict | None = None, ray_address: str = "auto", ray: dict | None = None,
                      shard_documents: int = 50_000, progress: bool = True) -> dict | None:
-    """Builds (or resumes, or extends to a higher cap) `spec`'s shards in `folder` and returns the merged
-    manifest; None for Slurm, which only submits the job (a later run merges the finished tasks)."""
+    """Builds (or resumes, or extends to a higher cap) `spec`'s shards in `folder` in `tasks` tasks (None:
+    as many as the existing build, else 1) and returns the merged manifest; None for Slurm, which only
+    submits the job (a later run merges the finished tasks)."""
     from rexbert.core.executors import build_executor, connect_ray, incomplete_tasks
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    files = local_files(spec.source)
+    if files and tasks is not None:  # a local source is split by file: one task per file at most
+        tasks = min(tasks, len(files))
     fingerprint = source_fingerprint(spec.source)
-    check_folder(folder, spec, fingerprint, tasks)
+    tasks = check_folder(folder, spec, fingerprint, tasks)
     for problem in repair(folder):
         print(f"token cache: {problem}; re-tokenizing from the shard before it (finished shards are kept)")
     manifest = finished_manifest(folder)
