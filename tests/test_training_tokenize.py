@@ -14,18 +14,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
 import modeling_rexbert
 from rexbert.core.documents import Record, read_file
 from training import shards, source_shards, tokenize_job
-from training.config import load_config
 from training.corpus import prepare_sources, source_texts
 from training.curriculum import load_phases
 from training.shards import ShardedCorpus, ShardError, available_tokens
 from training.tokenize_job import SourceSpec, run_tokenize_job, tokenize_to_shards
+from training.tokenize_run import tokenize_curriculum
 
 TOKENIZER = modeling_rexbert.load_tokenizer()
 CORPUS = Path(__file__).resolve().parent.parent / "rexbert" / "corpus"
@@ -264,7 +263,7 @@ def test_a_hub_source_keeps_its_config_and_is_split_over_tasks(tmp_path, monkeyp
     config = load_phases(phase, default_world_size=1)[0]
     with pytest.raises(source_shards.MissingShardsError, match="rexbert tokenize"):  # never tokenized by train
         source_texts(config, TOKENIZER, tmp_path, "deu")
-    source_shards.tokenize_curriculum([config], tmp_path, tasks=2, progress=False)
+    tokenize_curriculum([config], tmp_path, tasks=2, progress=False)
     assert sorted(calls) == [("HuggingFaceFW/fineweb-2", "train", "deu_Latn", r, 2) for r in (0, 1)]
     manifest = shards.finished_manifest(source_shards.cache_folder(tmp_path, config, config.data.sources[0]))
     assert manifest["dataset_config"] == "deu_Latn" and manifest["split"] == "train"

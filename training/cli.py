@@ -111,7 +111,8 @@ def run_train(args: argparse.Namespace) -> None:
 
 def run_tokenize(args: argparse.Namespace) -> None:
     from .curriculum import load_phases
-    from .source_shards import set_aside_summary, tokenize_curriculum
+    from .source_shards import set_aside_summary
+    from .tokenize_run import tokenize_curriculum
 
     if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
         raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")

@@ -2,14 +2,14 @@
 pipeline step run as N tasks on a local, Slurm or Ray executor (`rexbert.core.executors`).
 
 Task `r` of `N` reads its part of the source (a contiguous block of the local files, so a local source
-runs at most one task per file; or `datasets`' split of a Hub stream), tokenizes without special tokens and writes shards into `task-r/`
-(`training.shards` has the format). It is resumable twice over: datatrove's completion markers skip
-finished tasks, and a task killed mid-way restarts after its last completed shard (its manifest names
-only shards fully on disk), so no document is written twice. With a cap, a task stops reading once it
-holds its share of the cap (`cap_tokens / N` tokens and `min_documents / N` documents): a source is never
-tokenized past what the plan draws from it. A rerun with a higher cap continues each task where it
-stopped. `run_tokenize_job` runs the job and merges the tasks' manifests; `tokenize_to_shards` is the
-same job as one task in this process (the small local case).
+runs at most one task per file; or `datasets`' split of a Hub stream), tokenizes without special tokens
+and writes shards into `task-r/` (`training.shards` has the format). It is resumable twice over:
+datatrove's completion markers skip finished tasks, and a task killed mid-way restarts after its last
+completed shard (its manifest names only shards fully on disk), so no document is written twice. With
+a cap, a task stops reading once it holds its share of the cap (`cap_tokens / N` tokens and
+`min_documents / N` documents): a source is never tokenized past what the plan draws from it. A rerun
+with a higher cap continues each task where it stopped. `run_tokenize_job` runs the job and merges the
+tasks' manifests; `tokenize_to_shards` is the same job as one task in this process (the small local case).
 """
 
 from __future__ import annotations
@@ -124,7 +124,8 @@ class TokenizeShards(PipelineStep):
             task["documents"] += len(pending)
             task["tokens"] += int(lengths.sum())
             task["skipped"] = dict(report.skipped)
-            task["shards"].append({"file": f"{out.name}/{tokens_file.name}", "offsets": f"{out.name}/{offsets_file.name}",
+            task["shards"].append({"file": f"{out.name}/{tokens_file.name}",
+                                   "offsets": f"{out.name}/{offsets_file.name}",
                                    "documents": len(pending), "tokens": int(lengths.sum()),
                                    "documents_after": task["documents"], "tokens_after": task["tokens"],
                                    "skipped_after": task["skipped"]})
@@ -296,8 +297,8 @@ def run_tokenize_job(spec: SourceSpec, tokenizer, folder: str | Path, *, cap_tok
         return None
     missing = incomplete_tasks(job)
     if missing:
-        raise IncompleteTokenizationError(f"tokenizing {spec.source}: task(s) {missing} did not finish (see {logs}/logs);"
-                                          " rerun the same command to resume: finished shards are kept")
+        raise IncompleteTokenizationError(f"tokenizing {spec.source}: task(s) {missing} did not finish (see "
+                                          f"{logs}/logs); rerun the same command to resume: finished shards are kept")
     return merge_tasks(folder)
 
 
