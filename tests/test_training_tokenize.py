@@ -269,3 +269,17 @@ def test_a_hub_source_keeps_its_config_and_is_split_over_tasks(tmp_path, monkeyp
     assert manifest["dataset_config"] == "deu_Latn" and manifest["split"] == "train"
     train, heldout = source_texts(config, TOKENIZER, tmp_path, "deu")
     assert len(train) + len(heldout) == 60 and len(heldout) == 4
+
+
+def test_train_command_stops_on_set_aside_records_unless_told_to_go_on(tmp_path, capsys):
+    from rexbert.cli import main
+
+    source = tmp_path / "messy.jsonl"
+    good = [json.dumps({"text": f"Color: Navy; Size: {i}; Material: cotton"}) for i in range(40)]
+    source.write_text("\n".join([*good, *['{"text": "broken'] * 4]) + "\n")
+    phase = write_phase(tmp_path, {"name": "catalog", "path": str(source)}, eval_documents=2)
+    run = ["train", "--config", str(phase), "--output-dir", str(tmp_path / "run"), "--max-steps", "1", "--no-progress"]
+    assert main(run) == 2
+    assert "set aside 4 of 44 records (9.1%): malformed_json 4" in capsys.readouterr().err
+    assert main([*run, "--max-skipped-share", "0.1"]) == 0
+    assert "source 'catalog': set aside 4 of 44 records (9.1%)" in capsys.readouterr().out

@@ -70,6 +70,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=_positive_int, help="checkpoint and stop after N steps in this session "
                                                        "(for time-limited jobs; rerun with --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    parser.add_argument("--max-skipped-share", type=float, help="go on when up to this share of a source's records "
+                        "was set aside while tokenizing (default: each phase's data.max_skipped_share, 0.05)")
     parser.add_argument("--plan", action="store_true", help="print what the run will do (steps, tokens, lengths, "
                                                            "masking, RoPE, LR, weight decay, mixture) and exit; "
                                                            "needs no data, weights or GPU")
@@ -95,8 +97,11 @@ def run_train(args: argparse.Namespace) -> None:
     if launch_is_main():
         print(format_plan(shown), flush=True)
     output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
+    if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
+        raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
+    overrides = None if args.max_skipped_share is None else {"data": {"max_skipped_share": args.max_skipped_share}}
     summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
-                                 stop_after=args.stop_after, progress=not args.no_progress)
+                                 stop_after=args.stop_after, progress=not args.no_progress, overrides=overrides)
     if not PartialState().is_main_process:
         return
     for summary in summaries:

@@ -44,14 +44,14 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
 
 
 def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,
-                     stop_after: int | None = None, progress: bool = True) -> list[dict]:
+                     stop_after: int | None = None, progress: bool = True, overrides: dict | None = None) -> list[dict]:
     """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
     unfinished one continues from its latest checkpoint."""
     from .loop import train_phase
 
     from .source_shards import ensure_shards
 
-    phases = load_phases(config, max_steps)
+    phases = load_phases(config, max_steps, overrides)
     check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
     ensure_shards(phases, Path(output_dir), config_file=config)  # every source's shards, before any model is built
     summaries = []

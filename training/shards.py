@@ -48,10 +48,11 @@ class ReadReport:
 
     skipped: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    limit: int | None = 1000  # where-lines kept (None: all; the tokenization job drains them to a file)
 
     def skip(self, reason: str, where: str | None = None) -> None:
         self.skipped[reason] += 1
-        if where is not None:
+        if where is not None and (self.limit is None or len(self.problems) < self.limit):
             self.problems.append(where)
 
     def reject(self, reject: Reject) -> None:

@@ -99,7 +99,7 @@ class TokenizeShards(PipelineStep):
             return task  # finished under a cap at least as high
         task["done"], task["cap_tokens"] = False, cap
         spec, dtype = self.spec, np.dtype(task["dtype"])
-        report = ReadReport()
+        report = ReadReport(limit=None)
         documents = read_documents(spec.source, spec.text_column, report, spec.split, spec.config, self.max_bytes,
                                    rank, world_size)
         for _ in range(task["documents"]):  # already in completed shards
@@ -109,6 +109,12 @@ class TokenizeShards(PipelineStep):
                    initial=task["documents"])
         pending: list[list[int]] = []
 
+        def write_set_aside() -> None:
+            if report.problems:
+                with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
+                    handle.write("".join(f"{p}\n" for p in report.problems))
+                report.problems.clear()
+
         def flush() -> None:
             if not pending:
                 return
@@ -117,10 +123,7 @@ class TokenizeShards(PipelineStep):
             tokens_file, offsets_file = out / f"tokens-{index:05d}.npy", out / f"offsets-{index:05d}.npy"
             _save(tokens_file, np.fromiter((t for x in pending for t in x), dtype=dtype, count=int(lengths.sum())))
             _save(offsets_file, np.concatenate([[0], np.cumsum(lengths)]))
-            if report.problems:
-                with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
-                    handle.write("".join(f"{p}\n" for p in report.problems))
-                report.problems.clear()
+            write_set_aside()
             task["documents"] += len(pending)
             task["tokens"] += int(lengths.sum())
             task["skipped"] = dict(report.skipped)
@@ -145,6 +148,8 @@ class TokenizeShards(PipelineStep):
                 batch.append(text)
                 if len(batch) >= self._batch_size(cap, task, pending, pending_tokens, min_documents):
                     break
+            if len(report.problems) >= 10_000:  # a mostly broken source: keep its list on disk, not in memory
+                write_set_aside()
             if not batch:
                 exhausted = True
                 break
@@ -159,9 +164,7 @@ class TokenizeShards(PipelineStep):
         flush()
         bar.close()
         task["skipped"], task["exhausted"], task["done"] = dict(report.skipped), exhausted, True
-        if report.problems:
-            with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
-                handle.write("".join(f"{p}\n" for p in report.problems))
+        write_set_aside()
         for reason, count in report.skipped.items():
             self.stat_update(f"set_aside_{reason}", value=count)
         write_json(path, task)
