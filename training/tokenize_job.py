@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,8 +106,9 @@ class TokenizeShards(PipelineStep):
         for _ in range(task["documents"]):  # already in completed shards
             next(documents, None)
         report.skipped, report.problems = Counter(task["skipped"]), []  # from here on, as counted before
+        # on the terminal itself: the local executor sends stderr (datatrove's logging) to its console.log
         bar = tqdm(desc=f"tokenizing {Path(spec.source).name}", unit=" docs", disable=not self.progress,
-                   initial=task["documents"])
+                   initial=task["documents"], file=sys.__stderr__)
         pending: list[list[int]] = []
 
         def write_set_aside() -> None:
