@@ -283,3 +283,11 @@ def test_train_command_stops_on_set_aside_records_unless_told_to_go_on(tmp_path,
     assert "set aside 4 of 44 records (9.1%): malformed_json 4" in capsys.readouterr().err
     assert main([*run, "--max-skipped-share", "0.1"]) == 0
     assert "source 'catalog': set aside 4 of 44 records (9.1%)" in capsys.readouterr().out
+
+
+def test_an_unreadable_hub_source_is_named_and_nothing_is_lost(tmp_path):
+    with pytest.raises(OSError, match=r"Hub dataset 'nobody/no-such-corpus' \(config 'deu_Latn', split 'train'\) "
+                                      r"cannot be read: .*HF_TOKEN"):
+        run_tokenize_job(SourceSpec("nobody/no-such-corpus", config="deu_Latn"), TOKENIZER, tmp_path / "shards",
+                         progress=False)
+    assert not (tmp_path / "shards" / "manifest.json").exists()

@@ -126,7 +126,12 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
         data = load_dataset(builder, data_files=source, split="train")
     else:
         # Hub corpora can be larger than the disk; `config` is the card's subset name (None: the default one)
-        data = load_dataset(source, config, split=split, streaming=True)
+        try:
+            data = load_dataset(source, config, split=split, streaming=True)
+        except (OSError, ValueError) as error:  # offline, unknown id, no access, wrong config or split
+            where = f"Hub dataset {source!r} (config {config!r}, split {split!r})"
+            raise OSError(f"{where} cannot be read: {error}. Check the id, config and split on its card, your "
+                          "token (HF_TOKEN) for gated data, and HF_HUB_OFFLINE / HF_ENDPOINT.") from None
     if world_size > 1:  # a map-style dataset in contiguous blocks; a stream by its files (else every n-th record)
         data = data.shard(world_size, rank, contiguous=True) if hasattr(data, "flatten_indices") else \
             split_dataset_by_node(data, rank=rank, world_size=world_size)
