@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -291,3 +292,20 @@ def test_an_unreadable_hub_source_is_named_and_nothing_is_lost(tmp_path):
         run_tokenize_job(SourceSpec("nobody/no-such-corpus", config="deu_Latn"), TOKENIZER, tmp_path / "shards",
                          progress=False)
     assert not (tmp_path / "shards" / "manifest.json").exists()
+
+
+def test_a_cache_from_before_tasks_is_rebuilt_saying_why(tmp_path, capsys):
+    out = tmp_path / "shards"
+    out.mkdir()
+    np.save(out / "tokens-00000.npy", np.arange(5, dtype=np.uint32))
+    np.save(out / "offsets-00000.npy", np.array([0, 5]))
+    source = uniform_source(tmp_path / "docs.jsonl", 3)
+    from rexbert.core.fingerprint import source_fingerprint
+
+    (out / "manifest.json").write_text(json.dumps({"source": str(source), "text_column": "text", "documents": 1,
+                                                   "tokens": 5, "skipped": {}, "shards": [{"index": 0}],
+                                                   "fingerprint": source_fingerprint(source)}))
+    assert available_tokens(out) is None  # not a finished build of this version
+    tokenize_to_shards(source, TOKENIZER, out, progress=False)
+    assert "written before token shards were built by tasks" in capsys.readouterr().out
+    assert documents(out) == expected_documents(source) and not (out / "tokens-00000.npy").exists()

@@ -197,6 +197,8 @@ def merge_tasks(folder: str | Path) -> dict | None:
 def finished_manifest(folder: str | Path) -> dict | None:
     """The manifest of a finished build (merging the tasks' ones if that was not done yet), else None."""
     manifest = read_json(Path(folder) / MANIFEST)
+    if manifest is not None and "tasks" not in manifest:
+        return None  # written before shards were built by tasks: rebuilt by the tokenization job
     return manifest if manifest is not None else merge_tasks(folder)
 
 
