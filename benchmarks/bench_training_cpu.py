@@ -41,7 +41,8 @@ from training.config import parse_config
 from training.loop import PhaseRun
 from training.masking import MaskingConfig
 from training.packing import PackedRows
-from training.shards import ShardedCorpus, tokenize_to_shards
+from training.shards import ShardedCorpus
+from training.tokenize_job import tokenize_to_shards
 
 CORPUS = Path(__file__).parents[1] / "rexbert" / "corpus"
 

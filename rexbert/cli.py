@@ -18,6 +18,7 @@ SUBCOMMANDS = {
     "demo": ("rexbert.demo", "the whole pipeline on the bundled corpus (about 9 minutes on 2 CPU cores)"),
     "curate": ("curation.cli", "build the Ecom-niverse corpus (datatrove pipeline)"),
     "train": ("training.cli", "pretrain with the three-phase curriculum (Accelerate)"),
+    "tokenize": ("training.cli", "tokenize a curriculum's sources into token shards (datatrove job: local, Slurm, Ray)"),
     "mine-spans": ("training.cli", "mine commerce spans (brands, attributes, quantities, models) for Guided MLM"),
     "eval": ("evaluation.cli", "evaluate encoders: masked-token recovery, CoSENT on ESCI, GLUE"),
     "card": ("model_cards.cli", "render model cards and publish checkpoints to the Hub"),

@@ -20,6 +20,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_train_arguments(parser)
     parser.set_defaults(func=run_train)
 
+    tokenize = add_command(subparsers, "tokenize", description=(
+        "Tokenize every source of a phase YAML or curriculum folder into the token shards `rexbert train` "
+        "memory-maps, as a datatrove job of N tasks (local processes, Slurm or Ray), resumable per task. "
+        "Each source is read only up to what the plan draws from it (plus 10%); small local sources whole."))
+    tokenize.add_argument("--config", required=True, help="a phase YAML, or a folder of phase*.yaml")
+    tokenize.add_argument("--output-dir", default=None, help="the run root `rexbert train` will use (default runs/"
+                                                             "<config name>); shards go to DIR/tokens/")
+    tokenize.add_argument("--executor", choices=("local", "slurm", "ray"), default="local", help="where tasks run")
+    tokenize.add_argument("--tasks", type=_positive_int, help="tasks per source, each writing its own shards "
+                          "(default: as many as an earlier build of the source, else 1; a local source runs at most "
+                          "one per file)")
+    tokenize.add_argument("--workers", type=_positive_int, default=1, help="tasks running at once")
+    tokenize.add_argument("--max-steps", type=_positive_int, help="plan for this many steps per phase, as "
+                                                                  "`rexbert train --max-steps` would")
+    tokenize.add_argument("--max-skipped-share", type=float, help="go on when up to this share of a source's "
+                          "records is set aside (default: the config's data.max_skipped_share, 0.05)")
+    tokenize.add_argument("--ray-address", default="auto", help="Ray cluster (auto, host:6379, or local)")
+    tokenize.add_argument("--cpus-per-task", type=_positive_int, default=1, help="Slurm/Ray CPUs per task")
+    tokenize.add_argument("--mem-per-cpu-gb", type=float, default=2.0, help="Slurm/Ray memory per CPU")
+    tokenize.add_argument("--slurm-partition", default="cpu")
+    tokenize.add_argument("--slurm-time", default="24:00:00")
+    tokenize.add_argument("--no-progress", action="store_true", help="no progress bars")
+    tokenize.set_defaults(func=run_tokenize)
+
     mine = add_command(subparsers, "mine-spans")
     mine.add_argument("--source", required=True, help="text/jsonl file or folder, parquet, save_to_disk folder, Hub id")
     mine.add_argument("--text-column", default="text", help="column (or jsonl field) holding the text")
@@ -42,6 +66,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stop-after", type=_positive_int, help="checkpoint and stop after N steps in this session "
                                                        "(for time-limited jobs; rerun with --resume)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
+    parser.add_argument("--max-skipped-share", type=float, help="go on when up to this share of a source's records "
+                        "was set aside while tokenizing (default: each phase's data.max_skipped_share, 0.05)")
     parser.add_argument("--plan", action="store_true", help="print what the run will do (steps, tokens, lengths, "
                                                            "masking, RoPE, LR, weight decay, mixture) and exit; "
                                                            "needs no data, weights or GPU")
@@ -68,10 +94,13 @@ def run_train(args: argparse.Namespace) -> None:
                             output_dir=output)  # checks every phase first
     if launch_is_main():
         print(format_plan(shown), flush=True)
+    if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
+        raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
+    overrides = None if args.max_skipped_share is None else {"data": {"max_skipped_share": args.max_skipped_share}}
     try:
         summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
                                      stop_after=args.stop_after, progress=not args.no_progress,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, overrides=overrides)
     except KeyboardInterrupt:
         raise Interrupted(how_to_resume(args.config, output)) from None
     if not PartialState().is_main_process:
@@ -103,6 +132,35 @@ def how_to_resume(config: str, output: str) -> str:
         return f"interrupted before the first checkpoint; rerun `rexbert train --config {config} --output-dir {output}`"
     return (f"interrupted; the newest checkpoint is {found[-1]}: continue with `rexbert train --config {config} "
             f"--output-dir {output} --resume`")
+
+
+def run_tokenize(args: argparse.Namespace) -> None:
+    from .curriculum import load_phases
+    from .source_shards import set_aside_summary
+    from .tokenize_run import tokenize_curriculum
+
+    if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
+        raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
+    phases = load_phases(args.config, args.max_steps, default_world_size=1)
+    output = Path(args.output_dir or str(Path("runs") / Path(args.config).resolve().stem))
+    slurm = {"partition": args.slurm_partition, "time": args.slurm_time, "cpus_per_task": args.cpus_per_task,
+             "mem_per_cpu_gb": args.mem_per_cpu_gb}
+    ray = {"cpus_per_task": args.cpus_per_task, "mem_per_cpu_gb": args.mem_per_cpu_gb}
+    built = tokenize_curriculum(phases, output, executor=args.executor, tasks=args.tasks, workers=args.workers,
+                                max_skipped_share=args.max_skipped_share, progress=not args.no_progress,
+                                slurm=slurm, ray=ray, ray_address=args.ray_address)
+    for need, manifest in built:
+        if manifest is None:
+            print(f"{need.name}: submitted to Slurm; rerun this command once the jobs end to check them")
+            continue
+        extent = "whole source" if need.cap_tokens is None else \
+            f"{'whole source, ' if manifest['exhausted'] else ''}cap {need.cap_tokens:,} = the plan's " \
+            f"{round(need.tokens):,} + 10%"
+        print(f"{need.name}: {manifest['documents']:,} documents, {manifest['tokens']:,} tokens ({extent}) "
+              f"-> {need.folder}")
+        summary = set_aside_summary(need.name, manifest)
+        if summary:
+            print(f"  {summary}")
 
 
 def run_mine_spans(args: argparse.Namespace) -> None:

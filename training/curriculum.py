@@ -45,7 +45,8 @@ def load_phases(config: str | Path, max_steps: int | None = None, overrides: dic
 
 
 def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int | None = None, resume: bool = False,
-                     stop_after: int | None = None, progress: bool = True, overwrite: bool = False) -> list[dict]:
+                     stop_after: int | None = None, progress: bool = True, overwrite: bool = False,
+                     overrides: dict | None = None) -> list[dict]:
     """Trains each phase in turn; with `resume`, finished phases return their summaries and the first
     unfinished one continues from its latest checkpoint (there must be one of either: a mistyped folder is
     refused, not trained from step 0)."""
@@ -53,7 +54,7 @@ def train_curriculum(config: str | Path, output_dir: str | Path, max_steps: int 
 
     from .source_shards import ensure_shards
 
-    phases = load_phases(config, max_steps)
+    phases = load_phases(config, max_steps, overrides)
     check_curriculum(phases)  # every phase's cross-field rules, before the first one runs
     if resume:
         check_something_to_resume(output_dir, [phase.name for phase in phases])

@@ -48,10 +48,11 @@ class ReadReport:
 
     skipped: Counter = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
+    limit: int | None = 1000  # where-lines kept (None: all; the tokenization job drains them to a file)
 
     def skip(self, reason: str, where: str | None = None) -> None:
         self.skipped[reason] += 1
-        if where is not None:
+        if where is not None and (self.limit is None or len(self.problems) < self.limit):
             self.problems.append(where)
 
     def reject(self, reject: Reject) -> None:
@@ -125,7 +126,12 @@ def _read_with_datasets(source: str, text_column: str, split: str, config: str |
         data = load_dataset(builder, data_files=source, split="train")
     else:
         # Hub corpora can be larger than the disk; `config` is the card's subset name (None: the default one)
-        data = load_dataset(source, config, split=split, streaming=True)
+        try:
+            data = load_dataset(source, config, split=split, streaming=True)
+        except (OSError, ValueError) as error:  # offline, unknown id, no access, wrong config or split
+            where = f"Hub dataset {source!r} (config {config!r}, split {split!r})"
+            raise OSError(f"{where} cannot be read: {error}. Check the id, config and split on its card, your "
+                          "token (HF_TOKEN) for gated data, and HF_HUB_OFFLINE / HF_ENDPOINT.") from None
     if world_size > 1:  # a map-style dataset in contiguous blocks; a stream by its files (else every n-th record)
         data = data.shard(world_size, rank, contiguous=True) if hasattr(data, "flatten_indices") else \
             split_dataset_by_node(data, rank=rank, world_size=world_size)
@@ -191,6 +197,8 @@ def merge_tasks(folder: str | Path) -> dict | None:
 def finished_manifest(folder: str | Path) -> dict | None:
     """The manifest of a finished build (merging the tasks' ones if that was not done yet), else None."""
     manifest = read_json(Path(folder) / MANIFEST)
+    if manifest is not None and "tasks" not in manifest:
+        return None  # written before shards were built by tasks: rebuilt by the tokenization job
     return manifest if manifest is not None else merge_tasks(folder)
 
 
@@ -209,7 +217,7 @@ def shard_problem(folder: Path, shard: dict) -> str | None:
         try:
             size = np.load(path, mmap_mode="r").shape[0]
         except (ValueError, OSError, EOFError) as error:
-            return f"{path} is unreadable ({error})"
+            return f"{path} is truncated or unreadable ({error})"
         if size != expected:
             return f"{path} is truncated or altered ({size:,} entries, the manifest says {expected:,})"
     return None

@@ -31,7 +31,7 @@ HEADROOM = 0.10
 IN_PROCESS_MAX_BYTES = 256 * 2**20
 
 
-class MissingShardsError(RuntimeError):
+class MissingShardsError(FileNotFoundError):
     """A source's shards are not built (or not far enough) for the plan: names the command that builds them."""
 
 
@@ -162,3 +162,4 @@ def check_set_aside(name: str, manifest: dict, max_share: float, field: str = "d
     if records and skipped / records > max_share:
         raise SetAsideError(f"{set_aside_summary(name, manifest)}: more than the {max_share:.0%} allowed by {field}. "
                             f"Fix the input, or raise {field} to go on with the rest.")
+

@@ -1,21 +1,22 @@
 """Tokenization as a datatrove job: each source's token shards written by `TokenizeShards`, a
 pipeline step run as N tasks on a local, Slurm or Ray executor (`rexbert.core.executors`).
 
-Task `r` of `N` reads its part of the source (a contiguous block of the local files, or `datasets`'
-split of a Hub stream), tokenizes without special tokens and writes shards into `task-r/`
-(`training.shards` has the format). It is resumable twice over: datatrove's completion markers skip
-finished tasks, and a task killed mid-way restarts after its last completed shard (its manifest names
-only shards fully on disk), so no document is written twice. With a cap, a task stops reading once it
-holds its share of the cap (`cap_tokens / N` tokens and `min_documents / N` documents): a source is never
-tokenized past what the plan draws from it. A rerun with a higher cap continues each task where it
-stopped. `run_tokenize_job` runs the job and merges the tasks' manifests; `tokenize_to_shards` is the
-same job as one task in this process (the small local case).
+Task `r` of `N` reads its part of the source (a contiguous block of the local files, so a local source
+runs at most one task per file; or `datasets`' split of a Hub stream), tokenizes without special tokens
+and writes shards into `task-r/` (`training.shards` has the format). It is resumable twice over:
+datatrove's completion markers skip finished tasks, and a task killed mid-way restarts after its last
+completed shard (its manifest names only shards fully on disk), so no document is written twice. With
+a cap, a task stops reading once it holds its share of the cap (`cap_tokens / N` tokens and
+`min_documents / N` documents): a source is never tokenized past what the plan draws from it. A rerun
+with a higher cap continues each task where it stopped. `run_tokenize_job` runs the job and merges the
+tasks' manifests; `tokenize_to_shards` is the same job as one task in this process (the small local case).
 """
 
 from __future__ import annotations
 
 import math
 import shutil
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ from .shards import (
     TASK_MANIFEST,
     ReadReport,
     finished_manifest,
+    local_files,
     merge_tasks,
     read_documents,
     read_json,
@@ -56,7 +58,7 @@ class SourceSpec:
     config: str | None = None
 
 
-class IncompleteTokenizationError(RuntimeError):
+class IncompleteTokenizationError(OSError):
     """Tasks of the tokenization job did not finish; rerunning the same command resumes them."""
 
 
@@ -98,15 +100,22 @@ class TokenizeShards(PipelineStep):
             return task  # finished under a cap at least as high
         task["done"], task["cap_tokens"] = False, cap
         spec, dtype = self.spec, np.dtype(task["dtype"])
-        report = ReadReport()
+        report = ReadReport(limit=None)
         documents = read_documents(spec.source, spec.text_column, report, spec.split, spec.config, self.max_bytes,
                                    rank, world_size)
         for _ in range(task["documents"]):  # already in completed shards
             next(documents, None)
         report.skipped, report.problems = Counter(task["skipped"]), []  # from here on, as counted before
+        # on the terminal itself: the local executor sends stderr (datatrove's logging) to its console.log
         bar = tqdm(desc=f"tokenizing {Path(spec.source).name}", unit=" docs", disable=not self.progress,
-                   initial=task["documents"])
+                   initial=task["documents"], file=sys.__stderr__)
         pending: list[list[int]] = []
+
+        def write_set_aside() -> None:
+            if report.problems:
+                with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
+                    handle.write("".join(f"{p}\n" for p in report.problems))
+                report.problems.clear()
 
         def flush() -> None:
             if not pending:
@@ -116,14 +125,12 @@ class TokenizeShards(PipelineStep):
             tokens_file, offsets_file = out / f"tokens-{index:05d}.npy", out / f"offsets-{index:05d}.npy"
             _save(tokens_file, np.fromiter((t for x in pending for t in x), dtype=dtype, count=int(lengths.sum())))
             _save(offsets_file, np.concatenate([[0], np.cumsum(lengths)]))
-            if report.problems:
-                with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
-                    handle.write("".join(f"{p}\n" for p in report.problems))
-                report.problems.clear()
+            write_set_aside()
             task["documents"] += len(pending)
             task["tokens"] += int(lengths.sum())
             task["skipped"] = dict(report.skipped)
-            task["shards"].append({"file": f"{out.name}/{tokens_file.name}", "offsets": f"{out.name}/{offsets_file.name}",
+            task["shards"].append({"file": f"{out.name}/{tokens_file.name}",
+                                   "offsets": f"{out.name}/{offsets_file.name}",
                                    "documents": len(pending), "tokens": int(lengths.sum()),
                                    "documents_after": task["documents"], "tokens_after": task["tokens"],
                                    "skipped_after": task["skipped"]})
@@ -143,6 +150,8 @@ class TokenizeShards(PipelineStep):
                 batch.append(text)
                 if len(batch) >= self._batch_size(cap, task, pending, pending_tokens, min_documents):
                     break
+            if len(report.problems) >= 10_000:  # a mostly broken source: keep its list on disk, not in memory
+                write_set_aside()
             if not batch:
                 exhausted = True
                 break
@@ -157,9 +166,7 @@ class TokenizeShards(PipelineStep):
         flush()
         bar.close()
         task["skipped"], task["exhausted"], task["done"] = dict(report.skipped), exhausted, True
-        if report.problems:
-            with (out / SET_ASIDE).open("a", encoding="utf-8") as handle:
-                handle.write("".join(f"{p}\n" for p in report.problems))
+        write_set_aside()
         for reason, count in report.skipped.items():
             self.stat_update(f"set_aside_{reason}", value=count)
         write_json(path, task)
@@ -204,14 +211,15 @@ def _stale_reason(built: dict, fingerprint: dict | None) -> str | None:
     return f"its input changed ({', '.join(changed[:3])}{', ...' if len(changed) > 3 else ''})" if changed else None
 
 
-def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks: int) -> None:
-    """Refuses a folder holding another source; empties one whose input changed or that predates tasks."""
+def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks: int | None) -> int:
+    """The number of tasks to run: the existing build's (another number is refused), else `tasks` or 1.
+    Refuses a folder holding another source; empties one whose input changed or that predates tasks."""
     built = read_json(folder / MANIFEST)
     if built is None:
         first = task_manifests(folder)
         built = first[0] if first and first[0] is not None else None
     if built is None:
-        return
+        return tasks or 1
     if built["source"] != spec.source or built["text_column"] != spec.text_column:
         raise ValueError(f"{folder} holds shards of {built['source']!r} ({built['text_column']!r}); "
                          "use another folder for another source.")
@@ -220,9 +228,11 @@ def check_folder(folder: Path, spec: SourceSpec, fingerprint: dict | None, tasks
     if reason is not None:
         print(f"token cache {folder} is stale: {reason}; tokenizing {spec.source} again")
         _clear(folder)
-    elif built["tasks"] != tasks:
+        return tasks or 1
+    if tasks is not None and built["tasks"] != tasks:
         raise ValueError(f"{folder} was tokenized in {built['tasks']} task(s); rerun with --tasks {built['tasks']} to "
                          "resume or extend it (or delete the folder to start over).")
+    return built["tasks"]
 
 
 def repair(folder: Path) -> list[str]:
@@ -259,17 +269,21 @@ def covers(manifest: dict | None, cap_tokens: int | None) -> bool:
 
 
 def run_tokenize_job(spec: SourceSpec, tokenizer, folder: str | Path, *, cap_tokens: int | None = None,
-                     min_documents: int = 0, tasks: int = 1, executor: str = "local", workers: int = 1,
+                     min_documents: int = 0, tasks: int | None = None, executor: str = "local", workers: int = 1,
                      slurm: dict | None = None, ray_address: str = "auto", ray: dict | None = None,
                      shard_documents: int = 50_000, progress: bool = True) -> dict | None:
-    """Builds (or resumes, or extends to a higher cap) `spec`'s shards in `folder` and returns the merged
-    manifest; None for Slurm, which only submits the job (a later run merges the finished tasks)."""
+    """Builds (or resumes, or extends to a higher cap) `spec`'s shards in `folder` in `tasks` tasks (None:
+    as many as the existing build, else 1) and returns the merged manifest; None for Slurm, which only
+    submits the job (a later run merges the finished tasks)."""
     from rexbert.core.executors import build_executor, connect_ray, incomplete_tasks
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    files = local_files(spec.source)
+    if files and tasks is not None:  # a local source is split by file: one task per file at most
+        tasks = min(tasks, len(files))
     fingerprint = source_fingerprint(spec.source)
-    check_folder(folder, spec, fingerprint, tasks)
+    tasks = check_folder(folder, spec, fingerprint, tasks)
     for problem in repair(folder):
         print(f"token cache: {problem}; re-tokenizing from the shard before it (finished shards are kept)")
     manifest = finished_manifest(folder)
@@ -288,8 +302,8 @@ def run_tokenize_job(spec: SourceSpec, tokenizer, folder: str | Path, *, cap_tok
         return None
     missing = incomplete_tasks(job)
     if missing:
-        raise IncompleteTokenizationError(f"tokenizing {spec.source}: task(s) {missing} did not finish (see {logs}/logs);"
-                                          " rerun the same command to resume: finished shards are kept")
+        raise IncompleteTokenizationError(f"tokenizing {spec.source}: task(s) {missing} did not finish (see "
+                                          f"{logs}/logs); rerun the same command to resume: finished shards are kept")
     return merge_tasks(folder)
 
 
