@@ -92,8 +92,9 @@ def _check(split: Dataset, spec: GlueTask, name: str) -> None:
         unknown = [(row, label) for row, label in enumerate(labels.tolist()) if label not in known]
         if unknown:
             row, label = unknown[0]
-            raise EvaluationDataError(f"{name}: row {row} has label {label!r} (rows counted from 0; "
-                                      f"{len(unknown)} such row(s)); expected 0..{spec.num_labels - 1}.")
+            values = list(dict.fromkeys(label for _, label in unknown))
+            raise EvaluationDataError(f"{name}: unknown label(s) {values[:5]}; row {row} (counted from 0) has "
+                                      f"{label!r}, {len(unknown)} row(s) in all; expected 0..{spec.num_labels - 1}.")
     elif not np.issubdtype(labels.dtype, np.number):
         raise EvaluationDataError(f"{name}: labels must be numbers for regression, got {labels.dtype}.")
     else:
