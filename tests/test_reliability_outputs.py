@@ -161,8 +161,19 @@ def test_an_invalid_rate_size_or_count_is_refused_at_once(argv, capsys):
 def test_python_callers_get_the_same_checks_before_any_data_is_read():
     from evaluation.mlm import choose_masked_words, evaluate_masked_lm
 
-    with pytest.raises(ValueError, match=r"rate must be a share in \(0, 1\], got 2"):
-        choose_masked_words("red running shoes", 2.0, 0, (0, 0))  # used to loop for ever
+    raised: list[BaseException] = []
+
+    def mask():
+        try:
+            choose_masked_words("red running shoes", 2.0, 0, (0, 0))  # used to loop for ever
+        except BaseException as error:
+            raised.append(error)
+
+    worker = threading.Thread(target=mask, daemon=True)
+    worker.start()
+    worker.join(timeout=5)
+    assert not worker.is_alive(), "rate 2 never finishes"
+    assert isinstance(raised[0], ValueError) and "rate must be a share in (0, 1], got 2" in str(raised[0])
     for kwargs, message in (({"rate": 1.5}, "share"), ({"block_sizes": [2]}, "at least 3"), ({"ks": [0]}, "positive"),
                             ({"batch_size": 0}, "positive")):
         arguments = {"block_sizes": [128], **kwargs}
