@@ -121,6 +121,11 @@ def test_a_marked_folder_may_be_replaced_and_overwrite_replaces_any(tmp_path):
     ours = mark_output(tmp_path / "ours", "a test")
     (ours / "model.safetensors").write_bytes(b"old")
     assert not replace_folder(ours).exists()  # this project's: replaced without --overwrite
+    finished = mark_output(_users_folder(tmp_path / "finished"), "a test", entries=True)  # a finished output
+    (finished / "added-later.txt").write_text("the user's, added to a folder rexbert wrote\n")
+    with pytest.raises(OutputExistsError, match="written by rexbert but now also holds added-later.txt"):
+        replace_folder(finished)
+    assert (finished / "added-later.txt").exists() and (finished / USER_FILE).exists()
     theirs = _users_folder(tmp_path / "theirs")
     with pytest.raises(OutputExistsError, match=f"did not write \\({USER_FILE}\\)"):
         claim_output(theirs)
