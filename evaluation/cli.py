@@ -29,6 +29,7 @@ def _fine_tuning_options(parser: argparse.ArgumentParser, epochs: float, learnin
     parser.add_argument("--learning-rate", type=positive_float, default=learning_rate, help="peak learning rate")
     parser.add_argument("--batch-size", type=positive_int, default=32, help=f"{batched} per training batch")
     parser.add_argument("--max-length", type=positive_int, default=max_length, help=f"tokens per {cut} (longer ones are cut)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar while fine-tuning")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -128,7 +129,7 @@ def run_glue(args: argparse.Namespace) -> None:
     results = finetune_glue(args.model, args.task, splits, seeds=args.seeds, epochs=args.epochs,
                             learning_rate=args.learning_rate, batch_size=args.batch_size, max_length=args.max_length,
                             dataset_name=args.dataset or args.train_file or HUB_DATASET,
-                            trust_remote_code=args.trust_remote_code)
+                            trust_remote_code=args.trust_remote_code, progress=not args.no_progress)
     _report(args, results, render_table(results, column_key=lambda r: f"{r.task}/{r.split}/{r.metric}/seed{r.seed}"))
 
 
@@ -147,7 +148,7 @@ def run_cosent(args: argparse.Namespace) -> None:
                               learning_rate=args.learning_rate, batch_size=args.batch_size,
                               max_length=args.max_length, seed=args.seed,
                               dataset_name=args.dataset or args.train_file or HUB_DATASET,
-                              trust_remote_code=args.trust_remote_code)
+                              trust_remote_code=args.trust_remote_code, progress=not args.no_progress)
     if args.save_model:
         mark_output(args.save_model, "rexbert eval cosent")
     _report(args, results, render_table(results))

@@ -147,13 +147,15 @@ def card_example(pairs: Dataset) -> tuple[list[dict], list[str]]:
 def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str | Path | None = None,
                     epochs: float = 1.0, learning_rate: float = 2e-5, batch_size: int = 32, max_length: int = 512,
                     dev_fraction: float = 0.1, seed: int = 0, dataset_name: str = HUB_DATASET,
-                    trust_remote_code: bool = False) -> list[EvalResult]:
-    """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder."""
+                    trust_remote_code: bool = False, progress: bool = True) -> list[EvalResult]:
+    """Fine-tunes `model_name` with CoSENTLoss and scores the test split; saves a SentenceTransformer folder.
+    `progress`: a bar with the ETA while it trains."""
     import torch
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from transformers import PrinterCallback
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
     from sentence_transformers.sentence_transformer.losses import CoSENTLoss
+
+    from .progress import show_progress
 
     model = load_sentence_transformer(model_name, trust_remote_code)
     model.max_seq_length = max_length
@@ -171,7 +173,7 @@ def finetune_cosent(model_name: str, pairs: dict[str, Dataset], output_dir: str 
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=CoSENTLoss(model),
                                              evaluator=evaluator)
-        trainer.remove_callback(PrinterCallback)  # it prints the run's timing dict; the results table follows
+        show_progress(trainer, "cosent", progress)
         trainer.train()
     test = pairs["test"]
     queries = model.encode(test["query"], convert_to_tensor=True, normalize_embeddings=True)

@@ -3,6 +3,8 @@ local csv / json(l) / parquet / text files, with dotted names for nested columns
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from pathlib import Path
 
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
@@ -30,7 +32,8 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
         if path.stat().st_size == 0:
             raise EvaluationDataError(f"{path} is empty.")
         try:
-            loaded = load_dataset(DATASETS_BUILDERS[path.suffix], data_files=str(path), split="train")
+            with _quiet_builder_errors():  # datasets logs the parser's traceback before raising; we name the line
+                loaded = load_dataset(DATASETS_BUILDERS[path.suffix], data_files=str(path), split="train")
         except DatasetGenerationError as error:  # a malformed line: name the file and the line, not the builder
             raise EvaluationDataError(_unreadable(path, error)) from None
     elif path.is_dir() and any((path / name).exists() for name in ("dataset_dict.json", "dataset_info.json")):
@@ -51,6 +54,17 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
     if len(loaded) == 0:
         raise EvaluationDataError(f"{dataset} (split {split!r}) is empty.")
     return loaded.flatten()  # nested columns become dotted names: fields.title
+
+
+@contextlib.contextmanager
+def _quiet_builder_errors():
+    log = logging.getLogger("datasets")
+    level = log.level
+    log.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def _parses_whole(handle) -> bool:

@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import torch
 from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
-from transformers import PrinterCallback, Trainer, TrainingArguments
+from transformers import Trainer, TrainingArguments
 
 from .data import EvaluationDataError, load_split
 from .loading import load_pretrained, load_tokenizer
 from .metrics import score
+from .progress import show_progress
 from .results import EvalResult
 
 HUB_DATASET = "nyu-mll/glue"
@@ -91,8 +92,9 @@ def _check(split: Dataset, spec: GlueTask, name: str) -> None:
         unknown = [(row, label) for row, label in enumerate(labels.tolist()) if label not in known]
         if unknown:
             row, label = unknown[0]
-            raise EvaluationDataError(f"{name}: row {row} has label {label!r} (rows counted from 0; "
-                                      f"{len(unknown)} such row(s)); expected 0..{spec.num_labels - 1}.")
+            values = list(dict.fromkeys(label for _, label in unknown))
+            raise EvaluationDataError(f"{name}: unknown label(s) {values[:5]}; row {row} (counted from 0) has "
+                                      f"{label!r}, {len(unknown)} row(s) in all; expected 0..{spec.num_labels - 1}.")
     elif not np.issubdtype(labels.dtype, np.number):
         raise EvaluationDataError(f"{name}: labels must be numbers for regression, got {labels.dtype}.")
     else:
@@ -103,8 +105,10 @@ def _check(split: Dataset, spec: GlueTask, name: str) -> None:
 
 def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds: Sequence[int] = (1,),
                   epochs: float = 3.0, learning_rate: float = 5e-5, batch_size: int = 32, max_length: int = 128,
-                  dataset_name: str = HUB_DATASET, trust_remote_code: bool = False) -> list[EvalResult]:
-    """Fine-tunes once per seed and reports each metric on each evaluation split."""
+                  dataset_name: str = HUB_DATASET, trust_remote_code: bool = False,
+                  progress: bool = True) -> list[EvalResult]:
+    """Fine-tunes once per seed and reports each metric on each evaluation split; `progress`: a bar with the ETA
+    per run."""
     spec = _spec(task)
     tokenizer = load_tokenizer(model_name, trust_remote_code)
 
@@ -126,7 +130,7 @@ def finetune_glue(model_name: str, task: str, splits: dict[str, Dataset], seeds:
                 use_cpu=not torch.cuda.is_available(), dataloader_pin_memory=torch.cuda.is_available(),
             )
             trainer = Trainer(model=model, args=args, train_dataset=encoded["train"], processing_class=tokenizer)
-            trainer.remove_callback(PrinterCallback)  # it prints the run's timing dict; the results table follows
+            show_progress(trainer, f"glue {task} seed {seed}", progress)
             trainer.train()
             for split_name in spec.eval_splits:
                 output = trainer.predict(encoded[split_name])

@@ -79,6 +79,7 @@ def main() -> None:
     real = batch["attention_mask"].bool()
     gap = (ours[real] - theirs[real]).abs().max().item()
     print(f"4. converted to {stock_dir} and loaded by stock {type(stock).__name__}: max |logit difference| = {gap:.2e}")
+    mark_output(args.output_dir, "examples/quickstart.py", entries=True)  # a rerun replaces exactly this
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
 
+from .run_record import recorded_recipe
+
 # results task -> (model-index task type, human task name)
 TASK_TYPES = {MASKED_TOKEN_RECOVERY: ("fill-mask", "Masked-token recovery"),
               ESCI_COSENT: ("sentence-similarity", "Semantic similarity (ESCI)")}
@@ -31,12 +33,15 @@ CITATION = """@misc{bajaj-garg-rexbert,
   title  = {RexBERT: Context Specialized Bidirectional Encoders for E-commerce},
   author = {Bajaj, Rahul and Garg, Anuj}
 }"""
+# the paper's three-phase recipe, for a caller (`recipe=`) whose model really followed it
 RECIPE = """| | phase 1 general | phase 2 context extension | phase 3 annealing |
 |---|---|---|---|
 | data | web, books, code, papers mix | same mix, long documents | mixture annealed toward Ecom-niverse |
 | sequence length | 512 | 8,192 | 8,192 |
 | masking | 30%, Poisson spans | 30% | 10-15%, Guided MLM on ~5% of sequences |
 | learning rate | warmup, then stable | stable | 1-sqrt decay |"""
+UNKNOWN_RECIPE = ("Unknown: no record of the training run lies beside this folder (`rexbert train` keeps one in "
+                  "`{name}-run/`, beside the exported model, and the card shows it from there).")
 
 
 CARD_FILES = ("README.md", "topk_by_block_size.png", "esci_spearman_by_model.png")  # what render writes
@@ -209,6 +214,7 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     output_dir.mkdir(parents=True, exist_ok=True)
     results = [r for path in result_files for r in read_results(path)]
     facts = _model_facts(model_dir)
+    recorded = recorded_recipe(model_dir)  # the run's own configs, never the paper's recipe by default
     name = model_name or model_dir.name
     ours = [r for r in results if Path(r.model).name == model_dir.name or r.model == str(model_dir)]
     # a model evaluated from a local folder appears under the folder's name: a card carries no local paths
@@ -235,9 +241,9 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     sections = [
         f"# {name}",
         "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
-                        f"layers, hidden size {facts['hidden_size']}, context {facts['max_position_embeddings']:,} "
-                        "tokens) for e-commerce text: product search, ranking, classification and attribute "
-                        "extraction."),
+                        f"layers, hidden size {facts['hidden_size']}, positions up to "
+                        f"{facts['max_position_embeddings'] or 0:,} tokens) " +
+                        (f"{recorded[1]}." if recorded else "whose training is not recorded beside it (unknown).")),
         "## Usage",
         "The folder is a stock ModernBERT checkpoint (`model_type: modernbert`) that also carries RexBERT's code: "
         "without `trust_remote_code` it runs on transformers' own ModernBERT (any version from 4.48) and in tools "
@@ -245,7 +251,7 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
         "implementation. Both give the same outputs.",
         *(f"```python\n{snippet}\n```" for snippet in usage_snippets(model_id)),
         "## Training recipe",
-        recipe or RECIPE,
+        recipe or (recorded[0] if recorded else UNKNOWN_RECIPE.format(name=model_dir.name)),
         "## Evaluation",
         *(notes or []),
     ]

@@ -35,7 +35,7 @@ def run_convert(args: argparse.Namespace) -> None:
     shutil.rmtree(partial, ignore_errors=True)
     try:
         convert_checkpoint(args.source, partial, to=args.to)
-        mark_output(partial, "rexbert convert")
+        mark_output(partial, "rexbert convert", entries=True)
         replace_folder(destination, overwrite=args.overwrite, option="destination")
         os.replace(partial, destination)
     finally:

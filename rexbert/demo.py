@@ -141,14 +141,15 @@ class Demo:
                           products_file=str(esci / "sample-products.jsonl"))
         cosent = finetune_cosent(str(self.out / "phase3"), pairs, output_dir=self.out / "sentence-transformer",
                                  epochs=self.size.cosent_epochs, batch_size=8, max_length=128,
-                                 dataset_name="bundled ESCI sample")
+                                 dataset_name="bundled ESCI sample", progress=self.progress)
         print(render_table(cosent))
         files["cosent"] = write_results(self.results / "cosent.json", cosent, overwrite=True)
         glue_dir = BUNDLED_EVAL_DATA / "glue_sst2_format"
         splits = load_glue("sst2", train_file=str(glue_dir / "train.jsonl"),
                            validation_file=str(glue_dir / "validation.jsonl"))
         glue = finetune_glue(str(self.out / "phase3"), "sst2", splits, epochs=self.size.glue_epochs, batch_size=16,
-                             max_length=64, learning_rate=5e-4, dataset_name="bundled pros/cons in SST-2 format")
+                             max_length=64, learning_rate=5e-4, dataset_name="bundled pros/cons in SST-2 format",
+                             progress=self.progress)
         print(render_table(glue))
         files["glue"] = write_results(self.results / "glue.json", glue, overwrite=True)
         return files

@@ -24,22 +24,12 @@ ESCI_NOTE = ("> **Warning:** the ESCI row is trained and scored on the same {pai
 
 
 def recipe_table(phases: list, trained: list[dict]) -> str:
-    """The three phases as configured and as run: data, row length, masking, steps and tokens."""
-    rows = {"data": [], "sequence length": [], "masking": [], "steps (tokens)": []}
-    for phase, summary in zip(phases, trained):
-        sources = [s.name for s in phase.data.sources]
-        anneal = phase.data.anneal_to
-        rows["data"].append(", ".join(sources) + (" annealed to " + ", ".join(f"{k} {v:.0%}" for k, v in anneal.items())
-                                                  if anneal else ""))
-        rows["sequence length"].append(f"{phase.data.sequence_length:,}")
-        guided = phase.masking.guided_fraction
-        rows["masking"].append(f"{phase.masking.rate:.0%}" + (f", Guided MLM on {guided:.0%} of rows" if guided else ""))
-        rows["steps (tokens)"].append(f"{summary['steps']:,} ({summary['tokens']:,})")
-    header = "| | " + " | ".join(p.name for p in phases) + " |"
-    lines = [header, "|---" * (len(phases) + 1) + "|"]
-    lines += [f"| {name} | " + " | ".join(values) + " |" for name, values in rows.items()]
+    """The three phases as configured and as run (`model_cards.run_record.recipe_table`): data, row length, masking,
+    learning rate, steps and tokens."""
+    from model_cards.run_record import recipe_table as table
+
     return ("As trained by `rexbert demo` (the paper's recipe is 512 / 8,192 / 8,192 tokens over about 2.3T "
-            "tokens):\n\n" + "\n".join(lines))
+            "tokens):\n\n" + table([{"config": p.to_dict(), "summary": t} for p, t in zip(phases, trained)]))
 
 
 def card_text(name: str, model_config: dict, phases: list, trained: list[dict], esci_pairs: int,

@@ -218,14 +218,14 @@ def test_export_writes_the_heldout_file_and_pushes_the_exported_folder_once(tmp_
 
     calls = []
 
-    class FakeHfApi:
-        def create_repo(self, repo_id, exist_ok=False):
+    class FakeHfApi:  # the export pushes through rexbert.core.hub_upload (with its timeouts)
+        def create_repo(self, repo_id, exist_ok=False, **kwargs):
             calls.append(("create_repo", repo_id))
 
-        def upload_folder(self, folder_path, repo_id):
+        def upload_folder(self, folder_path, repo_id, **kwargs):
             calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
 
-    monkeypatch.setattr("training.loop.HfApi", FakeHfApi)
+    monkeypatch.setattr("huggingface_hub.HfApi", FakeHfApi)
     config = load_config(tiny_phase(tmp_path, run={"max_steps": 2, "push_to_hub": "you/tiny"}))
     train_phase(config, tmp_path / "run", progress=False)
     assert [c[:2] for c in calls] == [("create_repo", "you/tiny"), ("upload_folder", "you/tiny")]

@@ -22,16 +22,17 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
-from huggingface_hub import HfApi
 from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
+from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output, writing
 from rexbert.core.paths import hub_failure, looks_local
 from rexbert.core.weights import check_weight_files
 
 from .checkpoints import (
+    CONFIG_FILE,
     STATE_FILE,
     check_resumable,
     list_checkpoints,
@@ -341,12 +342,12 @@ class PhaseRun:
                 save_tokenizer(self.tokenizer, self.folder)
             acc.unwrap_model(self.model).save_pretrained(self.folder, is_main_process=acc.is_main_process,
                                                          save_function=acc.save, state_dict=state_dict)
-            if acc.is_main_process:
+            if acc.is_main_process:  # the config the phase ran with, for its model card (model_cards.run_record)
+                (self.state_dir / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=1))
                 (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
-                if self.config.run.push_to_hub:  # the exported folder as it is, saved nothing again
-                    api = HfApi()
-                    api.create_repo(self.config.run.push_to_hub, exist_ok=True)
-                    api.upload_folder(folder_path=str(self.folder), repo_id=self.config.run.push_to_hub)
+                if self.config.run.push_to_hub:  # the exported folder as it is, saved nothing again; with a timeout
+                    upload_folder_to_hub(str(self.folder), self.config.run.push_to_hub, repo_type="model",
+                                         commit_message=f"Upload {self.config.name}")
         acc.wait_for_everyone()
 
 

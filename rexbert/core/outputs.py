@@ -172,9 +172,10 @@ def claim_output(path: str | Path, *, overwrite: bool = False, option: str = "--
                             "did not write it, or it was edited since).")
 
 
-def mark_output(folder: str | Path, command: str, files: list[str | Path] = ()) -> Path:
+def mark_output(folder: str | Path, command: str, files: list[str | Path] = (), entries: bool = False) -> Path:
     """Marks `folder` as written by `command` and records the content of `files` (in it) so that a later run may
-    replace them while nobody has edited them. Returns the folder."""
+    replace them while nobody has edited them. `entries`: also records what the folder holds now (a finished
+    output), so that `replace_folder` refuses to delete anything added to it since. Returns the folder."""
     import json
 
     folder = Path(folder)
@@ -186,6 +187,8 @@ def mark_output(folder: str | Path, command: str, files: list[str | Path] = ()) 
         file = folder / Path(file).name
         if file.is_file():
             manifest.setdefault("files", {})[file.name] = _sha256(file)
+    if entries:
+        manifest["entries"] = sorted(p.name for p in folder.iterdir() if p.name != MANIFEST)
     write_text_atomic(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
     return folder
 
@@ -193,6 +196,12 @@ def mark_output(folder: str | Path, command: str, files: list[str | Path] = ()) 
 def replace_folder(path: str | Path, *, overwrite: bool = False, option: str = "--output-dir") -> Path:
     """`claim_output`, then empties the folder (it was this project's, or `overwrite` said so) for a fresh run."""
     path = claim_output(path, overwrite=overwrite, option=option)
+    recorded = (read_manifest(path) or {}).get("entries") if path.is_dir() and not overwrite else None
+    added = sorted({p.name for p in path.iterdir()} - set(recorded) - {MANIFEST}) if recorded is not None else []
+    if added:
+        raise OutputExistsError(f"{path} was written by rexbert but now also holds {', '.join(added[:3])}"
+                                f"{' ...' if len(added) > 3 else ''}; choose another {option}, or pass --overwrite "
+                                "to replace it anyway.")
     if path.is_dir():
         shutil.rmtree(path)
     elif path.exists():  # a file where the folder goes, with --overwrite
