@@ -45,6 +45,8 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int, prompt: str | Non
              ) -> tuple[list[list[int]], int]:
     """Token ids of `prompt + text` (with the tokenizer's [CLS] ... [SEP]) and how many rows were longer than
     `max_length`; those are cut to `max_length`, their last special token kept."""
+    if len(texts) == 0:
+        return [], 0
     if prompt:
         texts = [prompt + text for text in texts]
     ids = tokenizer(list(texts), add_special_tokens=True, truncation=False, verbose=False)["input_ids"]
