@@ -97,6 +97,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--executor", default="local", choices=EXECUTOR_TYPES, help="where the shards run")
     parser.add_argument("--tasks", type=int, default=1, help="shards (one datatrove rank each)")
     parser.add_argument("--workers", type=int, default=1, help="shards running at once")
+    parser.add_argument("--cpus-per-task", type=int, default=1, help="Slurm/Ray: CPU cores per shard")
+    parser.add_argument("--mem-per-cpu-gb", type=float, default=2.0, help="Slurm/Ray: memory per core")
     parser.add_argument("--trust-remote-code", action="store_true", help="run the code a non-RexBERT folder ships")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=run_embed)
@@ -109,8 +111,10 @@ def run_embed(args: argparse.Namespace) -> None:
                              normalize=args.normalize, batch_size=args.batch_size, chunk_rows=args.chunk_rows,
                              max_length=args.max_length, device=args.device,
                              trust_remote_code=args.trust_remote_code)
-    summary = embed_to_parquet(settings, ExecutorOptions(type=args.executor, tasks=args.tasks, workers=args.workers),
-                               progress=not args.no_progress)
+    executor = ExecutorOptions(type=args.executor, tasks=args.tasks, workers=args.workers,
+                               cpus_per_task=args.cpus_per_task, mem_per_cpu_gb=args.mem_per_cpu_gb,
+                               job_name="rexbert-embed")
+    summary = embed_to_parquet(settings, executor, progress=not args.no_progress)
     if summary is None:
         print(f"Submitted {args.tasks} Slurm shard(s); rerun the same command when they finish to write {args.output}")
         return
