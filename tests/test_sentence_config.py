@@ -86,3 +86,20 @@ def test_a_folders_own_config_is_kept(saved, tmp_path):
     assert write_config(folder, pooling="cls", max_seq_length=128, prompts={"query": "query: "}, overwrite=True)
     settings = read_sentence_settings(folder)
     assert (settings.pooling, settings.max_length, settings.prompts) == ("cls", 128, {"query": "query: "})
+
+
+def test_card_push_adds_it_to_a_folder_saved_before(saved, tmp_path, capsys):
+    import shutil
+
+    from model_cards.card import render_model_card
+    from rexbert.cli import main
+
+    folder = tmp_path / "old"
+    shutil.copytree(saved, folder)
+    for name in ST_FILES:
+        (folder / name).unlink()
+    render_model_card(folder, [])
+    assert main(["card", "push", "--model", str(folder), "--repo-id", "me/x", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Added the sentence-transformers config" in out
+    assert all(f"  {name}  " in out for name in ST_FILES)  # and they are in the upload
