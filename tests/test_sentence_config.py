@@ -72,7 +72,11 @@ def test_converted_stock_folder_carries_it(saved, tmp_path, caplog):
     for name in ST_FILES:
         assert (out / name).is_file(), name
     stock = sentence_transformer(out, caplog)
-    np.testing.assert_allclose(stock.encode(TEXTS), sentence_transformer(saved, caplog).encode(TEXTS), atol=1e-5)
+    expected = stock.encode(TEXTS)
+    np.testing.assert_allclose(expected, sentence_transformer(saved, caplog).encode(TEXTS), atol=1e-5)
+    model, tokenizer = load_encoder(str(out), device="cpu")  # a stock folder runs on the RexBERT classes too
+    assert type(model).__name__ == "RexBertModel"
+    np.testing.assert_allclose(encode(model, tokenizer, TEXTS), expected, atol=1e-5)
     assert type(AutoModel.from_pretrained(str(out))).__name__ == "ModernBertModel"
 
 
