@@ -119,6 +119,13 @@ def test_long_rows_are_counted_and_cut(folder, tmp_path):
     lengths = [len(t) for t in _token_lengths(folder)]
     assert summary.truncated == sum(n > 64 for n in lengths) > 0
     assert f"{summary.truncated} row(s) had more than 64 tokens" in "\n".join(summary.lines())
+    from sentence_transformers import SentenceTransformer  # cut as sentence-transformers cuts: [SEP] kept
+
+    reference = SentenceTransformer(str(folder), device="cpu")
+    reference.max_seq_length = 64
+    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    vectors = np.array(pq.read_table(summary.output)["embedding"].to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(vectors, reference.encode(texts), atol=1e-5)
 
 
 def _token_lengths(folder):
