@@ -133,33 +133,22 @@ def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
 def build_executors(cfg: CurationConfig, verbose: bool = False) -> dict:
     """job name -> executor; each depends on the one before (Slurm/Ray chain them as dependent jobs).
     Local jobs write datatrove's console output to their logs folder unless `verbose`."""
+    from rexbert.core.executors import ExecutorOptions, build_executor
+
+    from .quiet import QuietLocalExecutor
+
     layout = Layout(cfg.output_dir)
     ex = cfg.executor
     executors, previous = {}, None
     for job, (steps, tasks) in build_pipelines(cfg).items():
-        common = dict(pipeline=steps, tasks=tasks, logging_dir=layout.logs(job), depends=previous)
-        if ex.type == "local":
-            from datatrove.executor import LocalPipelineExecutor
-
-            from .quiet import QuietLocalExecutor
-
-            executor_class = LocalPipelineExecutor if verbose else QuietLocalExecutor
-            executor = executor_class(**common, workers=min(ex.workers, tasks))
-        elif ex.type == "slurm":
-            from datatrove.executor import SlurmPipelineExecutor
-
-            s = ex.slurm
-            executor = SlurmPipelineExecutor(**common, time=s.time, partition=s.partition,
-                                             cpus_per_task=s.cpus_per_task,
-                                             mem_per_cpu_gb=s.mem_per_cpu_gb, qos=s.qos or "normal",
-                                             sbatch_args=s.sbatch_args or None, job_name=f"ecomniverse-{job}",
-                                             workers=ex.workers)
-        else:
-            from datatrove.executor import RayPipelineExecutor
-
-            executor = RayPipelineExecutor(**common, workers=ex.workers, cpus_per_task=ex.ray.cpus_per_task,
-                                           mem_per_cpu_gb=ex.ray.mem_per_cpu_gb)
-        executors[job] = previous = executor
+        cpus, mem = (ex.slurm.cpus_per_task, ex.slurm.mem_per_cpu_gb) if ex.type == "slurm" else \
+            (ex.ray.cpus_per_task, ex.ray.mem_per_cpu_gb)
+        options = ExecutorOptions(type=ex.type, tasks=tasks, workers=ex.workers, cpus_per_task=cpus,
+                                  mem_per_cpu_gb=mem, slurm_partition=ex.slurm.partition, slurm_time=ex.slurm.time,
+                                  slurm_qos=ex.slurm.qos or "normal", sbatch_args=ex.slurm.sbatch_args,
+                                  job_name=f"ecomniverse-{job}")
+        executors[job] = previous = build_executor(steps, layout.logs(job), options, depends=previous,
+                                                   local_class=None if verbose else QuietLocalExecutor)
     return executors
 
 

@@ -23,15 +23,16 @@ class ExecutorOptions:
     job_name: str = "rexbert"
 
 
-def build_executor(pipeline: list, logging_dir: str, options: ExecutorOptions):
-    """A datatrove executor that runs `pipeline` as `options.tasks` ranks on `options.type`."""
+def build_executor(pipeline: list, logging_dir: str, options: ExecutorOptions, depends=None, local_class=None):
+    """A datatrove executor that runs `pipeline` as `options.tasks` ranks on `options.type`, after the executor
+    `depends` (Slurm and Ray chain them as dependent jobs); `local_class`: a `LocalPipelineExecutor` subclass."""
     if options.type not in EXECUTOR_TYPES:
         raise ValueError(f"executor {options.type!r}: choose one of {', '.join(EXECUTOR_TYPES)}.")
-    common = dict(pipeline=pipeline, tasks=options.tasks, logging_dir=logging_dir)
+    common = dict(pipeline=pipeline, tasks=options.tasks, logging_dir=logging_dir, depends=depends)
     if options.type == "local":
         from datatrove.executor import LocalPipelineExecutor
 
-        return LocalPipelineExecutor(**common, workers=min(options.workers, options.tasks))
+        return (local_class or LocalPipelineExecutor)(**common, workers=min(options.workers, options.tasks))
     if options.type == "slurm":
         from datatrove.executor import SlurmPipelineExecutor
 
