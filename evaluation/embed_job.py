@@ -298,6 +298,8 @@ def combine(settings: EmbedSettings) -> EmbedSummary:
 
 def prepare(settings: EmbedSettings) -> dict:
     """The manifest of this run (written on the first run, checked on a resume), with the input's row count."""
+    if Path(settings.model).is_dir():
+        read_sentence_settings(settings.model)  # a folder we cannot embed as it says fails before any work
     if (settings.parts / MANIFEST).is_file():
         return check_manifest(settings)
     settings.parts.mkdir(parents=True, exist_ok=True)

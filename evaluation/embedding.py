@@ -169,6 +169,13 @@ class SentenceSettings:
     prompts: dict | None = None
 
 
+SUPPORTED_MODULES = ("Transformer", "Pooling", "Normalize")
+
+
+def _json_key(path: Path, key: str):
+    return json.loads(path.read_text()).get(key) if path.is_file() else None
+
+
 def read_sentence_settings(folder: str | Path) -> SentenceSettings:
     """Pooling, max_seq_length, normalisation and prompts from a local folder's sentence-transformers files
     (modules.json, sentence_bert_config.json, <pooling>/config.json, config_sentence_transformers.json)."""
@@ -177,6 +184,10 @@ def read_sentence_settings(folder: str | Path) -> SentenceSettings:
         return SentenceSettings()
     modules = json.loads((folder / "modules.json").read_text())
     pooling, normalize = "mean", False
+    unsupported = [m.get("type", "") for m in modules if not m.get("type", "").endswith(SUPPORTED_MODULES)]
+    if unsupported:
+        raise ValueError(f"{folder}: sentence-transformers modules {unsupported} are not supported here (only "
+                         f"{', '.join(SUPPORTED_MODULES)}); embed with SentenceTransformer({str(folder)!r}).encode.")
     for module in modules:
         kind = module.get("type", "")
         if kind.endswith("Pooling"):
@@ -193,6 +204,11 @@ def read_sentence_settings(folder: str | Path) -> SentenceSettings:
     bert_config = folder / "sentence_bert_config.json"
     if bert_config.is_file():
         max_length = json.loads(bert_config.read_text()).get("max_seq_length")
+    if max_length is None:  # as sentence-transformers: the tokenizer's length, within the model's positions
+        limits = [_json_key(folder / "tokenizer_config.json", "model_max_length"),
+                  _json_key(folder / "config.json", "max_position_embeddings")]
+        limits = [int(n) for n in limits if isinstance(n, (int, float)) and 0 < n < 1e9]
+        max_length = min(limits) if limits else None
     prompts = None
     st_config = folder / "config_sentence_transformers.json"
     if st_config.is_file():

@@ -165,3 +165,28 @@ def test_missing_parts_are_named(folder, tmp_path):
     run_shard(settings, rank=0, world_size=2, progress=False)
     with pytest.raises(EmbedInputError, match=r"chunk\(s\) \[1, 3\] .* missing"):
         combine(settings)
+
+
+def test_a_sentence_transformers_saved_folder_embeds_as_it_says(folder, tmp_path):
+    """A folder saved by sentence-transformers itself (as `rexbert eval cosent --save-model` does): its own
+    max_seq_length (kept in the tokenizer config by sentence-transformers 6) is honoured; a module we do not
+    run (Dense) is an error rather than different vectors."""
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Dense
+
+    model = SentenceTransformer(str(folder), device="cpu")
+    model.max_seq_length = 32
+    model.save(str(tmp_path / "st"))
+    out = tmp_path / "v.parquet"
+    summary = embed_to_parquet(EmbedSettings(model=str(tmp_path / "st"), input=str(PRODUCTS), output=str(out),
+                                             **VESPA), progress=False)
+    assert summary.max_length == 32 and summary.truncated > 0
+    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    vectors = np.array(pq.read_table(out)["embedding"].to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(vectors, SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts),
+                               atol=1e-5)
+    model.append(Dense(64, 8))
+    model.save(str(tmp_path / "dense"))
+    with pytest.raises(ValueError, match="Dense"):
+        embed_to_parquet(EmbedSettings(model=str(tmp_path / "dense"), input=str(PRODUCTS),
+                                       output=str(tmp_path / "d.parquet"), **VESPA), progress=False)
