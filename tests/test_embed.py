@@ -190,3 +190,36 @@ def test_a_sentence_transformers_saved_folder_embeds_as_it_says(folder, tmp_path
     with pytest.raises(ValueError, match="Dense"):
         embed_to_parquet(EmbedSettings(model=str(tmp_path / "dense"), input=str(PRODUCTS),
                                        output=str(tmp_path / "d.parquet"), **VESPA), progress=False)
+
+
+def test_a_killed_command_resumes_to_the_same_file(folder, tmp_path):
+    """`rexbert embed` killed (SIGKILL) after its first parts, then run again: only the missing chunks are
+    encoded and the output equals an uninterrupted run's, byte for byte."""
+    import shutil
+    import subprocess
+    import time
+
+    catalog = tmp_path / "catalog.jsonl"
+    catalog.write_text(PRODUCTS.read_text() * 10)  # 160 rows: long enough to be killed mid-way
+
+    def command(name):
+        return [shutil.which("rexbert") or "rexbert", "embed", "--model", str(folder), "--input", str(catalog),
+                "--output", str(tmp_path / name / "v.parquet"), "--text-columns", "fields.title,fields.description",
+                "--id-column", "fields.id", "--chunk-rows", "4", "--batch-size", "4", "--no-progress"]
+
+    (tmp_path / "killed").mkdir()
+    process = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    parts = tmp_path / "killed" / "v.parquet.parts"
+    deadline = time.monotonic() + 300
+    while len(list(parts.glob("chunk-*.parquet"))) < 2 and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    written = len(list(parts.glob("chunk-*.parquet")))
+    assert 2 <= written < 40 and not (tmp_path / "killed" / "v.parquet").exists()
+    resumed = subprocess.run(command("killed"), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Wrote 160 embeddings" in resumed.stdout
+    whole = subprocess.run(command("whole"), capture_output=True, text=True)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    assert (tmp_path / "killed" / "v.parquet").read_bytes() == (tmp_path / "whole" / "v.parquet").read_bytes()
