@@ -57,6 +57,7 @@ class EmbedSettings:
     device: str | None = None
     trust_remote_code: bool = False
     max_bytes: int = 1_000_000
+    threads: int | None = None  # CPU threads (default: all cores); not part of the result
 
     def __post_init__(self):
         self.text_columns = tuple(self.text_columns)
@@ -178,7 +179,7 @@ class ChunkEncoder:
     def __call__(self, index: int, rows: list[tuple[str, str]], rejects: list[Reject], on_batch=None) -> dict:
         if self.model is None:
             self.model, self.tokenizer = load_encoder(self.settings.model, self.settings.device,
-                                                      self.settings.trust_remote_code)
+                                                      self.settings.trust_remote_code, self.settings.threads)
         sentence = self.sentence
         max_length = self.settings.max_length or (sentence.max_length if sentence else None)
         stats = EncodeStats()

@@ -216,17 +216,22 @@ def read_sentence_settings(folder: str | Path) -> SentenceSettings:
     return SentenceSettings(pooling, max_length, normalize, prompts)
 
 
-def use_all_cores() -> int:
-    """CPU inference on every core this process may use (torch's default can be fewer in containers)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    torch.set_num_threads(cores)
-    return cores
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def load_encoder(name: str, device: str | None = None, trust_remote_code: bool = False):
+def use_all_cores(threads: int | None = None) -> int:
+    """CPU inference on every core this process may use (torch's default can be fewer in containers), or on
+    `threads` of them (several shards on one machine)."""
+    threads = threads or usable_cores()
+    torch.set_num_threads(threads)
+    return threads
+
+
+def load_encoder(name: str, device: str | None = None, trust_remote_code: bool = False, threads: int | None = None):
     """(encoder, tokenizer) of a model folder or Hub id, ready for `encode`: a RexBERT or stock ModernBERT
     folder on the installed `RexBertModel` (the unpadded path; on CUDA in bf16 with the varlen attention
-    backend), any other on `AutoModel`. On CPU, torch uses all cores."""
+    backend), any other on `AutoModel`. On CPU, torch uses all cores (or `threads`)."""
     from .loading import is_rexbert_family, load_config, load_tokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -236,7 +241,7 @@ def load_encoder(name: str, device: str | None = None, trust_remote_code: bool =
     if device.startswith("cuda"):
         kwargs = {"dtype": torch.bfloat16}
     else:
-        use_all_cores()
+        use_all_cores(threads)
     if is_rexbert_family(config):
         from modeling_rexbert import RexBertConfig, RexBertModel
 

@@ -4,23 +4,21 @@ in this process or sharded over datatrove executors (local processes, Slurm, Ray
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 
 from evaluation.embed_job import EmbedSettings, combine, prepare, run_shard
+from evaluation.embedding import usable_cores
 from rexbert.core.executors import EXECUTOR_TYPES, ExecutorOptions, build_executor, incomplete_ranks
 
 
 class EmbedShard:
     """A datatrove pipeline step: the chunks of its rank (picklable, so Ray and Slurm can ship it)."""
 
-    def __init__(self, settings: EmbedSettings, threads: int | None = None):
-        self.settings, self.threads = settings, threads
+    def __init__(self, settings: EmbedSettings):
+        self.settings = settings
 
     def __call__(self, data, rank: int = 0, world_size: int = 1):
-        if self.threads:  # several shards on one machine share its cores
-            import torch
-
-            torch.set_num_threads(self.threads)
         run_shard(self.settings, rank, world_size, progress=False)
         return iter(())
 
@@ -32,13 +30,13 @@ def embed_to_parquet(settings: EmbedSettings, executor: ExecutorOptions | None =
     if executor is None or executor.type == "local" and executor.tasks == 1:
         run_shard(settings, progress=progress)
         return combine(settings)
-    threads = None
-    if executor.type == "local":
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        threads = max(1, cores // max(1, min(executor.workers, executor.tasks)))
-    elif executor.type == "ray":
+    threads = settings.threads  # shards running side by side share the cores
+    if threads is None and executor.type == "local":
+        threads = max(1, usable_cores() // max(1, min(executor.workers, executor.tasks)))
+    elif threads is None:
         threads = executor.cpus_per_task
-    runner = build_executor([EmbedShard(settings, threads)], str(settings.parts / "logs"), executor)
+    shard = EmbedShard(dataclasses.replace(settings, threads=threads))
+    runner = build_executor([shard], str(settings.parts / "logs"), executor)
     if executor.type == "ray":
         import ray
 
@@ -58,7 +56,7 @@ def embed(model: str, input: str, output: str, text_columns=("title", "descripti
           prompt: str | None = None, dtype: str = "float32", normalize: bool = False, batch_size: int = 32,
           chunk_rows: int = 10_000, max_length: int | None = None, device: str | None = None,
           executor: str = "local", tasks: int = 1, workers: int = 1, trust_remote_code: bool = False,
-          progress: bool = True):
+          threads: int | None = None, progress: bool = True):
     """Embeds `input` (a jsonl / parquet / csv file or a folder of them) with `model` into `output` (Parquet:
     `id`, `embedding`) and returns it as a `datasets.Dataset` (memory-mapped from the Parquet file)."""
     from datasets import Dataset
@@ -66,7 +64,7 @@ def embed(model: str, input: str, output: str, text_columns=("title", "descripti
     settings = EmbedSettings(model=model, input=input, output=output, text_columns=tuple(text_columns),
                              id_column=id_column, prompt=prompt, dtype=dtype, normalize=normalize,
                              batch_size=batch_size, chunk_rows=chunk_rows, max_length=max_length, device=device,
-                             trust_remote_code=trust_remote_code)
+                             threads=threads, trust_remote_code=trust_remote_code)
     summary = embed_to_parquet(settings, ExecutorOptions(type=executor, tasks=tasks, workers=workers), progress)
     if summary is None:
         raise RuntimeError("the Slurm shards were submitted; rerun when they are done to combine and load them.")
@@ -94,6 +92,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--chunk-rows", type=int, default=10_000, help="input rows per part (the unit of resume)")
     parser.add_argument("--max-length", type=int, help="tokens per row (default: the model's max_seq_length)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, shared by the "
+                        "shards running at once)")
     parser.add_argument("--executor", default="local", choices=EXECUTOR_TYPES, help="where the shards run")
     parser.add_argument("--tasks", type=int, default=1, help="shards (one datatrove rank each)")
     parser.add_argument("--workers", type=int, default=1, help="shards running at once")
@@ -109,7 +109,7 @@ def run_embed(args: argparse.Namespace) -> None:
                              text_columns=tuple(c.strip() for c in args.text_columns.split(",") if c.strip()),
                              id_column=args.id_column, prompt=args.prompt, dtype=args.dtype,
                              normalize=args.normalize, batch_size=args.batch_size, chunk_rows=args.chunk_rows,
-                             max_length=args.max_length, device=args.device,
+                             max_length=args.max_length, device=args.device, threads=args.threads,
                              trust_remote_code=args.trust_remote_code)
     executor = ExecutorOptions(type=args.executor, tasks=args.tasks, workers=args.workers,
                                cpus_per_task=args.cpus_per_task, mem_per_cpu_gb=args.mem_per_cpu_gb,
