@@ -299,6 +299,9 @@ def combine(settings: EmbedSettings) -> EmbedSummary:
 
 def prepare(settings: EmbedSettings) -> dict:
     """The manifest of this run (written on the first run, checked on a resume), with the input's row count."""
+    from .loading import load_config
+
+    load_config(settings.model, settings.trust_remote_code)  # a wrong --model fails before the input is read
     if Path(settings.model).is_dir():
         read_sentence_settings(settings.model)  # a folder we cannot embed as it says fails before any work
     if (settings.parts / MANIFEST).is_file():

@@ -223,3 +223,32 @@ def test_a_killed_command_resumes_to_the_same_file(folder, tmp_path):
     whole = subprocess.run(command("whole"), capture_output=True, text=True)
     assert whole.returncode == 0, whole.stderr[-2000:]
     assert (tmp_path / "killed" / "v.parquet").read_bytes() == (tmp_path / "whole" / "v.parquet").read_bytes()
+
+
+def test_a_prompt_by_name_is_the_folders_prompt(folder, tmp_path):
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from modeling_rexbert.sentence_transformers_config import write_config
+
+    prompted = tmp_path / "prompted"
+    shutil.copytree(folder, prompted)
+    write_config(prompted, prompts={"query": "query: ", "document": ""}, overwrite=True)
+    out = tmp_path / "q.parquet"
+    embed_to_parquet(EmbedSettings(model=str(prompted), input=str(PRODUCTS), output=str(out), prompt="query",
+                                   **VESPA), progress=False)
+    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    expected = SentenceTransformer(str(prompted), device="cpu").encode(texts, prompt_name="query")
+    vectors = np.array(pq.read_table(out)["embedding"].to_pylist(), dtype=np.float32)
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    plain = np.array(pq.read_table(embed_to_parquet(EmbedSettings(
+        model=str(prompted), input=str(PRODUCTS), output=str(tmp_path / "p.parquet"), **VESPA),
+        progress=False).output)["embedding"].to_pylist(), dtype=np.float32)
+    assert np.abs(plain - vectors).max() > 1e-3  # the prompt changed the vectors
+
+
+def test_a_wrong_model_fails_before_reading_the_input(tmp_path):
+    assert main(["embed", "--model", str(tmp_path / "nowhere"), "--input", str(PRODUCTS), "--output",
+                 str(tmp_path / "v.parquet"), "--no-progress"]) == 2
+    assert not (tmp_path / "v.parquet.parts" / "manifest.json").exists()
