@@ -301,6 +301,9 @@ def prepare(settings: EmbedSettings) -> dict:
     """The manifest of this run (written on the first run, checked on a resume), with the input's row count."""
     from .loading import load_config
 
+    if not Path(settings.model).is_dir() and (settings.model.startswith(("/", ".", "~")) or
+                                              settings.model.count("/") > 1):
+        raise EmbedInputError(f"--model {settings.model}: no such model folder.")
     load_config(settings.model, settings.trust_remote_code)  # a wrong --model fails before the input is read
     if Path(settings.model).is_dir():
         read_sentence_settings(settings.model)  # a folder we cannot embed as it says fails before any work

@@ -248,7 +248,8 @@ def test_a_prompt_by_name_is_the_folders_prompt(folder, tmp_path):
     assert np.abs(plain - vectors).max() > 1e-3  # the prompt changed the vectors
 
 
-def test_a_wrong_model_fails_before_reading_the_input(tmp_path):
+def test_a_wrong_model_fails_before_reading_the_input(tmp_path, capsys):
     assert main(["embed", "--model", str(tmp_path / "nowhere"), "--input", str(PRODUCTS), "--output",
                  str(tmp_path / "v.parquet"), "--no-progress"]) == 2
+    assert "no such model folder" in capsys.readouterr().err
     assert not (tmp_path / "v.parquet.parts" / "manifest.json").exists()
