@@ -88,7 +88,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(e.g. query) or the text to put before every row")
     parser.add_argument("--dtype", default="float32", choices=["float32", "float16"], help="stored vector type")
     parser.add_argument("--normalize", action="store_true", help="L2-normalise the vectors")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=32, help="rows per forward pass (length-sorted)")
     parser.add_argument("--chunk-rows", type=int, default=10_000, help="input rows per part (the unit of resume)")
     parser.add_argument("--max-length", type=int, help="tokens per row (default: the model's max_seq_length)")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
