@@ -255,9 +255,9 @@ class RexBertPreTrainedModel(PreTrainedModel):
                 init.copy_(getattr(module, f"{layer_type}_original_inv_freq"), inv_freq)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """As in transformers, plus an `auto_map` for every head (a masked-LM folder also loads with
-        `AutoModel`, as sentence-transformers does) and the bundled tokenizer when the folder has none
-        and the vocabulary is RexBERT's."""
+        """As in transformers, plus an `auto_map` for every head (a masked-LM folder also loads with `AutoModel`,
+        as sentence-transformers does), a sentence-transformers config (mean pooling), and the bundled tokenizer
+        when the folder has none and the vocabulary is RexBERT's."""
         code_module = type(self).__module__.split(".")[-1]
         config_module = type(self.config).__module__.split(".")[-1]
         self.config.auto_map = {
@@ -273,10 +273,8 @@ class RexBertPreTrainedModel(PreTrainedModel):
             importlib.import_module(f"{__package__}.sentence_transformers_config").write_config(folder)
         except ImportError:  # running as remote code: the folder we were loaded from carries the tokenizer
             return
-        if (folder / "tokenizer.json").exists():
-            return
-        tokenizer = tokenization.load_tokenizer()
-        if len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own tokenizer
+        tokenizer = None if (folder / "tokenizer.json").exists() else tokenization.load_tokenizer()
+        if tokenizer is not None and len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own
             tokenization.save_tokenizer(tokenizer, folder)
 
 
