@@ -19,8 +19,19 @@ class EmbedShard:
         self.settings = settings
 
     def __call__(self, data, rank: int = 0, world_size: int = 1):
-        run_shard(self.settings, rank, world_size, progress=False)
+        settings = dataclasses.replace(self.settings, device=shard_device(self.settings.device, rank))
+        run_shard(settings, rank, world_size, progress=False)
         return iter(())
+
+
+def shard_device(device: str | None, rank: int) -> str | None:
+    """Local shards on a machine with several GPUs take one each (rank modulo the count); Slurm and Ray give
+    each task its own visible GPU, which is then the only one. An explicit --device is kept."""
+    import torch
+
+    if device is None and torch.cuda.is_available() and torch.cuda.device_count() > 1:
+        return f"cuda:{rank % torch.cuda.device_count()}"
+    return device
 
 
 def embed_to_parquet(settings: EmbedSettings, executor: ExecutorOptions | None = None, progress: bool = True):

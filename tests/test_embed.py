@@ -253,3 +253,14 @@ def test_a_wrong_model_fails_before_reading_the_input(tmp_path, capsys):
                  str(tmp_path / "v.parquet"), "--no-progress"]) == 2
     assert "no such model folder" in capsys.readouterr().err
     assert not (tmp_path / "v.parquet.parts" / "manifest.json").exists()
+
+
+def test_local_shards_spread_over_the_gpus(monkeypatch):
+    from rexbert.embed_command import shard_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert shard_device(None, 3) is None  # one GPU: the default device
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert [shard_device(None, rank) for rank in (0, 1, 5)] == ["cuda:0", "cuda:1", "cuda:1"]
+    assert shard_device("cpu", 2) == "cpu"
