@@ -106,41 +106,83 @@ def load_retrieval_sets(judgements: str, products: str, product_columns: Sequenc
     return [sets[name] for name in sorted(sets)]
 
 
-def retrieval_metrics(scores: np.ndarray, query_ids: Sequence[str], corpus_ids: Sequence[str],
-                      gains: dict[str, dict[str, float]], min_relevant_gain: float, ndcg_k: int = 10,
-                      mrr_k: int = 10, recall_k: int = 100, map_k: int = 100) -> dict[str, float]:
-    """Metrics of the ranking `scores` (queries x corpus, higher first; ties broken by corpus id, as
-    sentence-transformers does). nDCG over queries with a positive gain, the others over queries with a
-    relevant product; the counts come back as `queries_graded` and `queries_with_relevant`."""
+Hits = dict[str, list[tuple[str, float]]]  # query id -> (corpus id, score), best first
+
+
+def top_hits(queries: np.ndarray, corpus: np.ndarray, query_ids: Sequence[str], corpus_ids: Sequence[str], k: int,
+             query_chunk: int = 256, corpus_chunk: int = 50_000) -> Hits:
+    """The `k` best products of each query by dot product (cosine of normalised vectors), computed a block of
+    queries against a block of the corpus at a time (never the whole queries x corpus matrix); ties are
+    ordered by corpus id, as sentence-transformers orders them."""
+    import torch
+
+    corpus_t = torch.from_numpy(np.ascontiguousarray(corpus, dtype=np.float32))
+    hits: Hits = {}
+    for q_start in range(0, len(query_ids), query_chunk):
+        block = torch.from_numpy(np.ascontiguousarray(queries[q_start:q_start + query_chunk], dtype=np.float32))
+        best_scores = best_index = None
+        for c_start in range(0, len(corpus_ids), corpus_chunk):
+            scores = block @ corpus_t[c_start:c_start + corpus_chunk].T
+            values, index = scores.topk(min(k, scores.shape[1]), dim=1)
+            index = index + c_start
+            if best_scores is not None:
+                values, index = torch.cat([best_scores, values], 1), torch.cat([best_index, index], 1)
+                values, keep = values.topk(min(k, values.shape[1]), dim=1)
+                index = index.gather(1, keep)
+            best_scores, best_index = values, index
+        for row, (values, index) in enumerate(zip(best_scores.tolist(), best_index.tolist())):
+            ranked = sorted(zip(index, values), key=lambda hit: (-hit[1], corpus_ids[hit[0]]))
+            hits[query_ids[q_start + row]] = [(corpus_ids[i], score) for i, score in ranked]
+    return hits
+
+
+def metrics_from_hits(hits: Hits, judged_scores: dict[str, dict[str, float]], gains: dict[str, dict[str, float]],
+                      min_relevant_gain: float, ndcg_k: int = 10, mrr_k: int = 10, recall_k: int = 100,
+                      map_k: int = 100) -> dict[str, float]:
+    """Metrics of a ranking given as each query's top hits (at least max(k) of them, or the whole corpus) and
+    the scores of its judged products. nDCG over queries with a positive gain: scikit-learn's `ndcg_score` on
+    the hits and the judged products (an unjudged product gains 0, so the rest of the corpus changes nothing);
+    MRR, Recall and MAP over queries with a relevant product, by sentence-transformers' evaluator."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sklearn.metrics import ndcg_score
 
+    query_ids = list(hits)
     relevant = {q: {p for p, g in gains.get(q, {}).items() if g >= min_relevant_gain} for q in query_ids}
-    max_k = max(mrr_k, recall_k, map_k)
+    with_relevant = [q for q in query_ids if relevant[q]]
+    corpus_ids = sorted({c for q in query_ids for c, _ in hits[q]})
     evaluator = InformationRetrievalEvaluator(
-        queries={q: q for q in query_ids}, corpus={c: c for c in corpus_ids}, relevant_docs=relevant,
+        queries={q: q for q in with_relevant}, corpus={c: c for c in corpus_ids}, relevant_docs=relevant,
         mrr_at_k=[mrr_k], ndcg_at_k=[ndcg_k], accuracy_at_k=[1], precision_recall_at_k=[recall_k],
         map_at_k=[map_k], write_csv=False)
-    order = sorted(range(len(corpus_ids)), key=corpus_ids.__getitem__)
-    hits, graded_true, graded_scores = [], [], []
-    for row, qid in enumerate(query_ids):
-        if relevant[qid]:
-            ranked = sorted(order, key=lambda c: -scores[row, c])[:max_k]  # stable: ties keep corpus-id order
-            hits.append([{"corpus_id": corpus_ids[c], "score": float(scores[row, c])} for c in ranked])
-        true = [gains.get(qid, {}).get(c, 0.0) for c in corpus_ids]
-        if any(g > 0 for g in true):
-            graded_true.append(true)
-            graded_scores.append(scores[row])
     out = {}
-    if hits:
-        binary = evaluator.compute_metrics(hits)
+    if with_relevant:
+        binary = evaluator.compute_metrics([[{"corpus_id": c, "score": s} for c, s in hits[q]] for q in with_relevant])
         out |= {f"mrr@{mrr_k}": binary["mrr@k"][mrr_k], f"recall@{recall_k}": binary["recall@k"][recall_k],
                 f"map@{map_k}": binary["map@k"][map_k]}
-    if graded_true:
-        per_query = [ndcg_score([t], [s], k=ndcg_k) for t, s in zip(graded_true, graded_scores)]
-        out[f"ndcg@{ndcg_k}"] = float(np.mean(per_query))
-    out["queries_graded"], out["queries_with_relevant"] = len(graded_true), len(hits)
+    graded = []
+    for q in query_ids:
+        if any(g > 0 for g in gains.get(q, {}).values()):
+            candidates = dict(hits[q]) | judged_scores.get(q, {})
+            true = [gains[q].get(c, 0.0) for c in candidates]
+            graded.append(ndcg_score([true], [list(candidates.values())], k=ndcg_k))
+    if graded:
+        out[f"ndcg@{ndcg_k}"] = float(np.mean(graded))
+    out["queries_graded"], out["queries_with_relevant"] = len(graded), len(with_relevant)
     return out
+
+
+def retrieval_metrics(scores: np.ndarray, query_ids: Sequence[str], corpus_ids: Sequence[str],
+                      gains: dict[str, dict[str, float]], min_relevant_gain: float, ndcg_k: int = 10,
+                      mrr_k: int = 10, recall_k: int = 100, map_k: int = 100) -> dict[str, float]:
+    """`metrics_from_hits` of a full score matrix (queries x corpus, higher first; ties by corpus id)."""
+    ks = dict(ndcg_k=ndcg_k, mrr_k=mrr_k, recall_k=recall_k, map_k=map_k)
+    hits: Hits = {}
+    for row, q in enumerate(query_ids):
+        ranked = sorted(range(len(corpus_ids)), key=lambda c: (-scores[row, c], corpus_ids[c]))[:max(ks.values())]
+        hits[q] = [(corpus_ids[c], float(scores[row, c])) for c in ranked]
+    position = {c: i for i, c in enumerate(corpus_ids)}
+    judged = {q: {c: float(scores[row, position[c]]) for c in gains.get(q, {})} for row, q in enumerate(query_ids)}
+    return metrics_from_hits(hits, judged, gains, min_relevant_gain, **ks)
 
 
 def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: str, batch_size: int = 32,
@@ -168,8 +210,11 @@ def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: 
 
         queries = embed([subset.queries[q] for q in query_ids], prompts.get("query"))
         corpus = embed([subset.corpus[c] for c in corpus_ids], prompts.get("document"))
-        metrics = retrieval_metrics(queries @ corpus.T, query_ids, corpus_ids, subset.gains,
-                                    subset.min_relevant_gain)
+        hits = top_hits(queries, corpus, query_ids, corpus_ids, k=100)
+        position = {c: i for i, c in enumerate(corpus_ids)}
+        judged = {q: {c: float(queries[row] @ corpus[position[c]]) for c in subset.gains.get(q, {})}
+                  for row, q in enumerate(query_ids)}
+        metrics = metrics_from_hits(hits, judged, subset.gains, subset.min_relevant_gain)
         settings = {"locale": subset.locale, "queries": len(query_ids), "corpus": len(corpus_ids),
                     "judgements": sum(len(g) for g in subset.gains.values()),
                     "queries_graded": metrics.pop("queries_graded"),

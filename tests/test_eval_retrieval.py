@@ -99,3 +99,20 @@ def test_command_on_the_bundled_sample_and_the_card(tmp_path, capsys):
     assert (results["ndcg@10"].settings["corpus"], results["ndcg@10"].settings["judgements"]) == (16, 16)
     readme = render_model_card(folder, [out]).read_text()
     assert "Product search retrieval (x100)" in readme and f"{results['ndcg@10'].value * 100:.1f}" in readme
+
+
+def test_chunked_top_hits_give_the_full_matrix_metrics():
+    from evaluation.retrieval import metrics_from_hits, top_hits
+
+    rng = np.random.default_rng(0)
+    queries, corpus = rng.normal(size=(9, 8)), rng.normal(size=(40, 8))
+    query_ids, corpus_ids = [f"q{i}" for i in range(9)], [f"p{i:02d}" for i in range(40)]
+    gains = {q: {corpus_ids[j]: ESCI_GAINS["ESCI"[(i + j) % 4]] for j in rng.choice(40, 6, replace=False)}
+             for i, q in enumerate(query_ids)}
+    expected = retrieval_metrics(queries @ corpus.T, query_ids, corpus_ids, gains, 1.0, recall_k=5, map_k=5)
+    hits = top_hits(queries, corpus, query_ids, corpus_ids, k=10, query_chunk=4, corpus_chunk=7)
+    assert [c for c, _ in hits["q0"]] == [corpus_ids[j] for j in np.argsort(-(corpus @ queries[0]))[:10]]
+    position = {c: i for i, c in enumerate(corpus_ids)}
+    judged = {q: {c: float(queries[r] @ corpus[position[c]]) for c in gains[q]} for r, q in enumerate(query_ids)}
+    chunked = metrics_from_hits(hits, judged, gains, 1.0, recall_k=5, map_k=5)
+    assert chunked == pytest.approx(expected) and expected["queries_graded"] == 9
