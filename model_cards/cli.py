@@ -48,10 +48,17 @@ def run_push(args: argparse.Namespace) -> None:
 
     import sys
 
+    from modeling_rexbert.sentence_transformers_config import write_config
+
     from .card import human_size, push_model, push_warnings
 
     for warning in push_warnings(args.model, args.repo_id) if Path(args.model).is_dir() else []:
         print(f"warning: {warning}", file=sys.stderr)
+    older = (Path(args.model) / "config.json").is_file() and not (Path(args.model) / "modules.json").is_file()
+    if older and args.dry_run:  # a dry run changes nothing
+        print(f"Would add the sentence-transformers config (modules.json, 1_Pooling/) to {args.model}")
+    elif older and write_config(args.model):  # a folder saved before them
+        print(f"Added the sentence-transformers config (modules.json, 1_Pooling/) to {args.model}")
     files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
     sizes = {name: (Path(args.model) / name).stat().st_size for name in files}
     verb = "Would upload" if args.dry_run else "Uploaded"

@@ -143,9 +143,9 @@ class RexBertPreTrainedModel(PreTrainedModel):
                 init.copy_(getattr(module, f"{layer_type}_original_inv_freq"), inv_freq)
 
     def save_pretrained(self, save_directory, *args, **kwargs):
-        """As in transformers, plus an `auto_map` for every head (a masked-LM folder also loads with
-        `AutoModel`, as sentence-transformers does) and the bundled tokenizer when the folder has none
-        and the vocabulary is RexBERT's."""
+        """As in transformers, plus an `auto_map` for every head (a masked-LM folder also loads with `AutoModel`,
+        as sentence-transformers does), a sentence-transformers config (mean pooling), and the bundled tokenizer
+        when the folder has none and the vocabulary is RexBERT's."""
         code_module = type(self).__module__.split(".")[-1]
         config_module = type(self.config).__module__.split(".")[-1]
         self.config.auto_map = {
@@ -154,14 +154,15 @@ class RexBertPreTrainedModel(PreTrainedModel):
         }
         super().save_pretrained(save_directory, *args, **kwargs)
         folder = Path(save_directory)
-        if not kwargs.get("is_main_process", True) or (folder / "tokenizer.json").exists():
+        if not kwargs.get("is_main_process", True):
             return
-        try:  # imported by name so that the remote-code copy of this file does not depend on it
+        try:  # imported by name so that the remote-code copy of this file does not depend on them
             tokenization = importlib.import_module(f"{__package__}.tokenization_rexbert")
+            importlib.import_module(f"{__package__}.sentence_transformers_config").write_config(folder)
         except ImportError:  # running as remote code: the folder we were loaded from carries the tokenizer
             return
-        tokenizer = tokenization.load_tokenizer()
-        if len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own tokenizer
+        tokenizer = None if (folder / "tokenizer.json").exists() else tokenization.load_tokenizer()
+        if tokenizer is not None and len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own
             tokenization.save_tokenizer(tokenizer, folder)
 
 

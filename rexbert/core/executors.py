@@ -7,6 +7,8 @@ tasks run, shared by curation's filter jobs and training's tokenization job.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 EXECUTORS = ("local", "slurm", "ray")
 
 
@@ -61,3 +63,25 @@ def connect_ray(address: str, field: str = "executor.ray.address") -> None:
 def incomplete_tasks(executor) -> list[int]:
     """The tasks of `executor` without a completion marker."""
     return executor.get_incomplete_ranks(range(executor.world_size))
+
+
+@dataclass
+class ExecutorOptions:
+    """The settings of `build_executor` as one value, for jobs that take them from a command line or an API."""
+    type: str = "local"
+    tasks: int = 1
+    workers: int = 1
+    cpus_per_task: int = 1
+    mem_per_cpu_gb: float = 2.0
+    slurm_partition: str = "cpu"
+    slurm_time: str = "24:00:00"
+    slurm_qos: str = "normal"
+    sbatch_args: dict = field(default_factory=dict)
+    job_name: str = "rexbert"
+
+    def build(self, pipeline: list, logging_dir: str, quiet: bool = True):
+        slurm = dict(partition=self.slurm_partition, time=self.slurm_time, cpus_per_task=self.cpus_per_task,
+                     mem_per_cpu_gb=self.mem_per_cpu_gb, qos=self.slurm_qos, sbatch_args=self.sbatch_args)
+        return build_executor(self.type, pipeline, self.tasks, logging_dir, workers=self.workers,
+                              job_name=self.job_name, quiet=quiet, slurm=slurm,
+                              ray=dict(cpus_per_task=self.cpus_per_task, mem_per_cpu_gb=self.mem_per_cpu_gb))
