@@ -92,7 +92,7 @@ def test_a_folders_own_config_is_kept(saved, tmp_path):
     assert (settings.pooling, settings.max_length, settings.prompts) == ("cls", 128, {"query": "query: "})
 
 
-def test_card_push_adds_it_to_a_folder_saved_before(saved, tmp_path, capsys):
+def test_card_push_adds_it_to_a_folder_saved_before(saved, tmp_path, capsys, monkeypatch):
     import shutil
 
     from model_cards.card import render_model_card
@@ -104,6 +104,12 @@ def test_card_push_adds_it_to_a_folder_saved_before(saved, tmp_path, capsys):
         (folder / name).unlink()
     render_model_card(folder, [])
     assert main(["card", "push", "--model", str(folder), "--repo-id", "me/x", "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "Would add the sentence-transformers config" in out
+    assert not any((folder / name).exists() for name in ST_FILES)  # a dry run changes nothing
+    monkeypatch.setattr("model_cards.card.push_model", lambda model, repo_id, **kw: sorted(
+        p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()))
+    assert main(["card", "push", "--model", str(folder), "--repo-id", "me/x"]) == 0
     out = capsys.readouterr().out
     assert "Added the sentence-transformers config" in out
     assert all(f"  {name}  " in out for name in ST_FILES)  # and they are in the upload

@@ -200,10 +200,7 @@ class PhaseRun:
                                                               announce=accelerator.is_main_process)
         if accelerator.is_main_process:  # the file contract for evaluations outside the loop
             write_heldout(self.sources, self.tokenizer, self.state_dir / HELDOUT_FOLDER)
-        names = [s.name for s in config.data.sources]
-        anneal = config.data.anneal_to
-        schedule = MixtureSchedule([s.weight for s in config.data.sources], config.data.temperature,
-                                   [anneal.get(n, 0.0) for n in names] if anneal else None, config.data.anneal_steps)
+        schedule = MixtureSchedule.of(config.data)
         self.batches = BatchSchedule(config, accelerator.num_processes)
         self.sampler = MixtureSampler([len(s.train) for s in self.sources], schedule, config.run.seed, config.phase)
         config.check_files()

@@ -32,6 +32,13 @@ class MixtureSchedule:
         self.end = np.asarray(anneal_to, dtype=np.float64) if anneal_to is not None else self.start
         self.temperature, self.anneal_steps = temperature, anneal_steps
 
+    @classmethod
+    def of(cls, data) -> "MixtureSchedule":
+        """The schedule of a phase's `data` section (a `config.DataConfig`, resolved to steps)."""
+        anneal = data.anneal_to
+        return cls([s.weight for s in data.sources], data.temperature,
+                   [anneal.get(s.name, 0.0) for s in data.sources] if anneal else None, data.anneal_steps)
+
     def progress(self, step: int) -> float:
         return 1.0 if self.anneal_steps == 0 else min(1.0, step / self.anneal_steps)
 
@@ -89,3 +96,18 @@ class MixtureSampler:
         if len(state["drawn"]) != len(self.drawn):
             raise ValueError(f"checkpoint has {len(state['drawn'])} sources, the config {len(self.drawn)}.")
         self.next_sample, self.drawn = int(state["next_sample"]), list(state["drawn"])
+
+
+def tokens_per_source(schedule: MixtureSchedule, batches, steps: int) -> np.ndarray:
+    """Tokens drawn per source over `steps` steps of `batches` (a `budget.BatchSchedule`): the sum over steps of
+    share(step) x tokens(step), exactly (what the plan reports and the tokenization job caps at)."""
+    start, end = schedule.start_shares(), schedule.end_shares()
+    anneal = schedule.anneal_steps
+    total = np.zeros_like(start)
+    for first, stop, tokens in batches.pieces(steps):
+        ramp_stop = min(stop, anneal) if anneal else first  # steps with progress step / anneal < 1
+        ramp = max(0, ramp_stop - first)
+        progress = (first + ramp_stop - 1) * ramp / 2 / anneal if ramp else 0.0  # sum of step / anneal
+        progress += stop - first - ramp  # the rest at progress 1
+        total += tokens * ((stop - first) * start + progress * (end - start))
+    return total

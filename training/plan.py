@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from modeling_rexbert import RexBertConfig
@@ -20,7 +19,7 @@ from modeling_rexbert import RexBertConfig
 from .availability import check_local_sources
 from .budget import BatchSchedule
 from .config import ConfigError, PhaseConfig
-from .mixture import MixtureSchedule
+from .mixture import MixtureSchedule, tokens_per_source
 from .optim import build_scheduler
 from .phase_model import phase_model_config, rope_thetas
 
@@ -119,20 +118,6 @@ def _max_positions(phase: PhaseConfig, config: RexBertConfig | None) -> int | No
     return phase.model.overrides.get("max_position_embeddings")  # an uncached Hub start: what the phase sets
 
 
-def _share_sums(schedule: MixtureSchedule, batches: BatchSchedule, steps: int) -> np.ndarray:
-    """Tokens drawn per source over the phase: sum over steps of share(step) x tokens(step), exactly."""
-    start, end = schedule.start_shares(), schedule.end_shares()
-    anneal = schedule.anneal_steps
-    total = np.zeros_like(start)
-    for first, stop, tokens in batches.pieces(steps):
-        ramp_stop = min(stop, anneal) if anneal else first  # steps with progress step / anneal < 1
-        ramp = max(0, ramp_stop - first)
-        progress = (first + ramp_stop - 1) * ramp / 2 / anneal if ramp else 0.0  # sum of step / anneal
-        progress += stop - first - ramp  # the rest at progress 1
-        total += tokens * ((stop - first) * start + progress * (end - start))
-    return total
-
-
 def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
     """The plan of one resolved phase (see the module docstring)."""
     world = phase.run.world_size or 1
@@ -141,9 +126,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
     lr, weight_decay = phase.optimizer.lr, phase.optimizer.weight_decay  # set by load_phases where the file has none
     factor = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), phase).lr_lambdas[0]
     names = [s.name for s in phase.data.sources]
-    anneal = phase.data.anneal_to
-    mixture = MixtureSchedule([s.weight for s in phase.data.sources], phase.data.temperature,
-                              [anneal.get(n, 0.0) for n in names] if anneal else None, phase.data.anneal_steps)
+    mixture = MixtureSchedule.of(phase.data)
     shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
     tokens = batches.tokens_before(steps)
     full = batches.segments[-1]
@@ -169,7 +152,7 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                          "coupled_would_be": lr * weight_decay},
         "mixture": {"start": shares(0), "mid": shares(steps // 2), "end": shares(steps - 1),
                     "anneal_steps": phase.data.anneal_steps,
-                    "tokens": {n: int(round(t)) for n, t in zip(names, _share_sums(mixture, batches, steps))}},
+                    "tokens": {n: int(round(t)) for n, t in zip(names, tokens_per_source(mixture, batches, steps))}},
         "init_from": phase.model.init_from or f"preset {phase.model.preset}",
         "init_from_revision": phase.model.init_from_revision,
     }

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .budget import BatchSchedule
 from .config import PhaseConfig, SourceConfig
-from .mixture import MixtureSchedule
+from .mixture import MixtureSchedule, tokens_per_source
 from .shards import ShardError, finished_manifest, local_files, task_manifests
 from .tokenize_job import SourceSpec, covers, run_tokenize_job
 
@@ -79,20 +79,12 @@ def in_process(config: PhaseConfig, source: SourceConfig) -> bool:
     return sum(f.stat().st_size for f in files) <= IN_PROCESS_MAX_BYTES
 
 
-def _mixture(phase: PhaseConfig) -> MixtureSchedule:
-    names = [s.name for s in phase.data.sources]
-    anneal = phase.data.anneal_to
-    return MixtureSchedule([s.weight for s in phase.data.sources], phase.data.temperature,
-                           [anneal.get(n, 0.0) for n in names] if anneal else None, phase.data.anneal_steps)
-
-
 def tokens_needed(phases: list[PhaseConfig], root: Path) -> dict[Path, SourceNeed]:
     """Per shard folder: the token slots every phase (resolved to steps) draws from that source, summed."""
-    from .plan import _share_sums  # the plan's exact per-source sums
 
     needs: dict[Path, SourceNeed] = {}
     for phase in phases:
-        sums = _share_sums(_mixture(phase), BatchSchedule(phase, phase.run.world_size or 1), phase.run.max_steps)
+        sums = tokens_per_source(MixtureSchedule.of(phase.data), BatchSchedule(phase, phase.run.world_size or 1), phase.run.max_steps)
         for source, drawn in zip(phase.data.sources, sums):
             folder = cache_folder(root, phase, source)
             need = needs.setdefault(folder, SourceNeed(source.name, phase, source, folder))
