@@ -88,6 +88,7 @@ class Demo:
         if self.size.tiny_model:
             overrides[0]["model"] = {"overrides": TINY_MODEL}
             overrides[0]["data"] = {"sequence_length": 64}
+            overrides[0]["batch"] = {"global_tokens": 2048, "warmup_start_tokens": 1024}  # 32 rows of 64, as before
             for item in overrides:  # a custom size has no Table 2 defaults
                 item["optimizer"] = {"lr": 3e-3, "weight_decay": 3e-4}
                 item["run"] = {"log_with": []}

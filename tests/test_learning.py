@@ -41,7 +41,7 @@ def test_short_run_gets_past_the_unigram_stage(tmp_path):
         "model": {"overrides": TINY},
         "data": {"sources": [{"name": "reviews", "path": str(data)}], "eval_documents": 0},
         "optimizer": {"warmup_steps": 10},
-        "batch": {"micro_batch_size": 8, "gradient_accumulation_steps": 1, "warmup_tokens": 0},
+        "batch": {"micro_batch_size": 8, "global_tokens": 8 * 128, "warmup_tokens": 0},  # 8 rows of 128 a step
         "run": {"max_steps": STEPS, "eval_every": STEPS, "save_every": STEPS, "log_with": []}})
     assert config.model.overrides.get("initializer_range") == 0.1  # the demo recipe's, inherited
     train_phase(config, tmp_path, progress=False)
