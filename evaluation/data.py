@@ -12,6 +12,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from rexbert.core.data_files import DATASETS_BUILDERS
 from rexbert.core.html_text import html_to_text
+from rexbert.core.hub_upload import use_hub_timeouts
 from rexbert.core.paths import check_local_or_hub, hub_failure
 
 
@@ -41,6 +42,7 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
     elif path.is_dir():
         loaded = load_dataset(str(path), split=split)  # a folder of data files
     else:
+        use_hub_timeouts()
         try:
             loaded = load_dataset(str(dataset), split=split)  # a Hub id
         except (OSError, ValueError) as error:  # ConnectionError, DatasetNotFoundError (a FileNotFoundError), ...

@@ -26,12 +26,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_convert(args: argparse.Namespace) -> None:
     from modeling_rexbert.convert import convert_checkpoint
     from rexbert.core.outputs import claim_output, mark_output, replace_folder
-
     from rexbert.core.weights import check_weight_files
 
     destination = claim_output(args.destination, overwrite=args.overwrite, option="destination")  # before any work
     check_weight_files(args.source)
-    partial = destination.resolve().with_name(f"{destination.resolve().name}.converting")  # the old folder stays until this is whole
+    # written beside, then swapped in: a failed conversion leaves the old folder whole
+    partial = destination.resolve().with_name(f"{destination.resolve().name}.converting")
     shutil.rmtree(partial, ignore_errors=True)
     try:
         convert_checkpoint(args.source, partial, to=args.to)

@@ -35,12 +35,27 @@ def _use_timeouts(seconds: float) -> None:
     from huggingface_hub import set_client_factory
     from huggingface_hub.utils._http import default_client_factory
 
+    timeout = httpx2.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT_S))
+
+    def bounded(request) -> None:  # many HfApi calls pass timeout=None explicitly, which overrides a client default
+        if not any((request.extensions.get("timeout") or {}).values()):
+            request.extensions["timeout"] = timeout.as_dict()
+
     def factory():
         client = default_client_factory()
-        client.timeout = httpx2.Timeout(seconds, connect=min(seconds, CONNECT_TIMEOUT_S))
+        client.timeout = timeout
+        client.event_hooks["request"] = [*client.event_hooks["request"], bounded]
         return client
 
     set_client_factory(factory)
+
+
+def use_hub_timeouts() -> float:
+    """Gives huggingface_hub's shared client the timeout of `hub_timeout` for every later request (model and
+    dataset downloads included); returns it. Call before a Hub id is loaded."""
+    seconds = hub_timeout()
+    _use_timeouts(seconds)
+    return seconds
 
 
 def endpoint() -> str:
@@ -55,8 +70,7 @@ def hub_call(what: str):
     import httpx2
     from huggingface_hub.errors import OfflineModeIsEnabled
 
-    seconds = hub_timeout()
-    _use_timeouts(seconds)
+    seconds = use_hub_timeouts()
     checks = ("check your network, HF_ENDPOINT (now {0}), your token (HF_TOKEN or `hf auth login`) and that "
               "HF_HUB_OFFLINE is not set").format(endpoint())
     try:
