@@ -1,4 +1,4 @@
-"""`rexbert eval <task>`: masked-token recovery, CoSENT on ESCI, GLUE; thin shells over `evaluation.*`."""
+"""`rexbert eval <task>`: masked-token recovery, CoSENT on ESCI, GLUE, retrieval; thin shells over `evaluation.*`."""
 
 from __future__ import annotations
 
@@ -88,6 +88,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _model_options(cosent)
     cosent.set_defaults(func=run_cosent)
 
+    retrieval = add_command(tasks, "retrieval", help="product search: nDCG@10, MRR@10, Recall@100, MAP per locale",
+                            description="Embed queries and a product corpus with the model as it is (mean pooling, "
+                            "its sentence-transformers config), rank the corpus by cosine and score it against graded "
+                            "ESCI-schema judgements, per locale: nDCG@10 with the ESCI gains (E 1, S 0.1, C 0.01, "
+                            "I 0), MRR@10, Recall@100 and MAP@100 with Exact (or any positive grade) as relevant.")
+    retrieval.add_argument("--model", action="append", required=True, help="folder or Hub id; repeat to compare")
+    retrieval.add_argument("--judgements", required=True, help="csv/jsonl/parquet: query, product_id, esci_label "
+                           "or a numeric grade (query_id, product_locale, split where present)")
+    retrieval.add_argument("--products", required=True, help="csv/jsonl/parquet of products: product_id and text "
+                           "columns (ESCI's Vespa feed with fields.* works as is)")
+    retrieval.add_argument("--product-columns", default="product_title,product_description",
+                           help="comma-separated columns joined into the product text")
+    retrieval.add_argument("--query-column", default="query", help="column holding the query")
+    retrieval.add_argument("--split", default="test", help="judgement rows of this split (if there is a split column)")
+    retrieval.add_argument("--locales", help="comma-separated locales to score (default: every locale)")
+    retrieval.add_argument("--min-relevant-gain", type=float,
+                           help="gain at which a product counts as relevant for MRR/Recall/MAP (default: Exact, "
+                           "or any positive grade)")
+    retrieval.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
+    retrieval.add_argument("--max-length", type=int, help="tokens per text (default: the model's max_seq_length)")
+    _model_options(retrieval)
+    retrieval.set_defaults(func=run_retrieval)
+
     render = add_command(tasks, "render", help="print several results files side by side")
     render.add_argument("files", nargs="+", help="results JSON files (rexbert eval --output)")
     render.set_defaults(func=run_render)
@@ -141,6 +164,21 @@ def run_cosent(args: argparse.Namespace) -> None:
                               dataset_name=args.dataset or args.train_file or HUB_DATASET,
                               trust_remote_code=args.trust_remote_code)
     _report(args, results, render_table(results))
+
+
+def run_retrieval(args: argparse.Namespace) -> None:
+    from .results import check_output, render_table
+    from .retrieval import evaluate_retrieval, load_retrieval_sets
+
+    check_output(args.output, args.overwrite)
+    sets = load_retrieval_sets(args.judgements, args.products, [c for c in args.product_columns.split(",") if c],
+                               split=args.split, query_column=args.query_column,
+                               min_relevant_gain=args.min_relevant_gain,
+                               locales=[x for x in (args.locales or "").split(",") if x] or None)
+    results = [r for model in args.model
+               for r in evaluate_retrieval(model, sets, dataset_name=args.judgements, batch_size=args.batch_size,
+                                           max_length=args.max_length, trust_remote_code=args.trust_remote_code)]
+    _report(args, results, render_table(results, column_key=lambda r: f"{r.settings['locale']} {r.metric}"))
 
 
 def run_render(args: argparse.Namespace) -> None:

@@ -22,6 +22,7 @@ SCHEMA = "rexbert-eval/1"
 # task names in results files: tables and model cards select rows by them (GLUE tasks are glue-<config>)
 MASKED_TOKEN_RECOVERY = "masked-token-recovery"
 ESCI_COSENT = "esci-cosent"
+ESCI_RETRIEVAL = "esci-retrieval"  # zero-shot product search with the published embeddings
 _VERSIONED = ("rexbert", "torch", "transformers", "tokenizers", "datasets", "sentence-transformers", "evaluate")
 
 

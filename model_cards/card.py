@@ -18,14 +18,15 @@ from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from evaluation.results import (ESCI_COSENT, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table, read_results,
-                                render_table)
+from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
+                                read_results, render_table)
 from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.plotting import pyplot, save_figure
 
 # results task -> (model-index task type, human task name)
 TASK_TYPES = {MASKED_TOKEN_RECOVERY: ("fill-mask", "Masked-token recovery"),
-              ESCI_COSENT: ("sentence-similarity", "Semantic similarity (ESCI)")}
+              ESCI_COSENT: ("sentence-similarity", "Semantic similarity (ESCI)"),
+              ESCI_RETRIEVAL: ("sentence-similarity", "Product search retrieval (ESCI)")}
 CITATION = """@misc{bajaj-garg-rexbert,
   title  = {RexBERT: Context Specialized Bidirectional Encoders for E-commerce},
   author = {Bajaj, Rahul and Garg, Anuj}
@@ -154,6 +155,18 @@ def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
     return True
 
 
+def _retrieval_intro(results: list[EvalResult]) -> str:
+    """What the retrieval table measured: zero-shot cosine ranking, corpus and query counts per locale."""
+    sizes = sorted({(r.settings.get("locale", ""), r.settings.get("queries"), r.settings.get("corpus"))
+                    for r in results})
+    counted = "; ".join(f"{loc}: {q:,} queries, {c:,} products" for loc, q, c in sizes if q and c)
+    floors = {r.settings.get("min_relevant_gain") for r in results}
+    relevant = "Exact products" if floors == {1.0} else f"products of gain >= {', '.join(map(str, sorted(floors)))}"
+    return ("Product search retrieval (x100): queries and products embedded as published (mean pooling, no "
+            "fine-tuning), every product of the locale ranked by cosine; nDCG@10 with the ESCI gains (E 1, S 0.1, "
+            f"C 0.01, I 0, or the numeric grade), MRR/Recall/MAP with {relevant} as relevant ({counted}).")
+
+
 def usage_snippets(name: str) -> list[str]:
     """The card's code, as printed: stock transformers first (any version from 4.48, no remote code), then
     RexBERT's own classes on transformers 5, then sentence-transformers. Tests run each against the folder."""
@@ -224,7 +237,8 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     if _plot_spearman(results, output_dir / "esci_spearman_by_model.png"):
         plots.append("![ESCI Spearman by model](esci_spearman_by_model.png)")
     masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
-    other = [r for r in results if r.task != MASKED_TOKEN_RECOVERY]
+    retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
+    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
     sections = [
         f"# {name}",
         "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
@@ -251,6 +265,9 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
         spread = _seed_spread(other)
         if spread:
             sections += ["Seed spread (x100):", spread]
+    if retrieval:
+        sections += [_retrieval_intro(retrieval), render_table(
+            retrieval, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())]
     if not results:
         sections.append("No evaluation results yet.")
     sections += plots

@@ -44,8 +44,12 @@ def run_render(args: argparse.Namespace) -> None:
 def run_push(args: argparse.Namespace) -> None:
     from pathlib import Path
 
+    from modeling_rexbert.sentence_transformers_config import write_config
+
     from .card import human_size, push_model
 
+    if (Path(args.model) / "config.json").is_file() and write_config(args.model):  # a folder saved before them
+        print(f"Added the sentence-transformers config (modules.json, 1_Pooling/) to {args.model}")
     files = push_model(args.model, args.repo_id, dry_run=args.dry_run, private=args.private)
     sizes = {name: (Path(args.model) / name).stat().st_size for name in files}
     verb = "Would upload" if args.dry_run else "Uploaded"

@@ -28,6 +28,7 @@ from .modeling_rexbert import (
     RexBertForTokenClassification,
     RexBertModel,
 )
+from .sentence_transformers_config import write_config
 from .tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
 
 # Task suffix -> RexBERT class; the ModernBERT class is "ModernBert" + suffix.
@@ -134,6 +135,7 @@ def convert_checkpoint(source: str | Path, destination: str | Path, to: Literal[
     # transformers 5 writes only `rope_parameters`; 4.x reads only these keys and would use its defaults.
     config_file = destination / "config.json"
     config_file.write_text(json.dumps({**json.loads(config_file.read_text()), **legacy}, indent=2, sort_keys=True) + "\n")
+    write_config(destination)  # stock save_pretrained writes no sentence-transformers files
     return destination
 
 

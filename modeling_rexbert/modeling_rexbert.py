@@ -154,11 +154,14 @@ class RexBertPreTrainedModel(PreTrainedModel):
         }
         super().save_pretrained(save_directory, *args, **kwargs)
         folder = Path(save_directory)
-        if not kwargs.get("is_main_process", True) or (folder / "tokenizer.json").exists():
+        if not kwargs.get("is_main_process", True):
             return
-        try:  # imported by name so that the remote-code copy of this file does not depend on it
+        try:  # imported by name so that the remote-code copy of this file does not depend on them
             tokenization = importlib.import_module(f"{__package__}.tokenization_rexbert")
+            importlib.import_module(f"{__package__}.sentence_transformers_config").write_config(folder)
         except ImportError:  # running as remote code: the folder we were loaded from carries the tokenizer
+            return
+        if (folder / "tokenizer.json").exists():
             return
         tokenizer = tokenization.load_tokenizer()
         if len(tokenizer) <= self.config.vocab_size:  # a custom vocabulary brings its own tokenizer

@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "mine-spans": ("training.cli", "mine commerce spans (brands, attributes, quantities, models) for Guided MLM"),
     "eval": ("evaluation.cli", "evaluate encoders: masked-token recovery, CoSENT on ESCI, GLUE"),
     "card": ("model_cards.cli", "render model cards and publish checkpoints to the Hub"),
+    "embed": ("rexbert.embed_command", "embed a product catalog into Parquet (ids + vectors), resumable, sharded"),
     "convert": ("rexbert.convert_command", "convert a checkpoint between RexBERT (remote code) and stock ModernBERT"),
 }
 

@@ -6,7 +6,8 @@
    longer rows and a raised RoPE theta, phase 3 annealed toward the curated dataset with Guided MLM
    (spans mined from it) -> `DIR/phase1/`, `DIR/phase2/`, `DIR/phase3/`;
 3. evaluation: masked-token recovery on held-out e-commerce documents for phases 2 and 3 side by
-   side, CoSENT on the ESCI-schema sample, GLUE SST-2 format on a pros/cons sample -> `DIR/results/`;
+   side, CoSENT on the ESCI-schema sample, GLUE SST-2 format on a pros/cons sample, zero-shot retrieval
+   (nDCG@10) on the ESCI sample for phases 2 and 3 -> `DIR/results/`;
 4. a model card with the results and plots, beside the model (`DIR/phase3/README.md`), and load checks:
    remote code, stock transformers after `rexbert convert --to modernbert`, sentence-transformers.
 """
@@ -151,7 +152,22 @@ class Demo:
                              max_length=64, learning_rate=5e-4, dataset_name="bundled pros/cons in SST-2 format")
         print(render_table(glue))
         files["glue"] = write_results(self.results / "glue.json", glue, overwrite=True)
+        files["retrieval"] = self.retrieval()
         return files
+
+    def retrieval(self) -> Path:
+        """Zero-shot product search on the bundled ESCI sample (its query against its 16 products), phase 2 vs
+        phase 3, with the embeddings the exported folders give (mean pooling, as their sentence-transformers
+        config says)."""
+        from evaluation.results import render_table, write_results
+        from evaluation.retrieval import evaluate_retrieval, load_retrieval_sets
+
+        esci = BUNDLED_EVAL_DATA / "esci"
+        sets = load_retrieval_sets(str(esci / "test-sample.parquet"), str(esci / "sample-products.jsonl"))
+        results = [r for phase in ("phase2", "phase3")
+                   for r in evaluate_retrieval(str(self.out / phase), sets, dataset_name="bundled ESCI sample")]
+        print(render_table(results, column_key=lambda r: f"{r.settings['locale']} {r.metric}"))
+        return write_results(self.results / "retrieval.json", results, overwrite=True)
 
     # 4. card and load checks
     def card(self, files: dict[str, Path], trained: list[dict]) -> Path:
@@ -190,7 +206,7 @@ class Demo:
         return {"remote_code": type(remote).__name__, "stock_transformers": type(stock).__name__,
                 "max_logit_difference": difference, "sentence_embedding_dim": int(embedding.shape[1])}
 
-    def learning(self, mlm_file: Path) -> dict:
+    def learning(self, mlm_file: Path, retrieval_file: Path | None = None) -> dict:
         """Whether the curriculum visibly learned: each phase's held-out loss, phase 3 vs phase 2 on
         held-out e-commerce words, fill-mask answers and embedding spread of the final model."""
         from evaluation.results import read_results
@@ -209,9 +225,11 @@ class Demo:
         if any(gain <= 0 for gain in gains.values()):
             problems.append("phase3 recovers no more held-out e-commerce words than phase2 "
                             f"(top-1 gain by block size: { {k: round(100 * v, 2) for k, v in gains.items()} } points)")
+        retrieval = {Path(r.model).name: r.value for r in read_results(retrieval_file) if r.metric == "ndcg@10"} \
+            if retrieval_file else {}
         final = model_checks(self.out / "phase3")
         problems += final.pop("problems")
-        return {"top1_ecommerce": top1, **final, "problems": problems}
+        return {"top1_ecommerce": top1, "retrieval_ndcg10": retrieval, **final, "problems": problems}
 
     def check_folder(self) -> None:
         """Refuses to mix runs: a non-empty folder needs --resume, and --resume needs a folder of this format."""
@@ -233,7 +251,7 @@ class Demo:
         curated = self._stage("1/4 curation (datatrove, serverless provenance labels)", self.curate)
         trained = self._stage("2/4 training (three phases)", self.train)
         files = self._stage("3/4 evaluation", self.evaluate)
-        learning = self.learning(files["mlm"])
+        learning = self.learning(files["mlm"], files.get("retrieval"))
         card = self._stage("4/4 model card and load checks", lambda: self.card(files, trained))
         checks = self.load_checks()
         summary = {"format": DEMO_FORMAT, "curation": curated["raw_documents"], "training": trained,
@@ -249,7 +267,7 @@ def print_summary(out: Path, summary: dict) -> None:
             ("phase1/, phase2/", "the first two phases' exported models"),
             ("phase3/", "the final model with its card (README.md) and plots"),
             ("phase1-run/ ...", "each phase's logs, metrics, held-out documents and summary (what --resume reads)"),
-            ("results/", "mlm.json, cosent.json, glue.json (+ the held-out e-commerce texts)"),
+            ("results/", "mlm.json, cosent.json, glue.json, retrieval.json (+ the held-out e-commerce texts)"),
             ("phase3-modernbert/", "phase 3 converted for stock transformers"),
             ("sentence-transformer/", "phase 3 fine-tuned with CoSENT on the ESCI sample"),
             ("pipeline/logs/", "datatrove's logs and stats of the curation run")]
@@ -264,6 +282,9 @@ def print_summary(out: Path, summary: dict) -> None:
               ", ".join(f"{100 * v:.1f}% at {k} tokens" for k, v in sorted(by_size.items())))
     for prompt, answers in learning["fill_mask"].items():
         print(f"  fill-mask {prompt!r}: {answers}")
+    if learning.get("retrieval_ndcg10"):
+        print("  retrieval nDCG@10 on the bundled ESCI sample (1 query, 16 products, no fine-tuning): " +
+              ", ".join(f"{phase} {100 * v:.1f}" for phase, v in learning["retrieval_ndcg10"].items()))
     print(f"  mean cosine between unrelated texts' embeddings: {learning['unrelated_texts_mean_cosine']:.3f}")
     checks = summary["load_checks"]
     print(f"  loads: {checks['remote_code']} (remote code), {checks['stock_transformers']} (stock, max logit "

@@ -37,12 +37,17 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     assert all(0.0 <= r.value <= 1.0 for r in mlm)
     assert [r.metric for r in read_results(out / "results" / "cosent.json")] == ["spearman", "pearson"]
     assert [r.metric for r in read_results(out / "results" / "glue.json")] == ["accuracy"]
+    retrieval = [r for r in read_results(out / "results" / "retrieval.json") if r.metric == "ndcg@10"]
+    assert sorted(r.model for r in retrieval) == [str(out / "phase2"), str(out / "phase3")]  # phase 3 vs phase 2
+    assert all(0.0 < r.value <= 1.0 for r in retrieval)
+    assert "retrieval nDCG@10 on the bundled ESCI sample" in printed
     heldout = (out / "results" / "heldout_ecommerce.jsonl").read_text().splitlines()
     assert heldout and all(json.loads(line)["text"] for line in heldout)
 
     card = (out / "phase3" / "README.md").read_text()  # the card lives beside the model
     # its results come from bundled look-alikes of ESCI and GLUE: reported in the body, never as Hub model-index claims
     assert "esci" in card.lower() and "model-index" not in card.split("---")[1]
+    assert "Product search retrieval (x100)" in card and "ndcg@10" in card
     checks = summary["load_checks"]
     assert checks["stock_transformers"] == "ModernBertForMaskedLM" and checks["max_logit_difference"] < 1e-4
     assert checks["sentence_embedding_dim"] == 64

@@ -157,7 +157,7 @@ def test_push_uploads_an_allowlist_never_checkpoints_logs_or_local_paths(model_w
     (model_dir / "phase_config.json").write_text(json.dumps({"source_file": "/home/me/configs/phase1.yaml"}))
     (model_dir / "metrics.jsonl").write_text("{}\n")
     (model_dir / "training_args.bin").write_bytes(b"pickle")
-    (model_dir / "1_Pooling").mkdir()
+    (model_dir / "1_Pooling").mkdir(exist_ok=True)  # save_pretrained writes it
     (model_dir / "1_Pooling" / "config.json").write_text("{}")
     plan = push_model(model_dir, "me/x", dry_run=True)
     assert "model.safetensors" in plan and "README.md" in plan and "1_Pooling/config.json" in plan

@@ -6,7 +6,8 @@ Nothing in the input stops a run: each record that cannot become a document come
 file's first bytes, not its name (a gzip file named `.jsonl` reads fine). A document longer than
 `max_bytes` is an `oversized` reject and is never read whole into memory.
 
-Reasons: `undecodable` (not UTF-8), `malformed_json`, `not_an_object`, `missing_text`, `empty_text`,
+Reasons: `undecodable` (not UTF-8), `malformed_json`, `malformed_csv` (a row whose field count is not the
+header's), `not_an_object`, `missing_text`, `empty_text`,
 `oversized`, `unreadable_file` (truncated or corrupt compression, unreadable parquet; `line` is where
 reading stopped, what came before it is kept). Callers may add their own (curation: `missing_domain`).
 """
@@ -90,13 +91,36 @@ def decompressed(handle: IO[bytes], name: str) -> IO[bytes]:
     return handle
 
 
-def _text_of(fields: Any, text_key: str, file: str, line: int, max_bytes: int, size: int) -> Record | Reject:
+TextKey = str | tuple[str, ...]  # one field, or several joined with a space (those that are strings)
+
+
+def field_value(fields: dict, key: str) -> Any:
+    """`fields[key]`, or for a dotted key absent as such the nested value (`fields.title` of a Vespa feed)."""
+    if key in fields or "." not in key:
+        return fields.get(key)
+    value: Any = fields
+    for part in key.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return value
+
+
+def _joined_text(fields: dict, text_key: TextKey) -> str | None:
+    if isinstance(text_key, str):
+        text = fields.get(text_key)
+        return text if isinstance(text, str) else None
+    parts = [field_value(fields, key) for key in text_key]
+    if not any(isinstance(part, str) for part in parts):
+        return None
+    return " ".join(part.strip() for part in parts if isinstance(part, str) and part.strip())
+
+
+def _text_of(fields: Any, text_key: TextKey, file: str, line: int, max_bytes: int, size: int) -> Record | Reject:
     if size > max_bytes:
         return Reject("oversized", file, line, f"{size} bytes > max_bytes={max_bytes}")
     if not isinstance(fields, dict):
         return Reject("not_an_object", file, line, type(fields).__name__)
-    text = fields.get(text_key)
-    if not isinstance(text, str):
+    text = _joined_text(fields, text_key)
+    if text is None:
         return Reject("missing_text", file, line, f"no string field {text_key!r}")
     if not text.strip():
         return Reject("empty_text", file, line)
@@ -121,7 +145,7 @@ def _lines(handle: IO[bytes], max_bytes: int) -> Iterator[tuple[int, bytes, int]
         yield number, line, len(line)
 
 
-def _read_lines(handle: IO[bytes], name: str, text_key: str | None, max_bytes: int) -> Iterator[Record | Reject]:
+def _read_lines(handle: IO[bytes], name: str, text_key: TextKey | None, max_bytes: int) -> Iterator[Record | Reject]:
     """jsonl, or (`text_key=None`) plain text with one document per line; blank lines are separators."""
     number = 0
     try:
@@ -149,7 +173,7 @@ def _read_lines(handle: IO[bytes], name: str, text_key: str | None, max_bytes: i
         yield Reject("unreadable_file", name, number + 1, f"{type(error).__name__}: {error}")
 
 
-def _read_parquet(handle: IO[bytes], name: str, text_key: str, max_bytes: int) -> Iterator[Record | Reject]:
+def _read_parquet(handle: IO[bytes], name: str, text_key: TextKey, max_bytes: int) -> Iterator[Record | Reject]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -158,17 +182,37 @@ def _read_parquet(handle: IO[bytes], name: str, text_key: str, max_bytes: int) -
         for batch in pq.ParquetFile(handle).iter_batches(batch_size=1000):
             for fields in batch.to_pylist():
                 row += 1
-                text = fields.get(text_key)
-                size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
+                text = _joined_text(fields, text_key)
+                size = len(text.encode("utf-8", "surrogatepass")) if text is not None else 0
                 yield _text_of(fields, text_key, name, row, max_bytes, size)
     except (pa.ArrowException, OSError) as error:  # corrupt footer or page
         yield Reject("unreadable_file", name, row + 1, f"{type(error).__name__}: {error}")
 
 
-def read_handle(handle: IO[bytes], name: str, text_key: str | None = "text",
+def _read_csv(handle: IO[bytes], name: str, text_key: TextKey, max_bytes: int) -> Iterator[Record | Reject]:
+    """CSV with a header row; `line` is the physical line a row ends on (quoted fields may span lines)."""
+    import csv
+
+    reader = csv.reader(io.TextIOWrapper(handle, encoding="utf-8", errors="strict", newline=""))
+    try:
+        header = next(reader, None)
+        for row in reader if header else ():
+            if not any(row):
+                continue
+            if len(row) != len(header):
+                yield Reject("malformed_csv", name, reader.line_num, f"{len(row)} fields, the header has {len(header)}")
+                continue
+            fields = dict(zip(header, row))
+            yield _text_of(fields, text_key, name, reader.line_num, max_bytes, sum(len(v) for v in row))
+    except (csv.Error, UnicodeDecodeError) as error:  # a csv reader cannot skip past a broken row
+        yield Reject("unreadable_file", name, reader.line_num + 1, f"{type(error).__name__}: {error}")
+
+
+def read_handle(handle: IO[bytes], name: str, text_key: TextKey | None = "text",
                 max_bytes: int = DEFAULT_MAX_BYTES) -> Iterator[Record | Reject]:
     """Records and rejects of one open, seekable binary file; `name` is how rejects name it.
-    `text_key=None`: plain text, one document per line."""
+    `text_key=None`: plain text, one document per line; a tuple of keys: those fields joined with a space.
+    A name ending in `.csv` (or `.csv.gz`, `.csv.zst`) is read as CSV with a header row."""
     if sniff(handle) == PARQUET_MAGIC and text_key is not None:
         yield from _read_parquet(handle, name, text_key, max_bytes)
         return
@@ -177,10 +221,13 @@ def read_handle(handle: IO[bytes], name: str, text_key: str | None = "text",
     except OSError as error:
         yield Reject("unreadable_file", name, 0, f"{type(error).__name__}: {error}")
         return
+    if text_key is not None and name.lower().endswith((".csv", ".csv.gz", ".csv.zst")):
+        yield from _read_csv(stream, name, text_key, max_bytes)
+        return
     yield from _read_lines(stream, name, text_key, max_bytes)
 
 
-def read_file(path: str, text_key: str | None = "text", max_bytes: int = DEFAULT_MAX_BYTES,
+def read_file(path: str, text_key: TextKey | None = "text", max_bytes: int = DEFAULT_MAX_BYTES,
               opener: Callable[..., IO[bytes]] | None = None) -> Iterator[Record | Reject]:
     """`read_handle` over `path`, opened with `opener(path, "rb")` (default: fsspec, so `hf://` and other
     remote paths work); a file that cannot be opened is one `unreadable_file` reject."""

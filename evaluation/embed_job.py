@@ -1,0 +1,304 @@
+"""`rexbert embed`: ids and embeddings of every row of a catalog (jsonl, parquet or csv files), in Parquet.
+
+The input is read as a stream (`rexbert.core.documents`) and cut into chunks of `chunk_rows` input rows; each
+chunk is encoded (`evaluation.embedding`: length-sorted batches, the unpadded path) and written as its own part,
+`<output>.parts/chunk-NNNNNN.parquet`, under a temporary name renamed into place. A rerun after an interruption
+finds the parts already there and encodes only the missing chunks; `combine` then writes `<output>` from the
+parts in input order, so an interrupted-and-resumed run gives the same file as an uninterrupted one.
+Sharding (`--executor local|slurm|ray`, `tasks` ranks) gives chunk `i` to rank `i % tasks`: the same parts
+whatever runs them. Only one chunk is held in memory at a time, so a catalog larger than memory works.
+
+Rows that cannot be embedded (bad JSON or CSV, no text in the text columns, no id) are counted and set aside
+in `<output>.rejects.jsonl` with file, line and reason. Rows longer than the model's `max_seq_length` are
+counted and cut to it (the summary says how many); nothing is cut silently.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rexbert.core.documents import Record, Reject, field_value, read_file
+from rexbert.core.fingerprint import source_fingerprint
+from rexbert.core.outputs import atomic_open, temporary_name, writing
+
+from .embedding import EncodeStats, encode, load_encoder, read_sentence_settings
+
+INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".parquet", ".csv", ".csv.gz", ".csv.zst")
+MANIFEST = "manifest.json"
+DTYPES = ("float32", "float16")
+
+
+class EmbedInputError(ValueError):
+    """The input or the settings cannot give a result (no input files, settings changed under a resume)."""
+
+
+@dataclass
+class EmbedSettings:
+    """Everything that decides the output; a resume must use the same (checked against the manifest)."""
+
+    model: str
+    input: str
+    output: str
+    text_columns: tuple[str, ...] = ("title", "description")
+    id_column: str = "id"
+    prompt: str | None = None  # a prompt name in the folder's config (e.g. "query") or the literal text
+    dtype: str = "float32"
+    normalize: bool = False
+    batch_size: int = 32
+    chunk_rows: int = 10_000
+    max_length: int | None = None  # default: the folder's max_seq_length, else the model's positions
+    device: str | None = None
+    trust_remote_code: bool = False
+    max_bytes: int = 1_000_000
+
+    def __post_init__(self):
+        self.text_columns = tuple(self.text_columns)
+        if self.dtype not in DTYPES:
+            raise EmbedInputError(f"dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}.")
+        if self.chunk_rows < 1 or self.batch_size < 1:
+            raise EmbedInputError("chunk_rows and batch_size must be positive.")
+        if not self.text_columns:
+            raise EmbedInputError("name at least one text column (--text-columns).")
+
+    @property
+    def parts(self) -> Path:
+        output = Path(self.output)
+        return output.with_name(output.name + ".parts")
+
+    @property
+    def rejects_file(self) -> Path:
+        return Path(self.output).with_suffix(".rejects.jsonl")
+
+    def decisive(self) -> dict:
+        """The settings a resumed run must share with the run that wrote the parts."""
+        keep = ("model", "text_columns", "id_column", "prompt", "dtype", "normalize", "chunk_rows", "max_length")
+        return {key: value for key, value in asdict(self).items() if key in keep} | {
+            "text_columns": list(self.text_columns)}
+
+
+def input_files(source: str) -> list[str]:
+    """The input file, or the files of a folder (recursively) with a catalog suffix, sorted."""
+    path = Path(source)
+    if path.is_file():
+        return [str(path)]
+    if not path.is_dir():
+        raise EmbedInputError(f"--input {source}: no such file or folder.")
+    files = sorted(str(p) for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)
+                   and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    if not files:
+        raise EmbedInputError(f"--input {source}: no {', '.join(INPUT_SUFFIXES)} files in this folder.")
+    return files
+
+
+def read_rows(settings: EmbedSettings) -> Iterator[tuple[str, str] | Reject]:
+    """(id, text) for each usable input row, a `Reject` for each other, in input order."""
+    for file in input_files(settings.input):
+        for item in read_file(file, text_key=settings.text_columns, max_bytes=settings.max_bytes):
+            if isinstance(item, Record):
+                row_id = field_value(item.fields, settings.id_column)
+                if row_id is None or (isinstance(row_id, str) and not row_id.strip()):
+                    item = Reject("missing_id", item.file, item.line, f"no value in column {settings.id_column!r}")
+                else:
+                    item = (str(row_id), item.text)
+            yield item
+
+
+def chunks(settings: EmbedSettings) -> Iterator[tuple[int, list[tuple[str, str]], list[Reject]]]:
+    """(chunk index, rows, rejects) for every `chunk_rows` input rows (usable or not): boundaries depend on
+    the input and `chunk_rows` only, so every run and every shard cuts the same chunks."""
+    index, rows, rejects = 0, [], []
+    for item in read_rows(settings):
+        (rejects if isinstance(item, Reject) else rows).append(item)
+        if len(rows) + len(rejects) == settings.chunk_rows:
+            yield index, rows, rejects
+            index, rows, rejects = index + 1, [], []
+    if rows or rejects or index == 0:
+        yield index, rows, rejects
+
+
+def count_rows(settings: EmbedSettings) -> int:
+    """Input rows (usable or not), by reading the input once without encoding: the progress bar's total."""
+    return sum(1 for _ in read_rows(settings))
+
+
+def part_path(settings: EmbedSettings, index: int) -> Path:
+    return settings.parts / f"chunk-{index:06d}.parquet"
+
+
+def check_manifest(settings: EmbedSettings, total_rows: int | None = None) -> dict:
+    """Writes `<parts>/manifest.json` on the first run; on a resume, the same settings and input or an error."""
+    manifest = {"settings": settings.decisive(), "input": source_fingerprint(settings.input)}
+    path = settings.parts / MANIFEST
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        differs = [k for k in manifest if saved.get(k) != manifest[k]]
+        if differs:
+            raise EmbedInputError(
+                f"{settings.parts} holds parts of a run with other {' and '.join(differs)} "
+                f"({json.dumps({k: saved.get(k) for k in differs})[:300]}); delete that folder or choose another "
+                "--output to start over.")
+        return saved
+    if total_rows is not None:
+        manifest["rows"] = total_rows
+    with atomic_open(path) as handle:
+        json.dump(manifest, handle, indent=1)
+    return manifest
+
+
+def vector_table(ids: list[str], vectors: np.ndarray, dtype: str, metadata: dict):
+    import pyarrow as pa
+
+    values = pa.array(vectors.astype(dtype).reshape(-1))
+    column = pa.FixedSizeListArray.from_arrays(values, vectors.shape[1]) if len(ids) else pa.array(
+        [], type=pa.list_(values.type, vectors.shape[1]))
+    table = pa.table({"id": pa.array(ids, type=pa.string()), "embedding": column})
+    return table.replace_schema_metadata({"rexbert_embed": json.dumps(metadata)})
+
+
+class ChunkEncoder:
+    """Loads the model on first use and writes one chunk's part: its ids and vectors, and in the part's
+    metadata its counts and rejects."""
+
+    def __init__(self, settings: EmbedSettings):
+        self.settings, self.model, self.tokenizer = settings, None, None
+        self.sentence = read_sentence_settings(settings.model) if Path(settings.model).is_dir() else None
+
+    def prompt_text(self) -> str | None:
+        prompt = self.settings.prompt
+        prompts = (self.sentence.prompts if self.sentence else None) or {}
+        return prompts.get(prompt, prompt) if prompt else None
+
+    def __call__(self, index: int, rows: list[tuple[str, str]], rejects: list[Reject], on_batch=None) -> dict:
+        if self.model is None:
+            self.model, self.tokenizer = load_encoder(self.settings.model, self.settings.device,
+                                                      self.settings.trust_remote_code)
+        sentence = self.sentence
+        max_length = self.settings.max_length or (sentence.max_length if sentence else None)
+        stats = EncodeStats()
+        vectors = encode(self.model, self.tokenizer, [text for _, text in rows], self.settings.batch_size,
+                         max_length=max_length, pooling=sentence.pooling if sentence else "mean",
+                         normalize=self.settings.normalize or bool(sentence and sentence.normalize),
+                         prompt=self.prompt_text(), stats=stats, on_batch=on_batch)
+        if not rows:
+            vectors = np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+        metadata = {"chunk": index, "rows": len(rows), "tokens": stats.tokens, "truncated": stats.truncated,
+                    "max_length": stats.max_length, "rejects": [r.to_dict() for r in rejects]}
+        path = part_path(self.settings, index)
+        import pyarrow.parquet as pq
+
+        tmp = temporary_name(path)
+        with writing(path):
+            pq.write_table(vector_table([i for i, _ in rows], vectors, self.settings.dtype, metadata), tmp)
+            tmp.replace(path)
+        return metadata
+
+
+def run_shard(settings: EmbedSettings, rank: int = 0, world_size: int = 1, progress: bool = True) -> int:
+    """Encodes the missing chunks of rank `rank` (chunk i belongs to rank i % world_size); returns how many."""
+    from tqdm.auto import tqdm
+
+    manifest = check_manifest(settings)
+    total = manifest.get("rows")
+    own = (lambda i: i % world_size == rank)
+    todo_rows = None
+    if total is not None:
+        n_chunks = max(1, math.ceil(total / settings.chunk_rows))
+        todo = [i for i in range(n_chunks) if own(i) and not part_path(settings, i).is_file()]
+        if not todo:
+            return 0
+        todo_rows = sum(min(settings.chunk_rows, total - i * settings.chunk_rows) for i in todo)
+    encoder, done = ChunkEncoder(settings), 0
+    with tqdm(total=todo_rows, unit="rows", desc=f"embed {rank}/{world_size}" if world_size > 1 else "embed",
+              disable=not progress, dynamic_ncols=True) as bar:
+        tokens = [0]
+
+        def on_batch(rows: int, n_tokens: int) -> None:
+            tokens[0] += n_tokens
+            bar.update(rows)
+            bar.set_postfix(tokens_per_s=f"{tokens[0] / max(bar.format_dict['elapsed'], 1e-9):,.0f}", refresh=False)
+
+        for index, rows, rejects in chunks(settings):
+            if not own(index) or part_path(settings, index).is_file():
+                continue
+            encoder(index, rows, rejects, on_batch)
+            bar.update(len(rejects))
+            done += 1
+    return done
+
+
+@dataclass
+class EmbedSummary:
+    output: str
+    rows: int
+    rejects: Counter
+    truncated: int
+    max_length: int
+    tokens: int
+    chunks: int
+
+    def lines(self) -> list[str]:
+        lines = [f"Wrote {self.rows:,} embeddings to {self.output} ({self.chunks} chunk(s), {self.tokens:,} tokens)"]
+        if self.truncated:
+            lines.append(f"{self.truncated:,} row(s) had more than {self.max_length:,} tokens (the model's "
+                         f"max_seq_length): each was cut to its first {self.max_length:,} tokens ([SEP] kept)")
+        else:
+            lines.append(f"no row exceeded {self.max_length:,} tokens: nothing was cut")
+        if self.rejects:
+            reasons = ", ".join(f"{reason} {n:,}" for reason, n in self.rejects.most_common())
+            lines.append(f"{sum(self.rejects.values()):,} row(s) set aside ({reasons}): see "
+                         f"{Path(self.output).with_suffix('.rejects.jsonl')} (file, line, reason)")
+        return lines
+
+
+def missing_chunks(settings: EmbedSettings) -> list[int]:
+    total = check_manifest(settings).get("rows", 0)
+    return [i for i in range(max(1, math.ceil(total / settings.chunk_rows))) if not part_path(settings, i).is_file()]
+
+
+def combine(settings: EmbedSettings) -> EmbedSummary:
+    """Writes `<output>` (all parts in input order, streamed) and `<output>.rejects.jsonl`; every part must exist."""
+    import pyarrow.parquet as pq
+
+    missing = missing_chunks(settings)
+    if missing:
+        raise EmbedInputError(f"chunk(s) {missing[:10]} of {settings.parts} are missing; rerun the same command "
+                              "to encode them (finished chunks are kept).")
+    n_chunks = max(1, math.ceil(check_manifest(settings)["rows"] / settings.chunk_rows))
+    output = Path(settings.output)
+    tmp = temporary_name(output)
+    rows = tokens = truncated = max_length = 0
+    rejects: Counter = Counter()
+    writer = None
+    with writing(output), atomic_open(settings.rejects_file) as reject_log:
+        try:
+            for index in range(n_chunks):
+                table = pq.read_table(part_path(settings, index))
+                meta = json.loads(table.schema.metadata[b"rexbert_embed"])
+                table = table.replace_schema_metadata(None)
+                writer = writer or pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+                rows, tokens, truncated = rows + meta["rows"], tokens + meta["tokens"], truncated + meta["truncated"]
+                max_length = max(max_length, meta["max_length"])
+                for reject in meta["rejects"]:
+                    rejects[reject["reason"]] += 1
+                    reject_log.write(json.dumps(reject) + "\n")
+        finally:
+            if writer is not None:
+                writer.close()
+        tmp.replace(output)
+    return EmbedSummary(str(output), rows, rejects, truncated, max_length, tokens, n_chunks)
+
+
+def prepare(settings: EmbedSettings) -> dict:
+    """The manifest of this run (written on the first run, checked on a resume), with the input's row count."""
+    if (settings.parts / MANIFEST).is_file():
+        return check_manifest(settings)
+    settings.parts.mkdir(parents=True, exist_ok=True)
+    return check_manifest(settings, total_rows=count_rows(settings))
