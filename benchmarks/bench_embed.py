@@ -98,22 +98,26 @@ def _timed(fn) -> float:
 
 # ---------------------------------------------------------------- cases (child)
 def _load(engine: str, models: dict, threads: int):
-    """(callable encoder for `encode`, tokenizer, non-embedding parameter count)."""
-    from evaluation.embedding import load_encoder
-    from evaluation.onnx_encoder import load_onnx_encoder
+    """(encoder for `encode`, tokenizer): only the engine's own model is loaded, so peak memory is its own."""
+    if engine in ("ort", "ort-int8"):
+        from evaluation.onnx_encoder import load_onnx_encoder
 
-    model, tokenizer = load_encoder(models["rexbert"], device="cpu")
-    torch.set_num_threads(threads)
-    params = sum(p.numel() for p in model.parameters()) - model.embeddings.tok_embeddings.weight.numel()
+        return load_onnx_encoder(models["ort"], "int8" if engine == "ort-int8" else "float32", threads)
+    from evaluation.embedding import load_encoder
+
     if engine == "stock":
         from transformers import AutoModel
 
+        from evaluation.loading import load_tokenizer
+
         model = AutoModel.from_pretrained(models["stock"], attn_implementation="sdpa").eval()
-    elif engine in ("ort", "ort-int8"):
-        model, _ = load_onnx_encoder(models["ort"], "int8" if engine == "ort-int8" else "float32", threads)
-    elif engine == "torch-int8":
-        model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-    return model, tokenizer, params
+        tokenizer = load_tokenizer(models["stock"])
+    else:
+        model, tokenizer = load_encoder(models["rexbert"], device="cpu")
+        if engine == "torch-int8":
+            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    torch.set_num_threads(threads)
+    return model, tokenizer
 
 
 def _read_catalog(path: str) -> tuple[list[str], list[str]]:
@@ -148,7 +152,7 @@ def run_job(engine: str, models: dict, catalog: str, out: str, threads: int) -> 
         ids, texts = _read_catalog(catalog)
         _write_parquet(out, ids, model.encode(texts, batch_size=BATCH, convert_to_numpy=True))
     else:
-        model, tokenizer, _ = _load(engine, models, threads)
+        model, tokenizer = _load(engine, models, threads)
         ids, texts = _read_catalog(catalog)
         _write_parquet(out, ids, encode(model, tokenizer, texts, BATCH, max_length=MAX_LENGTH))
     return {"seconds": time.perf_counter() - start}
@@ -158,7 +162,7 @@ def run_encoder(engine: str, models: dict, catalog: str, order: str, threads: in
     """The encoder alone (`model(input_ids, attention_mask)`, padded batches of 32) after one warm-up batch."""
     from evaluation.embedding import length_sorted_batches, tokenize
 
-    model, tokenizer, _ = _load(engine, models, threads)
+    model, tokenizer = _load(engine, models, threads)
     rows, _ = tokenize(tokenizer, _read_catalog(catalog)[1], MAX_LENGTH)
     if order == "arrival":
         batches = [list(range(i, min(i + BATCH, len(rows)))) for i in range(0, len(rows), BATCH)]
@@ -185,7 +189,7 @@ def run_quality(engine: str, models: dict, threads: int) -> dict:
     from evaluation.embedding import encode
     from evaluation.retrieval import load_retrieval_sets, retrieval_metrics
 
-    model, tokenizer, _ = _load(engine, models, threads)
+    model, tokenizer = _load(engine, models, threads)
     esci = CORPUS / "eval" / "esci"
     subset = load_retrieval_sets(str(esci / "test-sample.parquet"), str(esci / "sample-products.jsonl"))[0]
     q_ids, c_ids = list(subset.queries), list(subset.corpus)
@@ -341,14 +345,14 @@ def main() -> None:
               f"Load at start: `{uptime}`; os.getloadavg() = {tuple(round(x, 2) for x in os.getloadavg())}. "
               "**The machine was shared with other jobs: these numbers are noisy; rerun on an idle machine.**", ""]
     body = []
-    for preset in presets:
+    for preset in presets:  # the report is rewritten after each preset, so a cut-short run keeps what it measured
         body += bench_preset(preset, 48 if args.quick else int(rows.get(preset, 96)), work, args.threads, peak)
-    load_end = tuple(round(x, 2) for x in os.getloadavg())
-    text = "\n".join(header + body + [f"Load at end: os.getloadavg() = {load_end}."])
+        load_now = tuple(round(x, 2) for x in os.getloadavg())
+        text = "\n".join(header + body + [f"Load after {preset}: os.getloadavg() = {load_now}."])
+        if args.output:
+            args.output.parent.mkdir(parents=True, exist_ok=True)
+            args.output.write_text(text + "\n")
     print(text)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(text + "\n")
 
 
 if __name__ == "__main__":
