@@ -301,7 +301,8 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) 
     for order in ("arrival", "sorted"):
         for engine in ENCODERS + ("ort-int8", "torch-int8"):
             if (order, engine) in results:
-                label = {"rexbert": "RexBERT classes", "stock": "stock ModernBERT"}.get(engine, names.get(engine))
+                label = {"rexbert": "RexBERT classes", "stock": "stock ModernBERT", "ort": "ONNX Runtime"}.get(
+                    engine, names.get(engine))
                 lines.append(row(f"encoder, {order} order: {label}", (order, engine), (order, "stock")))
     job = {e: results[("job", e)]["seconds"] for e in JOBS}
     arr = {e: results[("arrival", e)]["seconds"] for e in ENCODERS}
