@@ -23,6 +23,7 @@ SUBCOMMANDS = {
     "eval": ("evaluation.cli", "evaluate encoders: masked-token recovery, CoSENT on ESCI, GLUE"),
     "card": ("model_cards.cli", "render model cards and publish checkpoints to the Hub"),
     "embed": ("rexbert.embed_command", "embed a product catalog into Parquet (ids + vectors), resumable, sharded"),
+    "export": ("rexbert.onnx_export", "export a model folder for serving: ONNX Runtime, optionally int8"),
     "convert": ("rexbert.convert_command", "convert a checkpoint between RexBERT (remote code) and stock ModernBERT"),
 }
 
