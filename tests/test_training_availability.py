@@ -14,7 +14,7 @@ from training.availability import REPEAT_WARNING, built_tokens
 from training.config import ConfigError
 from training.corpus import cache_folder
 from training.curriculum import load_phases, plan_curriculum, train_curriculum
-from training.shards import tokenize_to_shards
+from training.tokenize_job import tokenize_to_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "rexbert" / "corpus"

@@ -13,26 +13,22 @@ A local source path that does not exist is an error here, at plan time, before a
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from .config import ConfigError, PhaseConfig, SourceConfig
 from .corpus import cache_folder
-from .shards import MANIFEST
+from .shards import available_tokens
 
 REPEAT_WARNING = 4.0  # passes over a source above which the plan warns (Muennighoff et al. 2023)
 
 
 def built_tokens(folder: Path) -> int | None:
-    """Tokens in a source's shard folder as its manifest counts them; None when nothing is built there.
-    A manifest that says it is incomplete (`"complete": false`) still counts what it holds."""
-    manifest = folder / MANIFEST
-    if not manifest.is_file():
-        return None
+    """Tokens in a source's finished shard folder; None when its build is absent, unfinished or from before
+    shards were built by tasks (the run then builds or refuses it; the plan does not guess)."""
     try:
-        return int(json.loads(manifest.read_text())["tokens"])
-    except (ValueError, KeyError, TypeError):
-        return None  # unreadable: the run rebuilds or refuses it; the plan does not guess
+        return available_tokens(folder)
+    except (ValueError, KeyError, TypeError, OSError):
+        return None
 
 
 def check_local_sources(phase: PhaseConfig) -> None:
