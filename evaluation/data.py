@@ -12,7 +12,7 @@ from datasets.exceptions import DatasetGenerationError
 
 from rexbert.core.data_files import DATASETS_BUILDERS
 from rexbert.core.html_text import html_to_text
-from rexbert.core.hub_upload import use_hub_timeouts
+from rexbert.core.hub_upload import check_hub_answers
 from rexbert.core.paths import check_local_or_hub, hub_failure
 
 
@@ -42,7 +42,7 @@ def load_split(dataset: str | Path, split: str = "test") -> Dataset:
     elif path.is_dir():
         loaded = load_dataset(str(path), split=split)  # a folder of data files
     else:
-        use_hub_timeouts()
+        check_hub_answers(str(dataset), "dataset", repo_type="dataset")  # one line for a server that never answers
         try:
             loaded = load_dataset(str(dataset), split=split)  # a Hub id
         except (OSError, ValueError) as error:  # ConnectionError, DatasetNotFoundError (a FileNotFoundError), ...

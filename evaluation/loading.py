@@ -15,7 +15,7 @@ from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from rexbert.core.hub_upload import use_hub_timeouts
+from rexbert.core.hub_upload import check_hub_answers
 from rexbert.core.paths import check_local_or_hub, hub_failure
 from rexbert.core.weights import check_weight_files
 
@@ -51,7 +51,7 @@ def load_config(name: str, trust_remote_code: bool = False):
     check_local_or_hub(name, "model")
     check_weight_files(name)  # a truncated model.safetensors is named here, before transformers reads it
     if not Path(name).expanduser().exists():
-        use_hub_timeouts()  # a Hub id: a server that never answers ends in an error naming it, not a hang
+        check_hub_answers(name, "model")  # a server that never answers ends in an error naming it, not a hang
     try:
         return _guarded(AutoConfig, name, trust_remote_code)
     except RemoteCodeRefused:

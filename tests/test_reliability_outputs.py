@@ -230,3 +230,24 @@ def test_card_push_to_a_hub_that_never_answers_ends_in_one_line(tmp_path, silent
     assert silent_endpoint in lines[0] and "did not answer within 2 s" in lines[0]
     assert "HF_ENDPOINT" in lines[0] and "HF_TOKEN" in lines[0] and "HF_HUB_OFFLINE" in lines[0]
     assert elapsed < 45  # interpreter start and imports, then the 2 s wait (a retry at most), not for ever
+
+
+@pytest.mark.parametrize("command", [["eval", "mlm", "--model", "someone/rexbert-x", "--dataset", "DATA"],
+                                     ["eval", "mlm", "--model", "MODEL", "--dataset", "someone/esci-x"]])
+def test_loading_a_hub_id_from_a_hub_that_never_answers_ends_in_one_line(tmp_path, silent_endpoint, command):
+    """A model or dataset given by Hub id: one probe with the timeout, not the downloads' retries per file."""
+    data = tmp_path / "products.jsonl"
+    data.write_text(json.dumps({"title": "Navy blue running shoes"}) + "\n")
+    model = _model_folder(tmp_path / "m")
+    command = [{"DATA": str(data), "MODEL": str(model)}.get(part, part) for part in command]
+    env = {**os.environ, "HF_ENDPOINT": silent_endpoint, "HF_HUB_OFFLINE": "0", "HF_HUB_DOWNLOAD_TIMEOUT": "2",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HOME": str(tmp_path / "hf-home")}
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "rexbert.cli", *command, "--text-columns", "title", "--output",
+                           str(tmp_path / "out.json")], env=env, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - started
+    lines = [line for line in done.stderr.splitlines() if "error" in line]  # datasets' progress bars aside
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1 and silent_endpoint in lines[0] and "did not answer within 2 s" in lines[0], done.stderr
+    assert "someone/" in lines[0]  # names the id it was loading
+    assert elapsed < 60

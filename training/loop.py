@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
-from rexbert.core.hub_upload import upload_folder_to_hub, use_hub_timeouts
+from rexbert.core.hub_upload import check_hub_answers, upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output, writing
 from rexbert.core.paths import hub_failure, looks_local
 from rexbert.core.weights import check_weight_files
@@ -102,7 +102,7 @@ def resolve_init(config: PhaseConfig, root: Path) -> str:
         raise FileNotFoundError(f"{config.name}: model.init_from {name!r} is neither a phase under {root} "
                                 f"nor a folder ({Path(name).expanduser().absolute()} does not exist); run that phase "
                                 "first, or fix the path.")
-    use_hub_timeouts()  # a Hub id: a server that never answers ends in an error naming it, not a hang
+    check_hub_answers(name, f"{config.name}: model.init_from")  # a server that never answers: one line, not a hang
     return name
 
 

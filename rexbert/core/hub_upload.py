@@ -58,6 +58,24 @@ def use_hub_timeouts() -> float:
     return seconds
 
 
+def check_hub_answers(repo_id: str, what: str, repo_type: str = "model") -> None:
+    """Before a Hub id is loaded: bounds every later request (`use_hub_timeouts`) and asks the Hub once about
+    `repo_id`, so that a server that never answers ends in one line naming it, instead of the downloads' own
+    retries (several per file, each waiting the whole timeout). Any answer (found, not found, gated) passes: the
+    load reports those itself. Offline mode reads the cache only, so nothing is asked."""
+    from huggingface_hub import HfApi, is_offline_mode
+    from huggingface_hub.errors import HfHubHTTPError
+
+    if is_offline_mode():
+        use_hub_timeouts()
+        return
+    with hub_call(f"{what} {repo_id!r}"):
+        try:
+            HfApi().repo_info(repo_id, repo_type=repo_type, timeout=hub_timeout())
+        except HfHubHTTPError:
+            pass
+
+
 def endpoint() -> str:
     from huggingface_hub import constants
 
