@@ -237,12 +237,14 @@ def test_labelling_that_fails_every_item_exits_non_zero(serve, tmp_path, capsys)
     import yaml
 
     from rexbert.cli import main as cli
+    from rexbert.core.outputs import mark_output
 
     server, url = serve(lambda text, attempt, body: (503, {"error": "down"}))
     samples = tmp_path / "out" / "samples"
     samples.mkdir(parents=True)
     samples.joinpath("photo.jsonl").write_text(
         "".join(json.dumps({"id": str(i), "domain": "photo", "text": t}) + "\n" for i, t in enumerate(TEXTS)))
+    mark_output(tmp_path / "out", "rexbert curate")  # as the sample stage that wrote samples/ leaves it
     config = {"output_dir": str(tmp_path / "out"), "domains": ["photo"],
               "label": {"base_url": url, "max_retries": 0, "backoff_s": 0.01}}
     (tmp_path / "c.yaml").write_text(yaml.safe_dump(config))

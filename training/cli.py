@@ -39,8 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tokenize.add_argument("--ray-address", default="auto", help="Ray cluster (auto, host:6379, or local)")
     tokenize.add_argument("--cpus-per-task", type=_positive_int, default=1, help="Slurm/Ray CPUs per task")
     tokenize.add_argument("--mem-per-cpu-gb", type=float, default=2.0, help="Slurm/Ray memory per CPU")
-    tokenize.add_argument("--slurm-partition", default="cpu")
-    tokenize.add_argument("--slurm-time", default="24:00:00")
+    tokenize.add_argument("--slurm-partition", default="cpu", help="Slurm partition of the tasks")
+    tokenize.add_argument("--slurm-time", default="24:00:00", help="Slurm time limit per task")
     tokenize.add_argument("--no-progress", action="store_true", help="no progress bars")
     tokenize.set_defaults(func=run_tokenize)
 
