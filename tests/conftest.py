@@ -38,15 +38,18 @@ def stock_twin(model: torch.nn.Module, attn_implementation: str = "sdpa", head: 
     return stock.eval()
 
 
-def padded_batch(lengths: list[int], seed: int = 0, left: bool = False):
-    """Random ids in `[CLS] ... [SEP]` rows of the given lengths, padded (right or left) with [PAD]."""
+def padded_batch(lengths: list[int], seed: int = 0, left: bool = False, id_range: tuple[int, int] = (100, 50000),
+                 specials: tuple[int, int, int] = (PAD, CLS, SEP)):
+    """Random ids from `id_range` in `[CLS] ... [SEP]` rows of the given lengths, padded (right or left) with
+    [PAD]; `specials` are the (PAD, CLS, SEP) ids of the vocabulary in use."""
+    pad, cls, sep = specials
     gen = torch.Generator().manual_seed(seed)
     width = max(lengths)
-    ids = torch.full((len(lengths), width), PAD)
+    ids = torch.full((len(lengths), width), pad)
     mask = torch.zeros(len(lengths), width, dtype=torch.long)
     for row, length in enumerate(lengths):
-        tokens = torch.randint(100, 50000, (length,), generator=gen)
-        tokens[0], tokens[-1] = CLS, SEP
+        tokens = torch.randint(*id_range, (length,), generator=gen)
+        tokens[0], tokens[-1] = cls, sep
         span = slice(width - length, width) if left else slice(0, length)
         ids[row, span] = tokens
         mask[row, span] = 1
@@ -82,3 +85,19 @@ def mlm_model():
 
 
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def ray_with_checkout_on_path(*folders: str):
+    """A local Ray instance (2 CPUs) whose workers import the checkout's packages (and `folders`), for fixtures."""
+    import ray
+
+    root = str(Path(__file__).parent.parent)
+    old = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([*folders, root] + ([old] if old else []))
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield
+    ray.shutdown()
+    if old is None:
+        os.environ.pop("PYTHONPATH")
+    else:
+        os.environ["PYTHONPATH"] = old

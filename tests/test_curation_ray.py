@@ -11,14 +11,13 @@ import json
 import os
 import shutil
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
 ray = pytest.importorskip("ray")
 
-from conftest import curation_test_config  # noqa: E402
+from conftest import curation_test_config, ray_with_checkout_on_path  # noqa: E402
 from curation.config import DistillConfig  # noqa: E402
 from curation.layout import Layout  # noqa: E402
 from curation.pipeline import IncompleteJobError, build_executors, run_executors, run_pipeline  # noqa: E402
@@ -112,17 +111,7 @@ def local_output(trained):
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    # workers import this module (the fault-injection step) and the checkout's packages
-    here, root = str(Path(__file__).parent), str(Path(__file__).parent.parent)
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([here, root] + ([old] if old else []))
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH")
-    else:
-        os.environ["PYTHONPATH"] = old
+    yield from ray_with_checkout_on_path(str(Path(__file__).parent))  # workers import this module's fault step
 
 
 def test_an_unreachable_ray_cluster_is_an_error_naming_the_address(monkeypatch):

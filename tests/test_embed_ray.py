@@ -3,12 +3,11 @@ here): the same rows and vectors, byte for byte, as one process."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import ray_with_checkout_on_path, tiny_config
 
 ray = pytest.importorskip("ray")
 
@@ -23,16 +22,7 @@ PRODUCTS = Path(__file__).parent / "data" / "esci_sample" / "sample-products.jso
 
 @pytest.fixture(scope="module")
 def ray_cluster():
-    root = str(Path(__file__).parent.parent)  # workers import the checkout's packages
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([root] + ([old] if old else []))
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield
-    ray.shutdown()
-    if old is None:
-        os.environ.pop("PYTHONPATH")
-    else:
-        os.environ["PYTHONPATH"] = old
+    yield from ray_with_checkout_on_path()
 
 
 def test_ray_shards_give_the_one_process_file(ray_cluster, tmp_path):

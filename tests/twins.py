@@ -8,6 +8,7 @@ import torch
 import transformers
 
 import modeling_rexbert
+from conftest import padded_batch
 from modeling_rexbert.convert import to_modernbert_config
 
 PAD, CLS, SEP = 0, 1, 2
@@ -34,17 +35,8 @@ def twins(head: str = "ForMaskedLM", stock_attention: str = "sdpa", seed: int = 
 
 
 def batch(lengths=LENGTHS, seed: int = 0, left: bool = False):
-    """Random `[CLS] ... [SEP]` rows of the given lengths, padded right (or left) with PAD."""
-    gen = torch.Generator().manual_seed(seed)
-    width = max(lengths)
-    ids = torch.full((len(lengths), width), PAD)
-    mask = torch.zeros(len(lengths), width, dtype=torch.long)
-    for row, length in enumerate(lengths):
-        tokens = torch.randint(3, 512, (length,), generator=gen)
-        tokens[0], tokens[-1] = CLS, SEP
-        span = slice(width - length, width) if left else slice(0, length)
-        ids[row, span], mask[row, span] = tokens, 1
-    return ids, mask
+    """Random `[CLS] ... [SEP]` rows of the given lengths in the tiny vocabulary, padded right (or left) with PAD."""
+    return padded_batch(lengths, seed, left, id_range=(3, 512), specials=(PAD, CLS, SEP))
 
 
 def mlm_labels(ids: torch.Tensor, mask: torch.Tensor, every: int = 3) -> torch.Tensor:
