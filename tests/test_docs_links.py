@@ -22,7 +22,7 @@ HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 def markdown_files() -> list[Path]:
     """The repository's markdown files (git's list when this is a checkout, else a walk without work folders)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--", "*.md"], cwd=ROOT, capture_output=True, check=True,
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.md"], cwd=ROOT, capture_output=True, check=True,
                                 timeout=30).stdout.decode().split("\0")
         files = [ROOT / name for name in listed if name]
         if files:
@@ -102,3 +102,20 @@ def test_a_dead_link_is_found(tmp_path, monkeypatch):
 @pytest.mark.parametrize("path", markdown_files(), ids=lambda p: str(p.relative_to(ROOT)))
 def test_relative_links_resolve(path):
     assert dead_links(path) == []
+
+
+TEST_FILE = re.compile(r"\btests/(test_\w+\.py)\b")
+TEST_NAME = re.compile(r"(?<![\w/.])(test_\w+)\b(?!\.py)")
+
+
+def test_every_test_the_docs_name_exists():
+    """A promise that names its test (docs/reliability.md, the READMEs) names one that is there."""
+    defined = {name for path in (ROOT / "tests").glob("test_*.py")
+               for name in re.findall(r"^\s*def (test_\w+)", path.read_text(encoding="utf-8"), re.MULTILINE)}
+    missing = []
+    for path in markdown_files():
+        text = path.read_text(encoding="utf-8")
+        missing += [f"{path.relative_to(ROOT)}: tests/{name}" for name in TEST_FILE.findall(text)
+                    if not (ROOT / "tests" / name).is_file()]
+        missing += [f"{path.relative_to(ROOT)}: {name}" for name in TEST_NAME.findall(text) if name not in defined]
+    assert missing == []
