@@ -119,3 +119,27 @@ def test_every_test_the_docs_name_exists():
                     if not (ROOT / "tests" / name).is_file()]
         missing += [f"{path.relative_to(ROOT)}: {name}" for name in TEST_NAME.findall(text) if name not in defined]
     assert missing == []
+
+
+def linked_pages(path: Path) -> set[Path]:
+    pages = set()
+    for _, line in prose_lines(path.read_text(encoding="utf-8")):
+        for target in LINK.findall(line):
+            file_part = target.partition("#")[0]
+            if file_part and not re.match(r"^[a-z][a-z0-9+.-]*:", target, re.IGNORECASE):
+                linked = (path.parent / file_part).resolve()
+                if linked.suffix == ".md" and linked.is_file():
+                    pages.add(linked)
+    return pages
+
+
+def test_every_page_is_reachable_from_the_readme():
+    """The README is the front door: every markdown page of the project is a few links away from it."""
+    seen, todo = set(), [(ROOT / "README.md").resolve()]
+    while todo:
+        page = todo.pop()
+        if page not in seen:
+            seen.add(page)
+            todo += linked_pages(page) - seen
+    unreachable = sorted(str(p.relative_to(ROOT)) for p in markdown_files() if p.resolve() not in seen)
+    assert unreachable == []
