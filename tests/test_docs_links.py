@@ -22,9 +22,9 @@ HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 def markdown_files() -> list[Path]:
     """The repository's markdown files (git's list when this is a checkout, else a walk without work folders)."""
     try:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.md"], cwd=ROOT, capture_output=True, check=True,
-                                timeout=30).stdout.decode().split("\0")
-        files = [ROOT / name for name in listed if name]
+        command = ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.md"]
+        listed = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, timeout=30).stdout.decode()
+        files = [ROOT / name for name in listed.split("\0") if name]
         if files:
             return [f for f in files if f.is_file()]
     except (OSError, subprocess.SubprocessError):
