@@ -15,12 +15,12 @@ from .plots import domain_distribution_png
 TEMPLATES = Path(__file__).with_name("templates")  # the card's prose (Jinja), shipped as package data
 
 
-def domain_counts(dataset_dir: str) -> tuple[Counter, Counter]:
-    """Documents and (whitespace) words per domain in the written Parquet shards."""
+def domain_counts(data_dir: str) -> tuple[Counter, Counter]:
+    """Documents and (whitespace) words per domain in the written Parquet shards (`Layout.dataset_data`)."""
     import pyarrow.parquet as pq
 
     docs, words = Counter(), Counter()
-    for path in sorted(glob.glob(os.path.join(dataset_dir, "data", "*.parquet"))):
+    for path in sorted(glob.glob(os.path.join(data_dir, "*.parquet"))):
         table = pq.read_table(path, columns=["text", "domain"])
         for text, domain in zip(table.column("text").to_pylist(), table.column("domain").to_pylist()):
             docs[domain] += 1
@@ -78,9 +78,9 @@ def render_dataset_card(layout: Layout, repo_id: str, pretty_name: str, license:
     rows = step_rows(layout)
     if not rows:
         raise FileNotFoundError(f"no pipeline stats under {layout.work}: run `rexbert curate filter` first")
-    docs, words = domain_counts(layout.dataset)
+    docs, words = domain_counts(layout.dataset_data)
     if not docs:
-        raise FileNotFoundError(f"no Parquet shards in {layout.dataset}/data")
+        raise FileNotFoundError(f"no Parquet shards in {layout.dataset_data}")
     domain_distribution_png(layout.chart, dict(words), f"{pretty_name}: domain distribution", unit="words")
     total_words = sum(words.values())
     stage_table = ["| job | step | docs in | kept | dropped | tokens kept | tokens dropped | dropped by reason |",

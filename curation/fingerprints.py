@@ -11,10 +11,10 @@ field or file changed, and the stages that read its output see their inputs chan
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
+from typing import TYPE_CHECKING
 
 from rexbert.core.fingerprint import source_fingerprint
 from rexbert.core.outputs import write_text_atomic
@@ -22,32 +22,15 @@ from rexbert.core.outputs import write_text_atomic
 from .config import CurationConfig
 from .layout import Layout
 
-
-def _section(cfg: CurationConfig, name: str) -> dict:
-    value = getattr(cfg, name)
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+if TYPE_CHECKING:
+    from .stages import Stage
 
 
-def stage_inputs(cfg: CurationConfig, stage: str) -> dict:
+def stage_inputs(cfg: CurationConfig, stage: Stage) -> dict:
     """{"config": the config values the stage reads, "files": {path: fingerprint}} (None for a Hub path)."""
-    layout, root = Layout(cfg.output_dir), cfg.output_dir
-    samples, labels = os.path.join(root, "samples"), os.path.join(root, "labels", "labels.jsonl")
-    f = cfg.filter
-    config, files = {
-        "sample": ({"domains": cfg.domains, "sample": _section(cfg, "sample")}, [cfg.sample.source]),
-        "label": ({"domains": cfg.domains, "label": _section(cfg, "label")}, [samples]),
-        "audit": ({"audit": _section(cfg, "audit")}, [labels]),
-        "distill": ({"domains": cfg.domains, "distill": _section(cfg, "distill")}, [labels]),
-        "filter": ({"domains": cfg.domains, "filter": _section(cfg, "filter"),
-                    "sample": {"text_key": cfg.sample.text_key, "domain_key": cfg.sample.domain_key},
-                    "executor": {"tasks": cfg.executor.tasks, "dedup_tasks": cfg.executor.dedup_tasks}},
-                   [f.input, layout.models, *f.blocklist.word_files, *f.blocklist.url_files,
-                    *([f.tokenizer_file] if f.tokenizer_file else [])]),
-        "card": ({"card": _section(cfg, "card"), "filter": {"tokenizer_file": f.tokenizer_file}},
-                 [os.path.join(layout.dataset, "data")]),
-    }[stage]
+    config, files = stage.inputs(cfg, Layout(cfg.output_dir))
     return {"config": json.loads(json.dumps(config)),
-            "files": {_key(path, root): source_fingerprint(path) for path in files}}
+            "files": {_key(path, cfg.output_dir): source_fingerprint(path) for path in files}}
 
 
 def _key(path: str, root: str) -> str:
@@ -56,14 +39,8 @@ def _key(path: str, root: str) -> str:
     return path if relative.startswith("..") else os.path.join("<output_dir>", relative)
 
 
-def reusable_outputs(cfg: CurationConfig, stage: str) -> list[str]:
-    """Outputs a rerun would pick up instead of rewriting (datatrove skips tasks it logged as complete)."""
-    layout = Layout(cfg.output_dir)
-    return [layout.work, os.path.join(layout.dataset, "data")] if stage == "filter" else []
-
-
 def _record_path(cfg: CurationConfig, stage: str) -> str:
-    return os.path.join(cfg.output_dir, "fingerprints", f"{stage}.json")
+    return Layout(cfg.output_dir).fingerprint(stage)
 
 
 def _changes(old, new, where: str = "") -> list[str]:
@@ -101,20 +78,20 @@ def save_record(cfg: CurationConfig, stage: str, inputs: dict, summary: dict | N
     write_text_atomic(_record_path(cfg, stage), json.dumps(record, indent=1, default=str))
 
 
-def prepare(cfg: CurationConfig, stage: str, log=print) -> tuple[dict, dict | None]:
+def prepare(cfg: CurationConfig, stage: Stage, log=print) -> tuple[dict, dict | None]:
     """(the stage's current inputs, the summary to reuse when it is up to date, else None). A stage
     whose inputs changed, or whose reusable outputs predate fingerprints, has those outputs removed."""
     current = stage_inputs(cfg, stage)
-    recorded = load_record(cfg, stage)
+    recorded = load_record(cfg, stage.name)
     reason = stale_reason(recorded, current)
     if reason is None and recorded is not None and recorded.get("complete"):
-        log(f"curate {stage}: up to date (inputs unchanged since {_record_path(cfg, stage)})")
+        log(f"curate {stage.name}: up to date (inputs unchanged since {_record_path(cfg, stage.name)})")
         return current, recorded["summary"]
-    leftovers = [path for path in reusable_outputs(cfg, stage) if os.path.exists(path)]
+    leftovers = [path for path in stage.reusable(Layout(cfg.output_dir)) if os.path.exists(path)]
     if recorded is None and leftovers:
         reason = "its output was written before stages recorded their inputs"
     if reason is not None:
-        log(f"curate {stage}: rerunning, {reason}")
+        log(f"curate {stage.name}: rerunning, {reason}")
         for path in leftovers:
             shutil.rmtree(path)
     return current, None

@@ -7,6 +7,8 @@ import os
 from dataclasses import dataclass
 
 JOBS = ("1_filter", "2_buckets", "3_cluster", "4_write")
+# files one stage writes into the folder it is given and a later stage reads (the writers name them from here)
+LABELS_FILE, LABEL_FAILURES_FILE, AUDIT_REPORT_FILE = "labels.jsonl", "failed.jsonl", "report.json"
 
 
 @dataclass(frozen=True)
@@ -30,11 +32,11 @@ class Layout:
 
     @property
     def labels_file(self) -> str:
-        return os.path.join(self.labels, "labels.jsonl")
+        return os.path.join(self.labels, LABELS_FILE)
 
     @property
     def label_failures(self) -> str:
-        return os.path.join(self.labels, "failed.jsonl")
+        return os.path.join(self.labels, LABEL_FAILURES_FILE)
 
     @property
     def label_cache(self) -> str:
@@ -47,7 +49,7 @@ class Layout:
 
     @property
     def audit_report(self) -> str:
-        return os.path.join(self.audit, "report.json")
+        return os.path.join(self.audit, AUDIT_REPORT_FILE)
 
     @property
     def audit_cache(self) -> str:
