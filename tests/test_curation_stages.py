@@ -331,3 +331,39 @@ def test_dataset_card_prose_is_a_shipped_template(tmp_path, monkeypatch):
     for package in ("curation", "model_cards"):
         shipped = [p.relative_to(root / package).as_posix() for p in (root / package / "templates").iterdir()]
         assert shipped and all(any(fnmatch(f, p) for p in patterns[package]) for f in shipped), package
+
+
+def test_a_new_stage_is_one_entry_in_the_table(tmp_path, monkeypatch, capsys):
+    """A stage added to `STAGES` is a `rexbert curate` subcommand, runs last in `run`, and is fingerprinted:
+    the next run finds it up to date, and a change of the config it reads reruns it."""
+    import yaml
+
+    from curation import stages
+    from curation.layout import Layout
+    from rexbert.cli import main as cli
+
+    runs = []
+
+    def stage_count(cfg, progress=True, verbose=False):
+        runs.append(list(cfg.domains))
+        Path(Layout(cfg.output_dir).root, "count.txt").write_text(str(len(cfg.domains)))
+        return {"domains": len(cfg.domains)}
+
+    count = stages.Stage("count", "count the configured domains", stage_count,
+                         lambda cfg, layout: ({"domains": cfg.domains}, []))
+    monkeypatch.setattr(stages, "STAGES", {**stages.STAGES, "count": count})
+    config = tmp_path / "curate.yaml"
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "domains": ["hobby"]}))
+
+    with pytest.raises(SystemExit):
+        cli(["curate", "--help"])
+    assert "count the configured domains" in capsys.readouterr().out
+    assert cli(["curate", "count", "--config", str(config), "--no-progress"]) == 0
+    assert "[count]\n  domains: 1" in capsys.readouterr().out
+    skip = ",".join(name for name in stages.STAGES if name != "count")
+    assert cli(["curate", "run", "--config", str(config), "--no-progress", "--skip", skip]) == 0
+    assert "curate count: up to date" in capsys.readouterr().out and runs == [["hobby"]]
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "domains": ["hobby", "news"]}))
+    assert cli(["curate", "run", "--config", str(config), "--no-progress", "--skip", skip]) == 0
+    assert "curate count: rerunning, config changed (domains" in capsys.readouterr().out
+    assert runs[-1] == ["hobby", "news"] and (tmp_path / "out" / "count.txt").read_text() == "2"
