@@ -162,13 +162,27 @@ def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
 
 
 def _retrieval_facts(results: list[EvalResult]) -> dict:
-    """What the retrieval table measured (the template words it): corpus and query counts per locale, and the
-    ESCI gain from which a product counts as relevant."""
+    """What the retrieval table measured (the template words it): corpus and query counts per locale, the ESCI
+    gain from which a product counts as relevant, and the table."""
     sizes = sorted({(r.settings.get("locale", ""), r.settings.get("queries"), r.settings.get("corpus"))
                     for r in results})
     floors = {r.settings.get("min_relevant_gain") for r in results}
     return {"sizes": [{"locale": loc, "queries": f"{q:,}", "corpus": f"{c:,}"} for loc, q, c in sizes if q and c],
-            "exact_only": floors == {1.0}, "gains": [str(g) for g in sorted(floors)]}
+            "exact_only": floors == {1.0}, "gains": [str(g) for g in sorted(floors)],
+            "table": render_table(results, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())}
+
+
+def _evaluation(results: list[EvalResult], output_dir: Path) -> dict:
+    """The Evaluation section's tables and plots (written to `output_dir`), for the template; None where absent."""
+    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
+    retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
+    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
+    return {"has_results": bool(results), "masked_table": masked_token_table(masked) if masked else None,
+            "fine_tuned_table": render_table([r for r, _ in _aggregate(other)],
+                                             column_key=lambda r: f"{r.task} {r.split} {r.metric}") if other else None,
+            "seed_spread": _seed_spread(other), "retrieval": _retrieval_facts(retrieval) if retrieval else None,
+            "topk_plot": _plot_topk(results, output_dir / "topk_by_block_size.png"),
+            "spearman_plot": _plot_spearman(results, output_dir / "esci_spearman_by_model.png")}
 
 
 def usage_snippets(name: str) -> list[str]:
@@ -238,23 +252,13 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
                          eval_results=_hub_results(ours) or None)
     if evaluated_on:  # the Hub links evaluation datasets from the metadata too
         data.datasets = sorted(set(data.datasets or []) | set(evaluated_on))
-    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
-    retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
-    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
     card = ModelCard.from_template(
         data, template_path=str(TEMPLATE), name=name, tldr=tldr, recipe=recipe, limitations=limitations,
-        notes=notes or [], folder=model_dir.name, run=recorded_run(model_dir), run_suffix=RUN_SUFFIX,
+        notes=notes or [], folder=model_dir.name, run_suffix=RUN_SUFFIX,
+        run=recorded_run(model_dir),  # the run's own configs, never the paper's recipe by default
         facts={"layers": facts["num_hidden_layers"], "hidden": facts["hidden_size"],
                "positions": f"{facts['max_position_embeddings'] or 0:,}"},
-        snippets=usage_snippets(model_id), has_results=bool(results),
-        masked_table=masked_token_table(masked) if masked else None,
-        fine_tuned_table=render_table([r for r, _ in _aggregate(other)],
-                                      column_key=lambda r: f"{r.task} {r.split} {r.metric}") if other else None,
-        seed_spread=_seed_spread(other),
-        retrieval={**_retrieval_facts(retrieval), "table": render_table(
-            retrieval, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())} if retrieval else None,
-        topk_plot=_plot_topk(results, output_dir / "topk_by_block_size.png"),
-        spearman_plot=_plot_spearman(results, output_dir / "esci_spearman_by_model.png"))
+        snippets=usage_snippets(model_id), **_evaluation(results, output_dir))
     readme = output_dir / "README.md"
     card.save(readme)
     mark_output(output_dir, "rexbert card render", files=CARD_FILES)
