@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from typing import TYPE_CHECKING
 
 from rexbert.core.fingerprint import source_fingerprint
 from rexbert.core.outputs import write_text_atomic
@@ -22,13 +21,10 @@ from rexbert.core.outputs import write_text_atomic
 from .config import CurationConfig
 from .layout import Layout
 
-if TYPE_CHECKING:
-    from .stages import Stage
 
-
-def stage_inputs(cfg: CurationConfig, stage: Stage) -> dict:
-    """{"config": the config values the stage reads, "files": {path: fingerprint}} (None for a Hub path)."""
-    config, files = stage.inputs(cfg, Layout(cfg.output_dir))
+def stage_inputs(cfg: CurationConfig, config: dict, files: list[str]) -> dict:
+    """The record of a stage's inputs (`Stage.inputs`): {"config": the config values it reads, "files": {path:
+    fingerprint}} (None for a Hub path)."""
     return {"config": json.loads(json.dumps(config)),
             "files": {_key(path, cfg.output_dir): source_fingerprint(path) for path in files}}
 
@@ -78,20 +74,22 @@ def save_record(cfg: CurationConfig, stage: str, inputs: dict, summary: dict | N
     write_text_atomic(_record_path(cfg, stage), json.dumps(record, indent=1, default=str))
 
 
-def prepare(cfg: CurationConfig, stage: Stage, log=print) -> tuple[dict, dict | None]:
-    """(the stage's current inputs, the summary to reuse when it is up to date, else None). A stage
-    whose inputs changed, or whose reusable outputs predate fingerprints, has those outputs removed."""
-    current = stage_inputs(cfg, stage)
-    recorded = load_record(cfg, stage.name)
+def prepare(cfg: CurationConfig, stage: str, inputs: tuple[dict, list[str]], reusable: list[str],
+            log=print) -> tuple[dict, dict | None]:
+    """(the stage's current inputs, the summary to reuse when it is up to date, else None), from what the stage
+    reads (`inputs`: config values, files) and the outputs a rerun would pick up (`reusable`). A stage whose inputs
+    changed, or whose reusable outputs predate fingerprints, has those outputs removed."""
+    current = stage_inputs(cfg, *inputs)
+    recorded = load_record(cfg, stage)
     reason = stale_reason(recorded, current)
     if reason is None and recorded is not None and recorded.get("complete"):
-        log(f"curate {stage.name}: up to date (inputs unchanged since {_record_path(cfg, stage.name)})")
+        log(f"curate {stage}: up to date (inputs unchanged since {_record_path(cfg, stage)})")
         return current, recorded["summary"]
-    leftovers = [path for path in stage.reusable(Layout(cfg.output_dir)) if os.path.exists(path)]
+    leftovers = [path for path in reusable if os.path.exists(path)]
     if recorded is None and leftovers:
         reason = "its output was written before stages recorded their inputs"
     if reason is not None:
-        log(f"curate {stage.name}: rerunning, {reason}")
+        log(f"curate {stage}: rerunning, {reason}")
         for path in leftovers:
             shutil.rmtree(path)
     return current, None

@@ -188,8 +188,8 @@ def run_stage(name: str, cfg: CurationConfig, progress: bool = True, verbose: bo
 
     from . import fingerprints
 
-    stage = STAGES[name]
-    inputs, up_to_date = fingerprints.prepare(cfg, stage, log)
+    stage, layout = STAGES[name], Layout(cfg.output_dir)
+    inputs, up_to_date = fingerprints.prepare(cfg, name, stage.inputs(cfg, layout), stage.reusable(layout), log)
     if up_to_date is not None:
         return up_to_date
     with writing(cfg.output_dir):
