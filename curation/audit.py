@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, cohen_kappa_score, confusion_matrix
 
 from .labels.run import label_records
+from .layout import AUDIT_REPORT_FILE
 from .sampling import read_jsonl
 
 
@@ -62,7 +63,7 @@ def run_audit(labels_path: str, auditor, out_dir: str, sample_size: int = 500, m
     report["stable"] = bool(report["kappa"] is not None and report["kappa"] >= min_kappa)
     report["worst_domain_kappa"] = float(np.min(kappas)) if kappas else None
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
+    with open(os.path.join(out_dir, AUDIT_REPORT_FILE), "w", encoding="utf-8") as f:
         json.dump(report, f, indent=2, ensure_ascii=False)
     log_path = os.path.join(out_dir, "revisions.json")
     log = json.load(open(log_path, encoding="utf-8")) if os.path.exists(log_path) else []

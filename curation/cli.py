@@ -1,19 +1,10 @@
-"""`rexbert curate <stage>`: sample, label, audit, distill, filter, card, publish, run, demo-data."""
+"""`rexbert curate <stage>`: one subcommand per stage of `stages.STAGES` (sample, label, audit, distill, filter,
+card), `run` for the chain, and publish and demo-data."""
 
 from __future__ import annotations
 
 import argparse
 import json
-
-STAGE_HELP = {
-    "sample": "reproducible per-domain samples from FineFineWeb (or local files in its layout)",
-    "label": "binary relevance labels (OpenAI-compatible server; 'rules'/'provenance' backends for demos)",
-    "audit": "a stronger model relabels a sample; agreement, kappa, confusion, disagreements",
-    "distill": "per-domain fastText classifiers, held-out validation, thresholds for a target precision",
-    "filter": "the datatrove pipeline: language, quality, blocklists, score threshold, MinHash dedup -> Parquet",
-    "card": "dataset card with stage-by-stage counts and the domain-distribution chart",
-}
-
 
 CONFIG_HELP = "YAML config (see curation/configs/)"
 
@@ -30,15 +21,17 @@ def _stage_options(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     from rexbert.cli import add_command
 
+    from .stages import STAGES
+
     parser = add_command(subparsers, "curate", description="Build Ecom-niverse (paper section 3) on datatrove: each "
                          "stage alone, or `run` for the chain; every stage reads one YAML config "
                          "(curation/configs/).")
     stages = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    for name, text in STAGE_HELP.items():
-        p = add_command(stages, name, help=text)
+    for stage in STAGES.values():  # the table of stages: one subcommand each
+        p = add_command(stages, stage.name, help=stage.help)
         _stage_options(p)
         p.set_defaults(func=run_stage)
-    run = add_command(stages, "run", help="the whole chain: sample, label, audit, distill, filter, card")
+    run = add_command(stages, "run", help=f"the whole chain: {', '.join(STAGES)}")
     _stage_options(run)
     run.add_argument("--skip", default="", help="comma-separated stages to skip (e.g. sample,label to reuse labels)")
     run.set_defaults(func=run_chain)

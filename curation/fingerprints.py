@@ -11,7 +11,6 @@ field or file changed, and the stages that read its output see their inputs chan
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -23,31 +22,11 @@ from .config import CurationConfig
 from .layout import Layout
 
 
-def _section(cfg: CurationConfig, name: str) -> dict:
-    value = getattr(cfg, name)
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
-
-
-def stage_inputs(cfg: CurationConfig, stage: str) -> dict:
-    """{"config": the config values the stage reads, "files": {path: fingerprint}} (None for a Hub path)."""
-    layout, root = Layout(cfg.output_dir), cfg.output_dir
-    samples, labels = os.path.join(root, "samples"), os.path.join(root, "labels", "labels.jsonl")
-    f = cfg.filter
-    config, files = {
-        "sample": ({"domains": cfg.domains, "sample": _section(cfg, "sample")}, [cfg.sample.source]),
-        "label": ({"domains": cfg.domains, "label": _section(cfg, "label")}, [samples]),
-        "audit": ({"audit": _section(cfg, "audit")}, [labels]),
-        "distill": ({"domains": cfg.domains, "distill": _section(cfg, "distill")}, [labels]),
-        "filter": ({"domains": cfg.domains, "filter": _section(cfg, "filter"),
-                    "sample": {"text_key": cfg.sample.text_key, "domain_key": cfg.sample.domain_key},
-                    "executor": {"tasks": cfg.executor.tasks, "dedup_tasks": cfg.executor.dedup_tasks}},
-                   [f.input, layout.models, *f.blocklist.word_files, *f.blocklist.url_files,
-                    *([f.tokenizer_file] if f.tokenizer_file else [])]),
-        "card": ({"card": _section(cfg, "card"), "filter": {"tokenizer_file": f.tokenizer_file}},
-                 [os.path.join(layout.dataset, "data")]),
-    }[stage]
+def stage_inputs(cfg: CurationConfig, config: dict, files: list[str]) -> dict:
+    """The record of a stage's inputs (`Stage.inputs`): {"config": the config values it reads, "files": {path:
+    fingerprint}} (None for a Hub path)."""
     return {"config": json.loads(json.dumps(config)),
-            "files": {_key(path, root): source_fingerprint(path) for path in files}}
+            "files": {_key(path, cfg.output_dir): source_fingerprint(path) for path in files}}
 
 
 def _key(path: str, root: str) -> str:
@@ -56,14 +35,8 @@ def _key(path: str, root: str) -> str:
     return path if relative.startswith("..") else os.path.join("<output_dir>", relative)
 
 
-def reusable_outputs(cfg: CurationConfig, stage: str) -> list[str]:
-    """Outputs a rerun would pick up instead of rewriting (datatrove skips tasks it logged as complete)."""
-    layout = Layout(cfg.output_dir)
-    return [layout.work, os.path.join(layout.dataset, "data")] if stage == "filter" else []
-
-
 def _record_path(cfg: CurationConfig, stage: str) -> str:
-    return os.path.join(cfg.output_dir, "fingerprints", f"{stage}.json")
+    return Layout(cfg.output_dir).fingerprint(stage)
 
 
 def _changes(old, new, where: str = "") -> list[str]:
@@ -101,16 +74,18 @@ def save_record(cfg: CurationConfig, stage: str, inputs: dict, summary: dict | N
     write_text_atomic(_record_path(cfg, stage), json.dumps(record, indent=1, default=str))
 
 
-def prepare(cfg: CurationConfig, stage: str, log=print) -> tuple[dict, dict | None]:
-    """(the stage's current inputs, the summary to reuse when it is up to date, else None). A stage
-    whose inputs changed, or whose reusable outputs predate fingerprints, has those outputs removed."""
-    current = stage_inputs(cfg, stage)
+def prepare(cfg: CurationConfig, stage: str, inputs: tuple[dict, list[str]], reusable: list[str],
+            log=print) -> tuple[dict, dict | None]:
+    """(the stage's current inputs, the summary to reuse when it is up to date, else None), from what the stage
+    reads (`inputs`: config values, files) and the outputs a rerun would pick up (`reusable`). A stage whose inputs
+    changed, or whose reusable outputs predate fingerprints, has those outputs removed."""
+    current = stage_inputs(cfg, *inputs)
     recorded = load_record(cfg, stage)
     reason = stale_reason(recorded, current)
     if reason is None and recorded is not None and recorded.get("complete"):
         log(f"curate {stage}: up to date (inputs unchanged since {_record_path(cfg, stage)})")
         return current, recorded["summary"]
-    leftovers = [path for path in reusable_outputs(cfg, stage) if os.path.exists(path)]
+    leftovers = [path for path in reusable if os.path.exists(path)]
     if recorded is None and leftovers:
         reason = "its output was written before stages recorded their inputs"
     if reason is not None:

@@ -124,7 +124,7 @@ def build_pipelines(cfg: CurationConfig) -> dict[str, tuple[list, int]]:
         "2_buckets": ([dedup.buckets_step(layout.minhash, f.dedup)], f.dedup.num_buckets * cfg.executor.dedup_tasks),
         "3_cluster": ([dedup.cluster_step(layout.minhash, f.dedup)], 1),
         "4_write": ([TaskFileReader(layout.kept), dedup.filter_step(layout.minhash),
-                     ParquetWriter(os.path.join(layout.dataset, "data"), output_filename="train-${rank}.parquet",
+                     ParquetWriter(layout.dataset_data, output_filename="train-${rank}.parquet",
                                    adapter=_provenance_adapter(stage_names), schema=output_schema(),
                                    max_file_size=512 * 2**20)], tasks),
     }

@@ -24,16 +24,15 @@ from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
 
-from .run_record import recorded_recipe
+from .run_record import RUN_SUFFIX, recorded_run
 
+# The card's prose, a Jinja template rendered by `ModelCard.from_template` (shipped as package data); the code
+# here assembles what it shows: metadata, tables, plots, numbers.
+TEMPLATE = Path(__file__).with_name("templates") / "model_card.md"
 # results task -> (model-index task type, human task name)
 TASK_TYPES = {MASKED_TOKEN_RECOVERY: ("fill-mask", "Masked-token recovery"),
               ESCI_COSENT: ("sentence-similarity", "Semantic similarity (ESCI)"),
               ESCI_RETRIEVAL: ("sentence-similarity", "Product search retrieval (ESCI)")}
-CITATION = """@misc{bajaj-garg-rexbert,
-  title  = {RexBERT: Context Specialized Bidirectional Encoders for E-commerce},
-  author = {Bajaj, Rahul and Garg, Anuj}
-}"""
 # the paper's three-phase recipe, for a caller (`recipe=`) whose model really followed it
 RECIPE = """| | phase 1 general | phase 2 context extension | phase 3 annealing |
 |---|---|---|---|
@@ -41,8 +40,6 @@ RECIPE = """| | phase 1 general | phase 2 context extension | phase 3 annealing 
 | sequence length | 512 | 8,192 | 8,192 |
 | masking | 30%, Poisson spans | 30% | 10-15%, Guided MLM on ~5% of sequences |
 | learning rate | warmup, then stable | stable | 1-sqrt decay |"""
-UNKNOWN_RECIPE = ("Unknown: no record of the training run lies beside this folder (`rexbert train` keeps one in "
-                  "`{name}-run/`, beside the exported model, and the card shows it from there).")
 
 
 CARD_FILES = ("README.md", "topk_by_block_size.png", "esci_spearman_by_model.png")  # what render writes
@@ -164,16 +161,28 @@ def _plot_spearman(results: list[EvalResult], path: Path) -> bool:
     return True
 
 
-def _retrieval_intro(results: list[EvalResult]) -> str:
-    """What the retrieval table measured: zero-shot cosine ranking, corpus and query counts per locale."""
+def _retrieval_facts(results: list[EvalResult]) -> dict:
+    """What the retrieval table measured (the template words it): corpus and query counts per locale, the ESCI
+    gain from which a product counts as relevant, and the table."""
     sizes = sorted({(r.settings.get("locale", ""), r.settings.get("queries"), r.settings.get("corpus"))
                     for r in results})
-    counted = "; ".join(f"{loc}: {q:,} queries, {c:,} products" for loc, q, c in sizes if q and c)
     floors = {r.settings.get("min_relevant_gain") for r in results}
-    relevant = "Exact products" if floors == {1.0} else f"products of gain >= {', '.join(map(str, sorted(floors)))}"
-    return ("Product search retrieval (x100): queries and products embedded as published (mean pooling, no "
-            "fine-tuning), every product of the locale ranked by cosine; nDCG@10 with the ESCI gains (E 1, S 0.1, "
-            f"C 0.01, I 0, or the numeric grade), MRR/Recall/MAP with {relevant} as relevant ({counted}).")
+    return {"sizes": [{"locale": loc, "queries": f"{q:,}", "corpus": f"{c:,}"} for loc, q, c in sizes if q and c],
+            "exact_only": floors == {1.0}, "gains": [str(g) for g in sorted(floors)],
+            "table": render_table(results, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())}
+
+
+def _evaluation(results: list[EvalResult], output_dir: Path) -> dict:
+    """The Evaluation section's tables and plots (written to `output_dir`), for the template; None where absent."""
+    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
+    retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
+    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
+    return {"has_results": bool(results), "masked_table": masked_token_table(masked) if masked else None,
+            "fine_tuned_table": render_table([r for r, _ in _aggregate(other)],
+                                             column_key=lambda r: f"{r.task} {r.split} {r.metric}") if other else None,
+            "seed_spread": _seed_spread(other), "retrieval": _retrieval_facts(retrieval) if retrieval else None,
+            "topk_plot": _plot_topk(results, output_dir / "topk_by_block_size.png"),
+            "spearman_plot": _plot_spearman(results, output_dir / "esci_spearman_by_model.png")}
 
 
 def usage_snippets(name: str) -> list[str]:
@@ -227,7 +236,6 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     output_dir.mkdir(parents=True, exist_ok=True)
     results = [r for path in result_files for r in read_results(path)]
     facts = _model_facts(model_dir)
-    recorded = recorded_recipe(model_dir)  # the run's own configs, never the paper's recipe by default
     name = model_name or model_dir.name
     ours = [r for r in results if Path(r.model).name == model_dir.name or r.model == str(model_dir)]
     # a model evaluated from a local folder appears under the folder's name: a card carries no local paths
@@ -244,55 +252,13 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
                          eval_results=_hub_results(ours) or None)
     if evaluated_on:  # the Hub links evaluation datasets from the metadata too
         data.datasets = sorted(set(data.datasets or []) | set(evaluated_on))
-    plots = []
-    if _plot_topk(results, output_dir / "topk_by_block_size.png"):
-        plots.append("![Top-k masked-token accuracy by block size](topk_by_block_size.png)")
-    if _plot_spearman(results, output_dir / "esci_spearman_by_model.png"):
-        plots.append("![ESCI Spearman by model](esci_spearman_by_model.png)")
-    masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
-    retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
-    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
-    sections = [
-        f"# {name}",
-        "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
-                        f"layers, hidden size {facts['hidden_size']}, positions up to "
-                        f"{facts['max_position_embeddings'] or 0:,} tokens) " +
-                        (f"{recorded[1]}." if recorded else "whose training is not recorded beside it (unknown).")),
-        "## Usage",
-        "The folder is a stock ModernBERT checkpoint (`model_type: modernbert`) that also carries RexBERT's code: "
-        "without `trust_remote_code` it runs on transformers' own ModernBERT (any version from 4.48) and in tools "
-        "that read ModernBERT; with `trust_remote_code=True` on transformers >= 5.23 it runs RexBERT's unpadded "
-        "implementation. Both give the same outputs.",
-        *(f"```python\n{snippet}\n```" for snippet in usage_snippets(model_id)),
-        "## Training recipe",
-        recipe or (recorded[0] if recorded else UNKNOWN_RECIPE.format(name=model_dir.name)),
-        "## Evaluation",
-        *(notes or []),
-    ]
-    if masked:
-        sections += ["Top-k masked-token recovery (%), same masks for every model:", masked_token_table(masked)]
-    if other:
-        sections += ["Fine-tuned tasks (x100; the mean over seeds where several ran):",
-                     render_table([r for r, _ in _aggregate(other)],
-                                  column_key=lambda r: f"{r.task} {r.split} {r.metric}")]
-        spread = _seed_spread(other)
-        if spread:
-            sections += ["Seed spread (x100):", spread]
-    if retrieval:
-        sections += [_retrieval_intro(retrieval), render_table(
-            retrieval, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())]
-    if not results:
-        sections.append("No evaluation results yet.")
-    sections += plots
-    sections += [
-        "## Limitations",
-        limitations or ("Trained and evaluated on English e-commerce and general web text; quality on other "
-                        "languages and domains is untested. The scores above were measured with `rexbert eval` on the "
-                        "datasets and settings recorded in its results files."),
-        "## Citation",
-        f"```bibtex\n{CITATION}\n```",
-    ]
-    card = ModelCard.from_template(data, template_str="---\n{{ card_data }}\n---\n\n" + "\n\n".join(sections) + "\n")
+    card = ModelCard.from_template(
+        data, template_path=str(TEMPLATE), name=name, tldr=tldr, recipe=recipe, limitations=limitations,
+        notes=notes or [], folder=model_dir.name, run_suffix=RUN_SUFFIX,
+        run=recorded_run(model_dir),  # the run's own configs, never the paper's recipe by default
+        facts={"layers": facts["num_hidden_layers"], "hidden": facts["hidden_size"],
+               "positions": f"{facts['max_position_embeddings'] or 0:,}"},
+        snippets=usage_snippets(model_id), **_evaluation(results, output_dir))
     readme = output_dir / "README.md"
     card.save(readme)
     mark_output(output_dir, "rexbert card render", files=CARD_FILES)

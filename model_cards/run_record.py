@@ -103,18 +103,17 @@ def recipe_table(phases: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def recorded_recipe(model_dir: str | Path) -> tuple[str, str] | None:
-    """(the recipe section, a TL;DR clause) from the run's own records, or None when nothing is recorded."""
+def recorded_run(model_dir: str | Path) -> dict | None:
+    """What the card says about the run that made `model_dir` (the prose is in the card template): the number
+    of phases, the recipe table, total steps and tokens (None unless every phase recorded them) and the longest
+    sequence length, numbers formatted; None when nothing is recorded."""
     phases = recorded_phases(model_dir)
     if not phases:
         return None
     lengths = [(p["config"].get("data") or {}).get("sequence_length") for p in phases]
     steps = [p["summary"].get("steps") for p in phases]
     tokens = [p["summary"].get("tokens") for p in phases]
-    longest = max((n for n in lengths if isinstance(n, int)), default=None)
-    total = (f"{sum(steps):,} steps on {sum(tokens):,} tokens" if all(isinstance(n, int) for n in steps + tokens)
-             else "an unknown number of steps")
-    clause = (f"trained by `rexbert train` in {len(phases)} phase(s), {total}, on sequences of up to "
-              f"{_count(longest)} tokens")
-    section = f"As recorded by the training run (`{RUN_SUFFIX}` folders beside the model):\n\n{recipe_table(phases)}"
-    return section, clause
+    counted = all(isinstance(n, int) for n in steps + tokens)
+    return {"phases": len(phases), "table": recipe_table(phases),
+            "steps": f"{sum(steps):,}" if counted else None, "tokens": f"{sum(tokens):,}" if counted else None,
+            "longest": _count(max((n for n in lengths if isinstance(n, int)), default=None))}

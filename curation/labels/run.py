@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+from ..layout import LABEL_FAILURES_FILE, LABELS_FILE
 from ..sampling import read_jsonl
 from .rules import ProvenanceLabeler
 
@@ -45,8 +46,8 @@ def label_samples(samples_dir: str, out_dir: str, labeler, domains: list[str], p
     version = getattr(getattr(labeler, "prompt", None), "version", None)
     summary: dict = {"labeler": labeler.name, "model": labeler.model_id, "prompt_version": version, "stats": stats,
                      "domains": {}}
-    with open(os.path.join(out_dir, "labels.jsonl"), "w", encoding="utf-8") as ok, \
-            open(os.path.join(out_dir, "failed.jsonl"), "w", encoding="utf-8") as failed:
+    with open(os.path.join(out_dir, LABELS_FILE), "w", encoding="utf-8") as ok, \
+            open(os.path.join(out_dir, LABEL_FAILURES_FILE), "w", encoding="utf-8") as failed:
         for record, label in zip(records, labels):
             row = {"id": record["id"], "domain": record["domain"], "text": record["text"], "label": label,
                    "labeler": labeler.model_id, "prompt_version": version}

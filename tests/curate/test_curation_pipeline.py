@@ -149,6 +149,21 @@ def test_rerun_skips_completed_tasks_and_rewrites_nothing(demo_run):
     assert sorted(os.listdir(os.path.join(layout.logs("1_filter"), "completions"))) == completions
 
 
+def test_the_layout_maps_what_the_chain_wrote(demo_run):
+    """Every path of `Layout` that the chain writes exists after it, and nothing lies outside the map."""
+    from curation.layout import JOBS
+    from curation.stages import STAGES
+
+    _, layout, _, _, _ = demo_run
+    written = [layout.samples, layout.labels_file, layout.label_failures, layout.audit_report, layout.models,
+               layout.kept, layout.minhash, layout.decont_index, layout.rejects, layout.dataset_data, layout.card,
+               layout.chart, *(layout.logs(job) for job in JOBS), *(layout.fingerprint(stage) for stage in STAGES)]
+    assert [path for path in written if not os.path.exists(path)] == []
+    folders = {layout.samples, layout.labels, layout.audit, layout.models, layout.work, layout.dataset,
+               os.path.dirname(layout.fingerprint("x"))}
+    assert {os.path.join(layout.root, entry) for entry in os.listdir(layout.root)} <= folders
+
+
 def test_card_reports_stage_counts_and_the_domain_chart(demo_run):
     _, layout, summaries, bad, _ = demo_run
     card = open(os.path.join(layout.dataset, "README.md"), encoding="utf-8").read()

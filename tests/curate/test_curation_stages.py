@@ -302,3 +302,68 @@ def test_fasttext_trains_after_a_tokenizer_was_loaded(tmp_path):
     metadata = train_domain("hobby", rows, DistillConfig(lr=0.5, bucket=20_000), str(tmp_path))
     assert metadata["hyperparameters"]["lr"] == 0.5  # trained at the configured rate, no retry
     assert metadata["validation"]["f1"] == 1.0
+
+
+def test_dataset_card_prose_is_a_shipped_template(tmp_path, monkeypatch):
+    """The dataset card's words are `curation/templates/*.md`: an edited template changes the card, and the
+    wheel's package data ships every template (model cards' too)."""
+    import shutil
+    import tomllib
+    from fnmatch import fnmatch
+
+    from curation import dataset_card
+
+    assert dataset_card.audit_note(None) == "The labels were not audited."
+    audit = {"stable": True, "kappa": 0.81234, "min_kappa": 0.6, "n": 1200, "accuracy": 0.9,
+             "audit_labeler": "big-llm", "primary_labeler": "small-llm"}
+    assert dataset_card.audit_note(audit) == ("A second labeller (`big-llm`) relabelled 1,200 documents labelled by "
+                                              "`small-llm`: agreement 90.0%, Cohen's kappa 0.812 (configured minimum "
+                                              "0.6).")
+    edited = tmp_path / "templates"
+    shutil.copytree(dataset_card.TEMPLATES, edited)
+    note = edited / "audit_note.md"
+    note.write_text(note.read_text().replace("A second labeller", "An independent labeller"))
+    monkeypatch.setattr(dataset_card, "TEMPLATES", edited)
+    assert dataset_card.audit_note(audit).startswith("An independent labeller (`big-llm`)")
+
+    root = Path(__file__).parents[1]
+    patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    for package in ("curation", "model_cards"):
+        shipped = [p.relative_to(root / package).as_posix() for p in (root / package / "templates").iterdir()]
+        assert shipped and all(any(fnmatch(f, p) for p in patterns[package]) for f in shipped), package
+
+
+def test_a_new_stage_is_one_entry_in_the_table(tmp_path, monkeypatch, capsys):
+    """A stage added to `STAGES` is a `rexbert curate` subcommand, runs last in `run`, and is fingerprinted:
+    the next run finds it up to date, and a change of the config it reads reruns it."""
+    import yaml
+
+    from curation import stages
+    from curation.layout import Layout
+    from rexbert.cli import main as cli
+
+    runs = []
+
+    def stage_count(cfg, progress=True, verbose=False):
+        runs.append(list(cfg.domains))
+        Path(Layout(cfg.output_dir).root, "count.txt").write_text(str(len(cfg.domains)))
+        return {"domains": len(cfg.domains)}
+
+    count = stages.Stage("count", "count the configured domains", stage_count,
+                         lambda cfg, layout: ({"domains": cfg.domains}, []))
+    monkeypatch.setattr(stages, "STAGES", {**stages.STAGES, "count": count})
+    config = tmp_path / "curate.yaml"
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "domains": ["hobby"]}))
+
+    with pytest.raises(SystemExit):
+        cli(["curate", "--help"])
+    assert "count the configured domains" in capsys.readouterr().out
+    assert cli(["curate", "count", "--config", str(config), "--no-progress"]) == 0
+    assert "[count]\n  domains: 1" in capsys.readouterr().out
+    skip = ",".join(name for name in stages.STAGES if name != "count")
+    assert cli(["curate", "run", "--config", str(config), "--no-progress", "--skip", skip]) == 0
+    assert "curate count: up to date" in capsys.readouterr().out and runs == [["hobby"]]
+    config.write_text(yaml.safe_dump({"output_dir": str(tmp_path / "out"), "domains": ["hobby", "news"]}))
+    assert cli(["curate", "run", "--config", str(config), "--no-progress", "--skip", skip]) == 0
+    assert "curate count: rerunning, config changed (domains" in capsys.readouterr().out
+    assert runs[-1] == ["hobby", "news"] and (tmp_path / "out" / "count.txt").read_text() == "2"

@@ -172,3 +172,40 @@ def test_push_uploads_an_allowlist_never_checkpoints_logs_or_local_paths(model_w
     (model_dir / "tokenizer_config.json").write_text(json.dumps({"name_or_path": str(model_dir.resolve())}))
     with pytest.raises(ValueError, match="tokenizer_config.json contains the local path"):
         push_model(model_dir, "me/x", dry_run=True)
+
+
+def test_card_prose_comes_from_the_shipped_template(model_with_results, tmp_path, monkeypatch):
+    """The card's words are `model_cards/templates/model_card.md` (ModelCard.from_template); the code fills in a
+    recorded run, retrieval counts and tables. Editing the template changes the card, and the wheel ships it."""
+    import tomllib
+    from fnmatch import fnmatch
+
+    import model_cards.card as card
+
+    model_dir, files = model_with_results
+    run = model_dir.parent / f"{model_dir.name}-run"
+    run.mkdir()
+    (run / "phase_config.json").write_text(json.dumps({"name": "phase1", "data": {"sequence_length": 128},
+                                                       "masking": {"rate": 0.3}, "optimizer": {"lr": 1e-3}}))
+    (run / "training_summary.json").write_text(json.dumps({"steps": 20, "tokens": 4096}))
+    retrieval = [EvalResult(str(model_dir), "esci-retrieval", "tasksource/esci", "test", "ndcg@10", 0.51,
+                            settings={"locale": "us", "queries": 1500, "corpus": 9000, "min_relevant_gain": 1.0})]
+    files.append(write_results(tmp_path / "retrieval.json", retrieval))
+    text = render_model_card(model_dir, files, output_dir=tmp_path / "card").read_text()
+    assert ("positions up to 8,192 tokens) trained by `rexbert train` in 1 phase(s), 20 steps on 4,096 tokens, on "
+            "sequences of up to 128 tokens.") in text
+    assert "| steps (tokens) | 20 (4,096) |" in text and "| masking | 30% |" in text
+    assert "MRR/Recall/MAP with Exact products as relevant (us: 1,500 queries, 9,000 products)." in text
+    assert "| rexbert-tiny | 51.0 |" in text and "| rexbert-tiny | 41.2 | 65.5 |" in text
+    for heading in ("## Usage", "## Training recipe", "## Evaluation", "## Limitations", "## Citation"):
+        assert text.count(f"\n{heading}\n") == 1, heading
+
+    edited = tmp_path / "model_card.md"
+    edited.write_text(card.TEMPLATE.read_text().replace("## Limitations", "## Known limits"))
+    monkeypatch.setattr(card, "TEMPLATE", edited)
+    text = render_model_card(model_dir, files, output_dir=tmp_path / "edited").read_text()
+    assert "## Known limits" in text and "## Limitations" not in text
+
+    patterns = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    shipped = [p.relative_to(ROOT / "model_cards").as_posix() for p in (ROOT / "model_cards" / "templates").iterdir()]
+    assert shipped and all(any(fnmatch(f, p) for p in patterns["model_cards"]) for f in shipped)
