@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SKIP_DIRS = {"node_modules", "__pycache__", "rexbert-demo", "rexbert-output", "runs", "build", "dist"}
+SKIP_DIRS = {"node_modules", "__pycache__", "rexbert-demo", "rexbert-output", "runs", "build", "dist",
+             "templates"}  # card templates: Jinja sources of generated cards, linking files beside the card
 FENCE = re.compile(r"^\s*(```|~~~)")
 INLINE_CODE = re.compile(r"`[^`]*`")
 LINK = re.compile(r"!?\[(?:[^\[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
