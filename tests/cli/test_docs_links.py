@@ -27,11 +27,15 @@ def markdown_files() -> list[Path]:
         listed = subprocess.run(command, cwd=ROOT, capture_output=True, check=True, timeout=30).stdout.decode()
         files = [ROOT / name for name in listed.split("\0") if name]
         if files:
-            return [f for f in files if f.is_file()]
+            return [f for f in files if f.is_file() and not skipped(f)]
     except (OSError, subprocess.SubprocessError):
         pass
-    return [p for p in ROOT.rglob("*.md") if not any(part.startswith(".") or part in SKIP_DIRS
-                                                   or part.endswith(".egg-info") for part in p.relative_to(ROOT).parts)]
+    return [p for p in ROOT.rglob("*.md") if not skipped(p)]
+
+
+def skipped(path: Path) -> bool:
+    return any(part.startswith(".") or part in SKIP_DIRS or part.endswith(".egg-info")
+               for part in path.relative_to(ROOT).parts)
 
 
 def prose_lines(text: str):
