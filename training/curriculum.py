@@ -92,7 +92,8 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
     configs = check_curriculum(phases, files=False)  # a plan needs no data; missing spans become warnings
     described, names = [], set()
     for phase, model in zip(phases, configs):
-        plan = describe_phase(phase, model)
+        root = Path(output_dir) if output_dir is not None else None
+        plan = describe_phase(phase, model, root)
         warnings = []
         if is_hub_start(phase, names):
             plan["hub_start"] = describe_hub_start(phase)
@@ -104,8 +105,9 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
             phase.check_files()
         except (ValueError, OSError) as error:
             warnings.append(f"{error} (needed before this phase runs)")
-        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"],
-                                                    Path(output_dir) if output_dir is not None else None)
+        requested = plan["mixture"].get("requested")
+        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"], root,
+                                                    requested["tokens"] if requested else None)
         plan["warnings"] = warnings + data_warnings
         described.append(plan)
     sources, warnings = curriculum_totals(phases, described)
