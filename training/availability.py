@@ -92,11 +92,13 @@ def describe_data(phase: PhaseConfig, needed: dict[str, int], root: Path | None,
             asked = requested[source.name]
             sources[source.name]["requested"] = asked
             sources[source.name]["passes_requested"] = round(asked / tokens, 3) if tokens else "unknown"
+        capped = requested is not None and requested[source.name] > need
         if passes is not None and passes > REPEAT_WARNING:
+            advice = "capped there by max_passes; add data to read it less" if capped else \
+                "add data, lower its share or cap it (data.max_passes)"
             warnings.append(f"data.sources: {source.name!r} is read {passes:,.1f} times ({need:,} tokens needed, "
                             f"{tokens:,} available from the {origin}); past {REPEAT_WARNING:g} passes repeated "
-                            "tokens are worth much less than fresh ones (Muennighoff et al. 2023): add data, "
-                            "lower its share or cap it (data.max_passes)")
+                            f"tokens are worth much less than fresh ones (Muennighoff et al. 2023): {advice}")
     return sources, warnings
 
 

@@ -175,7 +175,7 @@ def _number(value: float | None) -> str:
     if value is None:
         return "unknown"
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
+        if abs(value) >= size * (1 - 5e-5):  # 999.97M prints as 1B, not 1000M
             return f"{value / size:.4g}{unit}"
     return f"{value:.4g}"
 
@@ -230,7 +230,7 @@ def format_plan(result: dict) -> str:
             lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
                          f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
-        capping = "; capped by max_passes, (asked)" if "requested" in mix else ""
+        capping = "; (what the config asked, where max_passes moved it)" if "requested" in mix else ""
         lines.append(f"  mixture (start -> mid -> end; tokens needed of available, from where: passes{capping}):")
         for name in mix["start"]:
             data = p.get("data", {}).get(name, {})
