@@ -83,6 +83,12 @@ def check_something_to_resume(output_dir: str | Path, phases: list[str]) -> None
                             f"{where}); check --output-dir, or run without --resume to start from step 0.")
 
 
+def list_refs_command(repo: str) -> str:
+    """The one-liner that lists a Hub model's tags and branches, to pick `model.init_from_revision` from."""
+    return (f"python -c \"from huggingface_hub import list_repo_refs; r = list_repo_refs('{repo}'); "
+            "print(sorted(t.name for t in r.tags), [b.name for b in r.branches])\"")
+
+
 def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None,
                     output_dir: str | Path | None = None) -> dict:
     """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
@@ -99,7 +105,8 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
             plan["hub_start"] = describe_hub_start(phase)
             if phase.model.init_from_revision is None:
                 warnings.append(f"model.init_from_revision is unset: {phase.model.init_from} starts from whatever its "
-                                "main branch holds on the day of the run; pin a tag or commit")
+                                "main branch holds on the day of the run; pin a tag or commit (list them with: "
+                                f"{list_refs_command(phase.model.init_from)})")
         names.add(phase.name)
         try:
             phase.check_files()
