@@ -154,3 +154,14 @@ def test_tokenization_caps_follow_the_capped_shares(tmp_path, monkeypatch):
     assert need.cap_tokens <= manifest["tokens"] and not manifest["exhausted"]
     assert plan["data"]["big"]["from"] == "shards, partial"  # what is tokenized, not the source's size
     np.testing.assert_allclose(sum(plan["mixture"]["tokens"].values()), 60 * 512, atol=2)
+
+
+def test_the_paper_recipe_caps_the_arxiv_source_the_same_at_8_64_and_512_processes():
+    plans = [plan_curriculum(Path(__file__).resolve().parents[1] / "training" / "configs" / "base", world_size=n)
+             for n in (8, 64, 512)]
+    phase1 = plans[0]["phases"][0]
+    assert phase1["mixture"]["capped"] == ["papers"] and phase1["data"]["papers"]["passes"] == 4.0
+    assert phase1["data"]["papers"]["passes_requested"] > 9
+    for other in plans[1:]:
+        assert [p["mixture"] for p in other["phases"]] == [p["mixture"] for p in plans[0]["phases"]]
+        assert other["sources"] == plans[0]["sources"]

@@ -35,6 +35,12 @@ def test_the_same_rows_as_the_reference_on_random_lengths(row_length):
         assert rows_of(pack_rows(lengths, row_length, documents)) == reference(lengths, row_length, documents)
 
 
+def test_no_documents_give_no_rows():
+    for lengths, documents in (([], None), ([5, 7], []), ([0, 0], None)):
+        layout = pack_rows(lengths, 16, documents)
+        assert len(layout) == 0 == len(reference(lengths, 16, documents)) and rows_of(layout) == []
+
+
 def test_row_length_below_three_is_refused():
     with pytest.raises(ValueError, match="row_length must leave room"):
         pack_rows([5], 2)

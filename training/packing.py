@@ -131,8 +131,8 @@ def pack_rows(lengths: Sequence[int] | np.ndarray, row_length: int,
             buckets[space].append(members)
             open_at[space] = True
 
-    bounds = np.flatnonzero(np.diff(piece_length)) + 1
-    for first, stop in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [len(doc)]])):
+    groups = np.concatenate([[0], np.flatnonzero(np.diff(piece_length)) + 1, [len(doc)]]) if len(doc) else [0]
+    for first, stop in zip(groups[:-1], groups[1:]):  # the pieces of one length, longest first
         size, pos = int(piece_length[first]), int(first)
         left = int(stop - first)
         for space in np.flatnonzero(open_at[size:]) + size:  # open rows that hold this length, least free first
