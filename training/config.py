@@ -32,10 +32,13 @@ class SourceConfig:
     # the source's size in tokens (OLMo tokenizer) as its card states it, for the plan's passes per source
     # when its shards are not built yet; None: unknown until they are
     approx_tokens: int | None = None
+    max_passes: float | None = None  # this source's own cap on passes per phase (else data.max_passes)
 
     def check(self) -> None:
         if self.approx_tokens is not None and self.approx_tokens < 1:
             raise ValueError(f"source {self.name!r}: approx_tokens must be >= 1, got {self.approx_tokens}.")
+        if self.max_passes is not None and not self.max_passes > 0:
+            raise ValueError(f"source {self.name!r}: max_passes must be > 0, got {self.max_passes}.")
         if (self.path is None) == (self.dataset is None):
             raise ValueError(f"source {self.name!r}: give exactly one of `path` (local) or `dataset` (Hub id).")
         if self.weight < 0:
@@ -60,6 +63,11 @@ class DataConfig:
     # stop when more than this share of a source's records were set aside while tokenizing (bad JSON,
     # empty, no text, oversized, undecodable): a source that is mostly unreadable is a wrong path or column
     max_skipped_share: float = 0.05
+    # opt-in cap on how often a phase reads a source of known size (built shards, else approx_tokens): a
+    # source the mixture would read more often gets its share cut to this many passes and the freed share
+    # goes to the other sources in proportion to their shares (training/capping.py). None: no cap (the
+    # plan still warns past 4 passes)
+    max_passes: float | None = None
     # appended to `sources`: lets a phase add a source to the ones it inherits through `extends:`
     add_sources: list[SourceConfig] = field(default_factory=list)
 
@@ -83,6 +91,8 @@ class DataConfig:
             if source.weight == 0 and not (self.anneal_to or {}).get(source.name, 0) > 0:
                 raise ValueError(f"sources[{i}].weight: source {source.name!r} has weight 0 and no positive "
                                  "anneal_to share, so it is never sampled; drop it or give it a weight.")
+        if self.max_passes is not None and not self.max_passes > 0:
+            raise ValueError(f"max_passes must be > 0, got {self.max_passes}.")
         if not 0 <= self.max_skipped_share <= 1:
             raise ValueError(f"max_skipped_share must be in [0, 1], got {self.max_skipped_share}.")
         if self.sequence_length < 16:

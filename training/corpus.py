@@ -51,11 +51,13 @@ def heldout_documents(count: int, wanted: int, seed: int) -> np.ndarray:
 
 
 def open_source(config: PhaseConfig, source: SourceConfig, tokenizer, root: Path, progress: bool = False,
-                announce: bool = False) -> tuple[ShardedCorpus, dict]:
+                announce: bool = False, checked: bool = False) -> tuple[ShardedCorpus, dict]:
     """The source's memory-mapped shards and manifest, tokenizing it first when it is small and local
-    (one tokenization of a source, whoever asks: training, span mining, evaluation). Sums up what was
-    set aside (with `announce`) and stops above `data.max_skipped_share`."""
-    ensure_shards([config], root, tokenizer, config.source_file, progress, only=source)
+    (one tokenization of a source, whoever asks: training, span mining, evaluation; `checked`: the caller
+    ran `ensure_shards` already). Sums up what was set aside (with `announce`) and stops above
+    `data.max_skipped_share`."""
+    if not checked:
+        ensure_shards([config], root, tokenizer, config.source_file, progress, only=source)
     folder = cache_folder(root, config, source)
     try:
         corpus, manifest = ShardedCorpus(folder), finished_manifest(folder)
@@ -77,8 +79,11 @@ def prepare_sources(config: PhaseConfig, tokenizer, root: Path, progress: bool =
                     announce: bool = True) -> list[SourceRows]:
     prepared = []
     length = config.data.sequence_length
+    # every source at once: the small local ones are built first, so that the others are checked against
+    # the shares they get once those sizes are known (data.max_passes)
+    ensure_shards([config], root, tokenizer, config.source_file, progress)
     for source in config.data.sources:
-        corpus, manifest = open_source(config, source, tokenizer, root, progress, announce)
+        corpus, manifest = open_source(config, source, tokenizer, root, progress, announce, checked=True)
         heldout = heldout_documents(len(corpus), config.data.eval_documents, config.heldout_seed)
         train = np.setdiff1d(np.arange(len(corpus)), heldout)
         prepared.append(SourceRows(

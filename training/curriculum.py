@@ -83,6 +83,12 @@ def check_something_to_resume(output_dir: str | Path, phases: list[str]) -> None
                             f"{where}); check --output-dir, or run without --resume to start from step 0.")
 
 
+def list_refs_command(repo: str) -> str:
+    """The one-liner that lists a Hub model's tags and branches, to pick `model.init_from_revision` from."""
+    return (f"python -c \"from huggingface_hub import list_repo_refs; r = list_repo_refs('{repo}'); "
+            "print(sorted(t.name for t in r.tags), [b.name for b in r.branches])\"")
+
+
 def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps: int | None = None,
                     output_dir: str | Path | None = None) -> dict:
     """`{"phases": [...]}` for a phase file or curriculum folder at `world_size` processes (default:
@@ -92,20 +98,23 @@ def plan_curriculum(config: str | Path, world_size: int | None = None, max_steps
     configs = check_curriculum(phases, files=False)  # a plan needs no data; missing spans become warnings
     described, names = [], set()
     for phase, model in zip(phases, configs):
-        plan = describe_phase(phase, model)
+        root = Path(output_dir) if output_dir is not None else None
+        plan = describe_phase(phase, model, root)
         warnings = []
         if is_hub_start(phase, names):
             plan["hub_start"] = describe_hub_start(phase)
             if phase.model.init_from_revision is None:
                 warnings.append(f"model.init_from_revision is unset: {phase.model.init_from} starts from whatever its "
-                                "main branch holds on the day of the run; pin a tag or commit")
+                                "main branch holds on the day of the run; pin a tag or commit (list them with: "
+                                f"{list_refs_command(phase.model.init_from)})")
         names.add(phase.name)
         try:
             phase.check_files()
         except (ValueError, OSError) as error:
             warnings.append(f"{error} (needed before this phase runs)")
-        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"],
-                                                    Path(output_dir) if output_dir is not None else None)
+        requested = plan["mixture"].get("requested")
+        plan["data"], data_warnings = describe_data(phase, plan["mixture"]["tokens"], root,
+                                                    requested["tokens"] if requested else None)
         plan["warnings"] = warnings + data_warnings
         described.append(plan)
     sources, warnings = curriculum_totals(phases, described)

@@ -43,10 +43,11 @@ from .checkpoints import (
 from .collator import MLMCollator
 from .budget import BatchSchedule, launch_world_size, resolve
 from .config import ConfigError, PhaseConfig
+from .capping import capped_summary, phase_mixture
 from .corpus import HELDOUT_FOLDER, SourceRows, prepare_sources, write_heldout
 from .lock import folder_lock
 from .masking import MaskingConfig
-from .mixture import MixtureSampler, MixtureSchedule
+from .mixture import MixtureSampler
 from .optim import build_optimizer, build_scheduler
 from .phase_model import phase_model_config, rope_thetas
 from .presets import fill_optimizer_defaults
@@ -201,9 +202,13 @@ class PhaseRun:
                                                               announce=accelerator.is_main_process)
         if accelerator.is_main_process:  # the file contract for evaluations outside the loop
             write_heldout(self.sources, self.tokenizer, self.state_dir / HELDOUT_FOLDER)
-        schedule = MixtureSchedule.of(config.data)
         self.batches = BatchSchedule(config, accelerator.num_processes)
-        self.sampler = MixtureSampler([len(s.train) for s in self.sources], schedule, config.run.seed, config.phase)
+        # the plan's mixture, capped (data.max_passes) against the sizes of the shards just opened
+        mixture = phase_mixture(config, root, accelerator.num_processes)
+        if self.show and any(mixture.capped):
+            print(capped_summary(config, mixture), flush=True)
+        self.sampler = MixtureSampler([len(s.train) for s in self.sources], mixture.schedule, config.run.seed,
+                                      config.phase)
         config.check_files()
         lexicon = SpanLexicon.from_file(config.data.spans, self.tokenizer) if config.masking.guided_fraction > 0 \
             else None

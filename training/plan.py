@@ -18,8 +18,8 @@ from modeling_rexbert import RexBertConfig
 
 from .availability import check_local_sources
 from .budget import BatchSchedule
+from .capping import phase_mixture
 from .config import ConfigError, PhaseConfig
-from .mixture import MixtureSchedule, tokens_per_source
 from .optim import build_scheduler
 from .phase_model import phase_model_config, rope_thetas
 
@@ -118,16 +118,20 @@ def _max_positions(phase: PhaseConfig, config: RexBertConfig | None) -> int | No
     return phase.model.overrides.get("max_position_embeddings")  # an uncached Hub start: what the phase sets
 
 
-def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
-    """The plan of one resolved phase (see the module docstring)."""
+def describe_phase(phase: PhaseConfig, model: RexBertConfig | None, root: Path | None = None) -> dict:
+    """The plan of one resolved phase (see the module docstring); sources' sizes, for `data.max_passes`, from
+    the shards under the run root `root` where built, else the config."""
     world = phase.run.world_size or 1
     steps = phase.run.max_steps
     batches = BatchSchedule(phase, world)
     lr, weight_decay = phase.optimizer.lr, phase.optimizer.weight_decay  # set by load_phases where the file has none
     factor = build_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), phase).lr_lambdas[0]
     names = [s.name for s in phase.data.sources]
-    mixture = MixtureSchedule.of(phase.data)
-    shares = lambda step: {n: round(float(p), 4) for n, p in zip(names, mixture.probabilities(step))}  # noqa: E731
+    mixed = phase_mixture(phase, root, world)  # what the sampler draws: the config's mixture, capped
+    shares = lambda schedule, step: {n: round(float(p), 4) for n, p in zip(names, schedule.probabilities(step))}  # noqa: E731
+    along = lambda schedule, drawn: {"start": shares(schedule, 0), "mid": shares(schedule, steps // 2),  # noqa: E731
+                                     "end": shares(schedule, steps - 1),
+                                     "tokens": {n: int(round(t)) for n, t in zip(names, drawn)}}
     tokens = batches.tokens_before(steps)
     full = batches.segments[-1]
     lr_at = lambda step: lr * factor(step)  # noqa: E731
@@ -150,9 +154,10 @@ def describe_phase(phase: PhaseConfig, model: RexBertConfig | None) -> dict:
                "end": lr_at(steps)},
         "weight_decay": {"value": weight_decay, "decoupled": True, "per_step_at_peak": weight_decay,
                          "coupled_would_be": lr * weight_decay},
-        "mixture": {"start": shares(0), "mid": shares(steps // 2), "end": shares(steps - 1),
-                    "anneal_steps": phase.data.anneal_steps,
-                    "tokens": {n: int(round(t)) for n, t in zip(names, tokens_per_source(mixture, batches, steps))}},
+        "mixture": {**along(mixed.schedule, mixed.tokens), "anneal_steps": phase.data.anneal_steps,
+                    **({"requested": along(mixed.requested, mixed.requested_tokens),
+                        "max_passes": dict(zip(names, mixed.max_passes)), "sizes": dict(zip(names, mixed.sizes)),
+                        "capped": [n for n, c in zip(names, mixed.capped) if c]} if mixed.active else {})},
         "init_from": phase.model.init_from or f"preset {phase.model.preset}",
         "init_from_revision": phase.model.init_from_revision,
     }
@@ -170,9 +175,31 @@ def _number(value: float | None) -> str:
     if value is None:
         return "unknown"
     for unit, size in (("T", 1e12), ("B", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= size:
+        if abs(value) >= size * (1 - 5e-5):  # 999.97M prints as 1B, not 1000M
             return f"{value / size:.4g}{unit}"
     return f"{value:.4g}"
+
+
+def _shares(mixture: dict, name: str, width: int = 6) -> str:
+    return " -> ".join(f"{mixture[point][name]:{width}.1%}" for point in ("start", "mid", "end"))
+
+
+def _passes(value) -> str:
+    return f"{value:,.2f}" if isinstance(value, float) else "unknown"
+
+
+def _asked(mixture: dict, data: dict, name: str) -> str:
+    """With a cap configured: what the config asked of a source whose share moved, and why it did not cap one."""
+    if "requested" not in mixture:
+        return ""
+    asked, cap = mixture["requested"], mixture["max_passes"][name]
+    moved = name in mixture["capped"] or any(abs(asked[k][name] - mixture[k][name]) > 5e-5 for k in ("start", "end"))
+    why = f"capped at {cap:g} passes; " if name in mixture["capped"] else "not capped: size unknown; " \
+        if cap is not None and mixture["sizes"][name] is None else ""
+    if not moved:
+        return f"  ({why.removesuffix('; ')})" if why else ""
+    return (f"  ({why}asked {_shares(asked, name, 0)}: {_number(asked['tokens'][name])}, "
+            f"{_passes(data.get('passes_requested'))} passes)")
 
 
 def format_plan(result: dict) -> str:
@@ -203,13 +230,13 @@ def format_plan(result: dict) -> str:
             lines.append(f"  start {start['hub_id']}@{start['revision']}: RoPE theta {theta}; max_position_embeddings "
                          f"{start['max_position_embeddings']}")
         lines += [f"  warning: {w}" for w in p.get("warnings", [])]
-        lines.append("  mixture (start -> mid -> end; tokens needed of available, from where: passes):")
+        capping = "; (what the config asked, where max_passes moved it)" if "requested" in mix else ""
+        lines.append(f"  mixture (start -> mid -> end; tokens needed of available, from where: passes{capping}):")
         for name in mix["start"]:
             data = p.get("data", {}).get(name, {})
             have = f"{_number(data['available'])} ({data['from']})" if data.get("available") else "unknown"
-            passes = f"{data['passes']:,.2f}" if isinstance(data.get("passes"), float) else "unknown"
-            lines.append(f"    {name:<16} {mix['start'][name]:6.1%} -> {mix['mid'][name]:6.1%} -> "
-                         f"{mix['end'][name]:6.1%}   {_number(mix['tokens'][name])} of {have}: {passes} passes")
+            lines.append(f"    {name:<16} {_shares(mix, name)}   {_number(mix['tokens'][name])} of {have}: "
+                         f"{_passes(data.get('passes'))} passes{_asked(mix, data, name)}")
     if len(result["phases"]) > 1 and result.get("sources"):
         lines.append("all phases, per source (tokens needed of available, from where: passes):")
         for key, entry in result["sources"].items():

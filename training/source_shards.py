@@ -12,15 +12,13 @@ at once, naming the source and the command that builds its shards.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .budget import BatchSchedule
+from .availability import cache_folder
+from .capping import phase_mixture
 from .config import PhaseConfig, SourceConfig
-from .mixture import MixtureSchedule, tokens_per_source
 from .shards import ShardError, finished_manifest, local_files, task_manifests
 from .tokenize_job import SourceSpec, covers, run_tokenize_job
 
@@ -63,12 +61,6 @@ class SourceNeed:
         return 10 * self.eval_documents  # so that held-out selection gets all of them (it takes at most a tenth)
 
 
-def cache_folder(root: Path, config: PhaseConfig, source: SourceConfig) -> Path:
-    parts = [config.source_path(source), source.split, source.text_column]
-    key = json.dumps(parts + [source.config] if source.config is not None else parts)  # old caches keep their key
-    return root / "tokens" / f"{source.name}-{hashlib.sha256(key.encode()).hexdigest()[:10]}"
-
-
 def in_process(config: PhaseConfig, source: SourceConfig) -> bool:
     """Whether the source is local and small enough to tokenize whole inside `rexbert train`."""
     if source.dataset is not None:
@@ -80,12 +72,13 @@ def in_process(config: PhaseConfig, source: SourceConfig) -> bool:
 
 
 def tokens_needed(phases: list[PhaseConfig], root: Path) -> dict[Path, SourceNeed]:
-    """Per shard folder: the token slots every phase (resolved to steps) draws from that source, summed."""
+    """Per shard folder: the token slots every phase (resolved to steps) draws from that source, summed. With
+    `data.max_passes`, a source tokenized whole (`in_process`) moves the others' shares once its size is known:
+    build those first, then ask again (`ensure_shards` and `rexbert tokenize` do)."""
 
     needs: dict[Path, SourceNeed] = {}
-    for phase in phases:
-        sums = tokens_per_source(MixtureSchedule.of(phase.data), BatchSchedule(phase, phase.run.world_size or 1), phase.run.max_steps)
-        for source, drawn in zip(phase.data.sources, sums):
+    for phase in phases:  # the plan's mixture, capped by data.max_passes against the sizes known under `root`
+        for source, drawn in zip(phase.data.sources, phase_mixture(phase, root).tokens):
             folder = cache_folder(root, phase, source)
             need = needs.setdefault(folder, SourceNeed(source.name, phase, source, folder))
             need.tokens += float(drawn)
@@ -110,17 +103,22 @@ def ensure_shards(phases: list[PhaseConfig], root: Path, tokenizer=None, config_
     """Checks every source of `phases` (and, given a tokenizer, builds the small local ones in this
     process); a source whose shards are missing, incomplete or capped below the plan raises
     `MissingShardsError` naming it and the command that builds them. `only`: that source alone."""
-    needs = tokens_needed(phases, root)
+    needs, built = tokens_needed(phases, root), False
     for folder, need in needs.items():
         if only is not None and need.source is not only:
             continue
         path = need.phase.source_path(need.source)
         if need.source.dataset is None and not Path(path).exists():
             raise FileNotFoundError(f"source {need.name!r}: {path} does not exist.")
-        if in_process(need.phase, need.source):
-            if tokenizer is not None:
-                run_tokenize_job(need.spec, tokenizer, folder, progress=progress)
+        if in_process(need.phase, need.source) and tokenizer is not None:
+            run_tokenize_job(need.spec, tokenizer, folder, progress=progress)
+            built = True
+    if built:  # the sizes of the sources just built can move the others' shares (data.max_passes)
+        needs = tokens_needed(phases, root)
+    for folder, need in needs.items():
+        if (only is not None and need.source is not only) or in_process(need.phase, need.source):
             continue
+        path = need.phase.source_path(need.source)
         try:
             manifest = finished_manifest(folder) if folder.is_dir() else None
         except ShardError:

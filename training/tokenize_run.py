@@ -22,6 +22,14 @@ def tokenizer_for(phase: PhaseConfig, phases: list[PhaseConfig], root: Path):
     return phase_tokenizer(phase, root)
 
 
+def _whole_sources_first(phases: list[PhaseConfig], root: Path):
+    """(folder, need) per source: those read whole first, then the capped ones, their needs computed after the
+    whole ones are built (their sizes can move the capped sources' shares through data.max_passes)."""
+    whole = {folder: need for folder, need in tokens_needed(phases, root).items() if need.cap_tokens is None}
+    yield from whole.items()
+    yield from ((folder, need) for folder, need in tokens_needed(phases, root).items() if folder not in whole)
+
+
 def tokenize_curriculum(phases: list[PhaseConfig], root: Path, *, executor: str = "local", tasks: int | None = None,
                         workers: int = 1, max_skipped_share: float | None = None, progress: bool = True,
                         **executor_settings) -> list[tuple[SourceNeed, dict | None]]:
@@ -29,7 +37,7 @@ def tokenize_curriculum(phases: list[PhaseConfig], root: Path, *, executor: str 
     whole, in `tasks` tasks all the same), then checked for set-aside records. Returns (need, manifest)
     per source (manifest None where Slurm only submitted the job)."""
     built = []
-    for folder, need in tokens_needed(phases, root).items():
+    for folder, need in _whole_sources_first(phases, root):
         path = need.phase.source_path(need.source)
         if need.source.dataset is None and not Path(path).exists():
             raise FileNotFoundError(f"source {need.name!r}: {path} does not exist.")

@@ -128,3 +128,14 @@ def test_a_folder_start_is_compared_with_its_config_in_the_plan_and_in_the_run(t
         plan_curriculum(path)
     with pytest.raises(ConfigError, match=message):  # the run checks it again once it has read the start's config
         model_config(load_config(path), tmp_path / "run")
+
+
+def test_an_unpinned_hub_start_prints_the_command_that_lists_its_revisions():
+    from training.curriculum import plan_curriculum
+
+    (phase,) = plan_curriculum(Path(__file__).resolve().parents[1] / "training" / "configs" / "base" /
+                               "anneal-from-ettin.yaml")["phases"]
+    warning = next(w for w in phase["warnings"] if "init_from_revision is unset" in w)
+    command = warning.split("list them with: ")[1].rstrip(")")
+    assert command.startswith('python -c "') and "list_repo_refs('jhu-clsp/ettin-encoder-150m')" in command
+    compile(command.removeprefix('python -c "').removesuffix('"'), "<plan>", "exec")  # a valid one-liner
