@@ -133,7 +133,7 @@ def test_a_folder_start_is_compared_with_its_config_in_the_plan_and_in_the_run(t
 def test_an_unpinned_hub_start_prints_the_command_that_lists_its_revisions():
     from training.curriculum import plan_curriculum
 
-    (phase,) = plan_curriculum(Path(__file__).resolve().parents[1] / "training" / "configs" / "base" /
+    (phase,) = plan_curriculum(ROOT / "training" / "configs" / "base" /
                                "anneal-from-ettin.yaml")["phases"]
     warning = next(w for w in phase["warnings"] if "init_from_revision is unset" in w)
     command = warning.split("list them with: ")[1].rstrip(")")
