@@ -245,7 +245,7 @@ def resolve_paths(data: dict, folder: Path) -> dict:
     return data
 
 
-def load_config(path: str) -> CurationConfig:
+def load_curation_config(path: str) -> CurationConfig:
     """A curation YAML, its relative input paths resolved against the file (`resolve_paths`), validated."""
     import yaml
 

@@ -18,7 +18,7 @@ from modeling_rexbert.tokenization_rexbert import load_tokenizer
 from rexbert.cli import main
 from training.budget import BatchSchedule
 from training.collator import MLMCollator
-from training.config import ConfigError, load_config
+from training.config import ConfigError, load_phase_config
 from training.curriculum import plan_curriculum, train_curriculum
 from training.masking import MaskingConfig
 from training.optim import accumulation_at, build_optimizer
@@ -74,7 +74,7 @@ def test_anneal_from_ettin_plan(preset, ettin):
 
 
 def test_batch_schedule_agrees_with_accumulation_at(tmp_path):
-    config = load_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 5, "warmup_tokens": 3000}))
+    config = load_phase_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 5, "warmup_tokens": 3000}))
     schedule = BatchSchedule(config, world_size=3)
     tokens = 0
     for step in range(60):
@@ -158,7 +158,7 @@ def test_random_replacement_draws_ordinary_tokens_only():
 
 
 def test_weight_decay_is_fully_decoupled(tmp_path):
-    config = load_config(tiny_phase(tmp_path))
+    config = load_phase_config(tiny_phase(tmp_path))
     layer = torch.nn.Linear(4, 4, bias=False)
     optimizer = build_optimizer(layer, lr=1e-3, weight_decay=0.01, config=config)
     before = layer.weight.detach().clone()

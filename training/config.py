@@ -1,13 +1,16 @@
 """Phase configs: YAML files validated into typed dataclasses before any work starts.
 
 A phase file may `extends: other.yaml` (a path relative to itself); its keys are merged over the
-other file's, recursively. Relative data paths are relative to the file that names them. Unknown keys, wrong types and out-of-range values raise `ConfigError`
-naming the field (`phase2.yaml: optimizer.lr: expected a number, got 'fast'`).
+other file's, recursively. Relative data paths are relative to the file that names them. Unknown
+keys, wrong types and out-of-range values raise `ConfigError` naming the field
+(`phase2.yaml: optimizer.lr: expected a number, got 'fast'`). `rexbert train --set key=value`
+settings (`training/overrides.py`) merge over the files and are validated the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,9 @@ from modeling_rexbert import PRESETS
 from rexbert.core.config_schema import ConfigError, build, merge
 
 from .masking import MaskingConfig
+
+# what Accelerate's `log_with` takes by name (accelerate.utils.LoggerType, less "all")
+TRACKERS = ("tensorboard", "wandb", "trackio", "aim", "comet_ml", "mlflow", "clearml", "dvclive", "swanlab")
 
 
 @dataclass
@@ -209,6 +215,7 @@ class RunConfig:
     eval_every: int = 500
     log_every: int = 10
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU; or no / bf16 / fp16
+    # Accelerate trackers (`rexbert train --report-to`); TensorBoard logs go to <phase>-run/logs/<phase>/
     log_with: list[str] = field(default_factory=lambda: ["tensorboard"])
     push_to_hub: str | None = None  # repo id for the exported model
 
@@ -223,6 +230,10 @@ class RunConfig:
             raise ValueError(f"world_size must be >= 1, got {self.world_size}.")
         if min(self.max_steps or 1, self.save_every, self.keep_last, self.eval_every, self.log_every) < 1:
             raise ValueError("max_steps, save_every, keep_last, eval_every and log_every must be >= 1.")
+        unknown = [name for name in self.log_with if name not in TRACKERS]
+        if unknown:
+            raise ValueError(f"log_with: {unknown[0]!r} is not an Accelerate tracker; choose from "
+                             f"{', '.join(TRACKERS)} (or [] for none).")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
 
@@ -280,6 +291,19 @@ class PhaseConfig:
 
 # --- YAML -> dataclasses ---------------------------------------------------------------------------
 
+class ConfigLoader(yaml.SafeLoader):
+    """YAML 1.1 as PyYAML reads it, except that `4e-4` is a number (YAML 1.1 needs `4.0e-4`; YAML 1.2,
+    JSON and Python take both): a learning rate written the usual way is not refused as a string."""
+
+
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                   re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def parse_yaml(text: str):
+    """`text` read with `ConfigLoader`: phase files and `--set` values alike."""
+    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 -- a SafeLoader subclass
+
 def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     """The file's mapping with any `extends:` chain merged in (the later file wins); a cycle is an error."""
     path = Path(path)
@@ -289,7 +313,7 @@ def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found.")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = parse_yaml(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):
@@ -326,7 +350,7 @@ def parse_config(data: dict, source_file: str | Path | None = None) -> PhaseConf
     return config
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
+def load_phase_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
     """The phase file at `path` (with its `extends:` chain and `overrides` merged in), validated."""
     data = merge(read_yaml(path), overrides or {})
     try:
