@@ -222,15 +222,15 @@ def test_export_writes_the_heldout_file_and_pushes_the_exported_folder_once(tmp_
         def create_repo(self, repo_id, exist_ok=False, **kwargs):
             calls.append(("create_repo", repo_id))
 
-        def upload_folder(self, folder_path, repo_id, **kwargs):
-            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+        def upload_folder(self, folder_path, repo_id, allow_patterns=None, **kwargs):  # what `rexbert card push` sends
+            calls.append(("upload_folder", repo_id, allow_patterns))
 
     monkeypatch.setattr("huggingface_hub.HfApi", FakeHfApi)
     config = load_phase_config(tiny_phase(tmp_path, run={"max_steps": 2, "push_to_hub": "you/tiny"}))
     train_phase(config, tmp_path / "run", progress=False)
     assert [c[:2] for c in calls] == [("create_repo", "you/tiny"), ("upload_folder", "you/tiny")]
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
-            "sentence_bert_config.json", "1_Pooling"} <= set(calls[1][2])  # a sentence-transformers folder too
+            "sentence_bert_config.json", "1_Pooling/config.json"} <= set(calls[1][2])  # a sentence-transformers folder too
     lines = (tmp_path / "run" / "phase1-run" / "heldout" / "general.jsonl").read_text().splitlines()
     _, heldout = source_texts(config, load_tokenizer(), tmp_path / "run", "general")
     assert len(lines) == 4 and [json.loads(line)["text"] for line in lines] == heldout

@@ -234,6 +234,16 @@ class RunConfig:
         if unknown:
             raise ValueError(f"log_with: {unknown[0]!r} is not an Accelerate tracker; choose from "
                              f"{', '.join(TRACKERS)} (or [] for none).")
+        if self.push_to_hub is not None:  # refused now, not after the phase has trained
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                validate_repo_id(self.push_to_hub)
+                if self.push_to_hub.count("/") != 1:
+                    raise HFValidationError("a model repo id is owner/name")
+            except HFValidationError as error:
+                raise ValueError(f"push_to_hub: {self.push_to_hub!r} is not a Hub model repo id (owner/name): "
+                                 f"{str(error).splitlines()[0]}") from None
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
 
