@@ -57,7 +57,7 @@ def audit_note(audit: dict | None) -> str:
         return "The labels were not audited."
     kappa = "unmeasured" if audit.get("kappa") is None else f"{audit['kappa']:.3f}"
     accuracy = "-" if audit.get("accuracy") is None else f"{100 * audit['accuracy']:.1f}%"
-    text = (f"A second labeller (`{audit.get('audit_labeler')}`) relabelled {audit.get('n', 0):,} documents labelled by "
+    text = (f"A second labeler (`{audit.get('audit_labeler')}`) relabelled {audit.get('n', 0):,} documents labelled by "
             f"`{audit.get('primary_labeler')}`: agreement {accuracy}, Cohen's kappa {kappa} (configured minimum "
             f"{audit.get('min_kappa')}).")
     if not audit.get("stable"):

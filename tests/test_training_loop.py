@@ -16,12 +16,13 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoModelForMaskedLM
 
+from training.budget import BatchSchedule
 from training.checkpoints import list_checkpoints
 from training.config import ConfigError, load_phase_config
 from training.curriculum import load_phases, train_curriculum
 from training.loop import TrainingDivergedError, train_phase
 from training.mixture import MixtureSampler, MixtureSchedule
-from training.optim import accumulation_at, build_scheduler
+from training.optim import build_scheduler
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "rexbert" / "corpus"
@@ -122,8 +123,12 @@ def test_wsd_schedule_shape(tmp_path):
 
 
 def test_batch_size_warmup_ramps_accumulation(tmp_path):
+    """A legacy batch of 4 micro-batches (2 rows of 64 tokens each): 1 a step, one more each time another third
+    of warmup_tokens (1,000 tokens) has been seen, 4 from 3,000 tokens on."""
     config = load_phase_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 4, "warmup_tokens": 3000}))
-    assert [accumulation_at(t, config) for t in (0, 999, 1000, 2000, 2999, 3000, 10**9)] == [1, 1, 2, 3, 3, 4, 4]
+    schedule = BatchSchedule(config, world_size=1)
+    assert [schedule.accumulation(step) for step in range(20)] == [1] * 8 + [2] * 4 + [3] * 3 + [4] * 5
+    assert [schedule.tokens_before(step) for step in (7, 8, 11, 12, 14, 15)] == [896, 1024, 1792, 2048, 2816, 3200]
 
 
 # --- mixture -------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from training.collator import MLMCollator
 from training.config import ConfigError, load_phase_config
 from training.curriculum import plan_curriculum, train_curriculum
 from training.masking import MaskingConfig
-from training.optim import accumulation_at, build_optimizer
+from training.optim import build_optimizer
 from training.presets import PRESET_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -73,13 +73,14 @@ def test_anneal_from_ettin_plan(preset, ettin):
     assert any("init_from_revision is unset" in w for w in phase["warnings"])
 
 
-def test_batch_schedule_agrees_with_accumulation_at(tmp_path):
+def test_batch_schedule_ramps_accumulation_linearly_in_tokens(tmp_path):
     config = load_phase_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 5, "warmup_tokens": 3000}))
     schedule = BatchSchedule(config, world_size=3)
     tokens = 0
     for step in range(60):
         assert schedule.tokens_before(step) == tokens
-        assert schedule.accumulation(step) == accumulation_at(tokens, config), step
+        # batch-size warmup of a legacy batch: from 1 micro-batch to all 5, one more per quarter of warmup_tokens
+        assert schedule.accumulation(step) == min(5, 1 + 4 * tokens // 3000), step
         tokens += schedule.accumulation(step) * 3 * config.batch.micro_batch_size * config.data.sequence_length
     assert all(schedule.tokens_before(schedule.steps_for(t)) >= t > schedule.tokens_before(schedule.steps_for(t) - 1)
                for t in range(1, tokens, 97))
