@@ -100,14 +100,14 @@ def run_train(args: argparse.Namespace) -> None:
 
 
 @contextlib.contextmanager
-def naming_settings(settings: list[tuple]):
+def naming_settings(settings: list):
     """A config error raised with `--set` settings in force says so (the file it names may be fine)."""
     try:
         yield
     except ConfigError as error:
         if not settings:
             raise
-        given = " ".join(f"{key}={value!r}" for key, value in settings)
+        given = " ".join(setting.text for setting in settings)
         raise ConfigError(f"{error} (with --set {given})") from None
 
 

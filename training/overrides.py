@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+from typing import Any, NamedTuple
 
 from rexbert.core.config_schema import ConfigError, merge
 
 from .config import PhaseConfig, parse_yaml
 
 
-def parse_setting(text: str) -> tuple[str, Any]:
-    """`key=value` -> (key, the value read as YAML); for argparse's `type=`, so a malformed one is a usage error."""
+class Setting(NamedTuple):
+    key: str  # dotted: optimizer.lr
+    value: Any  # read as YAML
+    text: str  # as given: optimizer.lr=4e-4
+
+
+def parse_setting(text: str) -> Setting:
+    """`key=value` -> a `Setting`; for argparse's `type=`, so a malformed one is a usage error."""
     key, equals, raw = text.partition("=")
     key = key.strip()
     if not equals or not key or any(not part for part in key.split(".")):
@@ -28,13 +34,13 @@ def parse_setting(text: str) -> tuple[str, Any]:
         value = parse_yaml(raw)
     except yaml.YAMLError as error:
         raise argparse.ArgumentTypeError(f"{key}: the value {raw!r} is not valid YAML ({error})") from None
-    return key, value
+    return Setting(key, value, text)
 
 
-def settings_to_overrides(settings: list[tuple[str, Any]]) -> dict:
+def settings_to_overrides(settings: list[Setting]) -> dict:
     """Dotted settings as one nested mapping, in order (a later setting of the same key wins)."""
     nested: dict = {}
-    for key, value in settings:
+    for key, value, _ in settings:
         node = nested
         *parents, last = key.split(".")
         for i, part in enumerate(parents):
