@@ -110,3 +110,10 @@ def test_report_to_tensorboard_writes_the_loss(tmp_path, capsys):
     assert len(losses) == 3 and scalars["train/loss"] == pytest.approx(losses, rel=1e-6)
     assert "eval/loss" in scalars and "train/lr" in scalars
     assert json.loads((out / "phase1-run" / "phase_config.json").read_text())["run"]["max_steps"] == 3
+
+
+def test_tokenize_takes_the_same_settings(tmp_path, capsys):
+    arguments = ["--output-dir", str(tmp_path), "--set", "data.sequence_lenght=64"]
+    assert main(["tokenize", "--config", str(DEMO), *arguments]) == 2
+    assert "data: unknown field(s) ['sequence_lenght']" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any work

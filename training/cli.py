@@ -188,7 +188,8 @@ def run_tokenize(args: argparse.Namespace) -> None:
 
     if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
         raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
-    phases = load_phases(args.config, args.max_steps, settings_to_overrides(args.settings), default_world_size=1)
+    with naming_settings(args.settings):
+        phases = load_phases(args.config, args.max_steps, settings_to_overrides(args.settings), default_world_size=1)
     output = Path(args.output_dir or str(Path("runs") / Path(args.config).resolve().stem))
     slurm = {"partition": args.slurm_partition, "time": args.slurm_time, "cpus_per_task": args.cpus_per_task,
              "mem_per_cpu_gb": args.mem_per_cpu_gb}
