@@ -235,7 +235,7 @@ def test_export_writes_the_heldout_file_and_pushes_the_exported_folder_once(tmp_
     train_phase(config, tmp_path / "run", progress=False)
     assert [c[:2] for c in calls] == [("create_repo", "you/tiny"), ("upload_folder", "you/tiny")]
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
-            "sentence_bert_config.json", "1_Pooling/config.json"} <= set(calls[1][2])  # a sentence-transformers folder too
+            "sentence_bert_config.json", "1_Pooling/config.json"} <= set(calls[1][2])  # sentence-transformers too
     lines = (tmp_path / "run" / "phase1-run" / "heldout" / "general.jsonl").read_text().splitlines()
     _, heldout = source_texts(config, load_tokenizer(), tmp_path / "run", "general")
     assert len(lines) == 4 and [json.loads(line)["text"] for line in lines] == heldout

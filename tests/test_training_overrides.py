@@ -117,3 +117,10 @@ def test_tokenize_takes_the_same_settings(tmp_path, capsys):
     assert main(["tokenize", "--config", str(DEMO), *arguments]) == 2
     assert "data: unknown field(s) ['sequence_lenght']" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_a_file_reads_4e_4_as_a_number_too(tmp_path):
+    from training.config import load_phase_config
+
+    (tmp_path / "phase1.yaml").write_text(f"extends: {DEMO / 'phase1.yaml'}\noptimizer: {{lr: 4e-4}}\n")
+    assert load_phase_config(tmp_path / "phase1.yaml").optimizer.lr == 4e-4

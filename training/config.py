@@ -306,8 +306,8 @@ class ConfigLoader(yaml.SafeLoader):
     JSON and Python take both): a learning rate written the usual way is not refused as a string."""
 
 
-ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float",
-                                   re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+SCIENTIFIC = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")  # 4e-4, 1.5E3
+ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", SCIENTIFIC, list("-+0123456789"))
 
 
 def parse_yaml(text: str):
