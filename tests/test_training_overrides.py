@@ -119,8 +119,11 @@ def test_tokenize_takes_the_same_settings(tmp_path, capsys):
     assert not any(tmp_path.iterdir())  # refused before any work
 
 
-def test_a_file_reads_4e_4_as_a_number_too(tmp_path):
+def test_a_file_reads_4e_4_as_a_number_too_and_text_stays_text(tmp_path):
     from training.config import load_phase_config
 
-    (tmp_path / "phase1.yaml").write_text(f"extends: {DEMO / 'phase1.yaml'}\noptimizer: {{lr: 4e-4}}\n")
-    assert load_phase_config(tmp_path / "phase1.yaml").optimizer.lr == 4e-4
+    (tmp_path / "phase1.yaml").write_text(f"extends: {DEMO / 'phase1.yaml'}\noptimizer: {{lr: 4e-4}}\n"
+                                          "model: {preset: null, init_from: owner/name, init_from_revision: 1234e56}\n")
+    config = load_phase_config(tmp_path / "phase1.yaml")
+    assert config.optimizer.lr == 4e-4  # a number field takes it as a number (PyYAML alone reads a string)
+    assert config.model.init_from_revision == "1234e56"  # a commit that looks like a number stays a commit

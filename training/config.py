@@ -10,7 +10,6 @@ settings (`training/overrides.py`) merge over the files and are validated the sa
 from __future__ import annotations
 
 import dataclasses
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -301,19 +300,6 @@ class PhaseConfig:
 
 # --- YAML -> dataclasses ---------------------------------------------------------------------------
 
-class ConfigLoader(yaml.SafeLoader):
-    """YAML 1.1 as PyYAML reads it, except that `4e-4` is a number (YAML 1.1 needs `4.0e-4`; YAML 1.2,
-    JSON and Python take both): a learning rate written the usual way is not refused as a string."""
-
-
-SCIENTIFIC = re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$")  # 4e-4, 1.5E3
-ConfigLoader.add_implicit_resolver("tag:yaml.org,2002:float", SCIENTIFIC, list("-+0123456789"))
-
-
-def parse_yaml(text: str):
-    """`text` read with `ConfigLoader`: phase files and `--set` values alike."""
-    return yaml.load(text, Loader=ConfigLoader)  # noqa: S506 -- a SafeLoader subclass
-
 def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     """The file's mapping with any `extends:` chain merged in (the later file wins); a cycle is an error."""
     path = Path(path)
@@ -323,7 +309,7 @@ def read_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
         raise ConfigError(f"config file {path} not found.")
     try:
-        data = parse_yaml(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
         raise ConfigError(f"{path}: not valid YAML: {error}") from None
     if not isinstance(data, dict):

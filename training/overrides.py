@@ -1,7 +1,7 @@
 """`rexbert train --set key=value`: settings given on the command line, merged over the phase files.
 
 A key is a dotted path into a phase config (`optimizer.lr`, `batch.micro_batch_size`); its value is
-read as YAML as the files are (`4e-4` a number, `true`, `null`, `[tensorboard]` a list), then the merged config is
+read as YAML, as in the files (`4e-4` a number where the field is one, `true`, `null`, `[tensorboard]` a list), then the merged config is
 validated exactly as a file is, so an unknown key or a bad value is refused naming the key before any
 work. With a curriculum folder a key applies to every phase, unless it starts with a phase file's name
 (`phase2.optimizer.lr=4e-4`: phase2.yaml only); phase-targeted keys win over the ones for every phase.
@@ -13,9 +13,11 @@ import argparse
 import dataclasses
 from typing import Any, NamedTuple
 
+import yaml
+
 from rexbert.core.config_schema import ConfigError, merge
 
-from .config import PhaseConfig, parse_yaml
+from .config import PhaseConfig
 
 
 class Setting(NamedTuple):
@@ -31,7 +33,7 @@ def parse_setting(text: str) -> Setting:
     if not equals or not key or any(not part for part in key.split(".")):
         raise argparse.ArgumentTypeError(f"expected key=value with a dotted key (optimizer.lr=4e-4), got {text!r}")
     try:
-        value = parse_yaml(raw)
+        value = yaml.safe_load(raw)
     except yaml.YAMLError as error:
         raise argparse.ArgumentTypeError(f"{key}: the value {raw!r} is not valid YAML ({error})") from None
     return Setting(key, value, text)
