@@ -67,15 +67,14 @@ def phase3_overrides(variant: str, seed: int, shared: Path, spans: Path) -> dict
 def prepare(out: Path, progress: bool) -> tuple[Path, Path, dict[str, Path]]:
     """The shared phases 1-2, the spans mined from e-commerce training documents, and the held-out files."""
     from modeling_rexbert.tokenization_rexbert import load_tokenizer
-    from training.config import load_config
     from training.corpus import source_texts
-    from training.loop import train_phase
+    from training.curriculum import load_phases, run_curriculum
     from training.spans import mine_spans, save_spans
 
     shared = out / "shared"
-    for name in ("phase1", "phase2"):
-        train_phase(load_config(DEMO_CONFIGS / f"{name}.yaml", SPAN_MASKING), shared, resume=True, progress=progress)
-    phase3 = load_config(DEMO_CONFIGS / "phase3.yaml", {**HELDOUT, **SPAN_MASKING})
+    phase1, phase2, _ = load_phases(DEMO_CONFIGS, overrides=SPAN_MASKING)
+    run_curriculum([phase1, phase2], shared, resume=True, progress=progress)  # checked as `rexbert train` checks
+    (phase3,) = load_phases(DEMO_CONFIGS / "phase3.yaml", overrides={**HELDOUT, **SPAN_MASKING})
     tokenizer = load_tokenizer()
     ecommerce_train, ecommerce_heldout = source_texts(phase3, tokenizer, shared, "ecommerce")
     _, general_heldout = source_texts(phase3, tokenizer, shared, "general")
@@ -104,8 +103,7 @@ def score(model: Path, files: dict[str, Path], block_size: int) -> dict[str, dic
 
 
 def run_study(out: Path, seeds: list[int], block_size: int, progress: bool) -> dict:
-    from training.config import load_config
-    from training.loop import train_phase
+    from training.curriculum import load_phases, run_curriculum
 
     started = time.perf_counter()
     shared, spans, files = prepare(out, progress)
@@ -115,8 +113,8 @@ def run_study(out: Path, seeds: list[int], block_size: int, progress: bool) -> d
         runs[variant] = {}
         for seed in seeds:
             root = out / "runs" / f"{variant}-seed{seed}"
-            config = load_config(DEMO_CONFIGS / "phase3.yaml", phase3_overrides(variant, seed, shared, spans))
-            summary = train_phase(config, root, resume=True, progress=progress)
+            phase3 = load_phases(DEMO_CONFIGS / "phase3.yaml", overrides=phase3_overrides(variant, seed, shared, spans))
+            (summary,) = run_curriculum(phase3, root, resume=True, progress=progress)
             runs[variant][str(seed)] = {**score(root / "phase3", files, block_size),
                                         "final_heldout_loss": summary.get("eval/loss")}
             print(f"({variant}) seed {seed}: {json.dumps(runs[variant][str(seed)])}", flush=True)

@@ -68,30 +68,30 @@ def _claimed(cfg, args: argparse.Namespace):
 
 
 def run_stage(args: argparse.Namespace) -> None:
-    from .config import load_config
+    from .config import load_curation_config
     from .stages import run_stage
 
-    cfg = _claimed(load_config(args.config), args)
+    cfg = _claimed(load_curation_config(args.config), args)
     _print_summary({args.stage: run_stage(args.stage, cfg, not args.no_progress, args.verbose)})
 
 
 def run_chain(args: argparse.Namespace) -> None:
-    from .config import load_config
+    from .config import load_curation_config
     from .stages import STAGES, run_all
 
     skip = tuple(s for s in args.skip.split(",") if s)
     unknown = [s for s in skip if s not in STAGES]
     if unknown:
         raise ValueError(f"--skip: unknown stage(s) {', '.join(unknown)}; stages: {', '.join(STAGES)}")
-    _print_summary(run_all(_claimed(load_config(args.config), args), not args.no_progress, skip, args.verbose))
+    _print_summary(run_all(_claimed(load_curation_config(args.config), args), not args.no_progress, skip, args.verbose))
 
 
 def run_publish(args: argparse.Namespace) -> None:
-    from .config import load_config
+    from .config import load_curation_config
     from .layout import Layout
     from .publish import publish
 
-    cfg = load_config(args.config)
+    cfg = load_curation_config(args.config)
     repo_id = args.repo_id or cfg.card.repo_id
     files = publish(Layout(cfg.output_dir).dataset, repo_id, private=args.private, dry_run=args.dry_run)
     verb = "would upload" if args.dry_run else "uploaded"

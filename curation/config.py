@@ -23,14 +23,14 @@ class SampleConfig:
     max_bytes: int = DEFAULT_MAX_BYTES  # a longer document is set aside as `oversized`, never read whole
 
 
-# labellers that stand in for the LLMs in demos and tests, no server: their disagreement says nothing about real labels
-STAND_IN_LABELLERS = ("provenance", "rules")
-LABELLER_BACKENDS = ("openai", *STAND_IN_LABELLERS)
+# labelers that stand in for the LLMs in demos and tests, no server: their disagreement says nothing about real labels
+STAND_IN_LABELERS = ("provenance", "rules")
+LABELER_BACKENDS = ("openai", *STAND_IN_LABELERS)
 
 
 @dataclass
-class LabellerConfig:
-    """One labeller: the primary (`label:`) or the auditor (`audit:`) take the same fields."""
+class LabelerConfig:
+    """One labeler: the primary (`label:`) or the auditor (`audit:`) take the same fields."""
     backend: str = "openai"  # openai (any OpenAI-compatible server) | rules | provenance (demo/test labelers)
     base_url: str = "http://localhost:8000/v1"
     model: str = "microsoft/phi-4"
@@ -45,12 +45,12 @@ class LabellerConfig:
 
 
 @dataclass
-class LabelConfig(LabellerConfig):
+class LabelConfig(LabelerConfig):
     pass
 
 
 @dataclass
-class AuditConfig(LabellerConfig):
+class AuditConfig(LabelerConfig):
     base_url: str = "http://localhost:8001/v1"
     model: str = "meta-llama/Meta-Llama-3-70B-Instruct"
     sample_size: int = 500
@@ -192,13 +192,13 @@ class CurationConfig:
             ("filter.decontaminate.n_grams", self.filter.decontaminate.n_grams >= 5, "an integer >= 5"),
         ]
         for section in ("label", "audit"):
-            labeller = getattr(self, section)
+            labeler = getattr(self, section)
             checks += [
-                (f"{section}.backend", labeller.backend in LABELLER_BACKENDS, f"one of {', '.join(LABELLER_BACKENDS)}"),
-                (f"{section}.workers", labeller.workers > 0, "a positive integer"),
-                (f"{section}.timeout_s", labeller.timeout_s > 0, "a positive number of seconds"),
-                (f"{section}.max_retries", labeller.max_retries >= 0, "a non-negative integer"),
-                (f"{section}.max_failure_rate", 0 <= labeller.max_failure_rate <= 1, "in [0, 1]"),
+                (f"{section}.backend", labeler.backend in LABELER_BACKENDS, f"one of {', '.join(LABELER_BACKENDS)}"),
+                (f"{section}.workers", labeler.workers > 0, "a positive integer"),
+                (f"{section}.timeout_s", labeler.timeout_s > 0, "a positive number of seconds"),
+                (f"{section}.max_retries", labeler.max_retries >= 0, "a non-negative integer"),
+                (f"{section}.max_failure_rate", 0 <= labeler.max_failure_rate <= 1, "in [0, 1]"),
             ]
         for name, ok, expected in checks:
             if not ok:
@@ -245,7 +245,7 @@ def resolve_paths(data: dict, folder: Path) -> dict:
     return data
 
 
-def load_config(path: str) -> CurationConfig:
+def load_curation_config(path: str) -> CurationConfig:
     """A curation YAML, its relative input paths resolved against the file (`resolve_paths`), validated."""
     import yaml
 

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import STAND_IN_LABELLERS, CurationConfig
+from .config import STAND_IN_LABELERS, CurationConfig
 from .domains import resolve
 from .layout import Layout
 
@@ -82,8 +82,8 @@ def check_audit(cfg: CurationConfig, summary: dict) -> None:
                f"(see {Layout(cfg.output_dir).audit_report})")
     if cfg.audit.enforce:
         raise AuditNotStableError(f"{problem}; revise the prompt and relabel.")
-    if cfg.label.backend in STAND_IN_LABELLERS and cfg.audit.backend in STAND_IN_LABELLERS:
-        why = (f"the labeller ({cfg.label.backend}) and auditor ({cfg.audit.backend}) are demo stand-ins for the "
+    if cfg.label.backend in STAND_IN_LABELERS and cfg.audit.backend in STAND_IN_LABELERS:
+        why = (f"the labeler ({cfg.label.backend}) and auditor ({cfg.audit.backend}) are demo stand-ins for the "
                "LLMs, so the run continues; a real run with audit.enforce stops here")
     else:
         why = "audit.enforce is false, so the run continues with these labels"

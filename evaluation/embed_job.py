@@ -299,13 +299,13 @@ def combine(settings: EmbedSettings) -> EmbedSummary:
 
 def prepare(settings: EmbedSettings) -> dict:
     """The manifest of this run (written on the first run, checked on a resume), with the input's row count."""
-    from .loading import load_config
+    from .loading import load_model_config
 
     parts = Path(settings.model).parts  # a Hub id is owner/name; a path deeper, absolute, or under a folder here
     if not Path(settings.model).is_dir() and (settings.model.startswith(("/", ".", "~")) or len(parts) > 2 or
                                               (len(parts) == 2 and Path(parts[0]).is_dir())):
         raise EmbedInputError(f"--model {settings.model}: no such model folder.")
-    load_config(settings.model, settings.trust_remote_code)  # a wrong --model fails before the input is read
+    load_model_config(settings.model, settings.trust_remote_code)  # a wrong --model fails before the input is read
     if Path(settings.model).is_dir():
         read_sentence_settings(settings.model)  # a folder we cannot embed as it says fails before any work
     if (settings.parts / MANIFEST).is_file():

@@ -232,11 +232,11 @@ def load_encoder(name: str, device: str | None = None, trust_remote_code: bool =
     """(encoder, tokenizer) of a model folder or Hub id, ready for `encode`: a RexBERT or stock ModernBERT
     folder on the installed `RexBertModel` (the unpadded path; on CUDA in bf16 with the varlen attention
     backend), any other on `AutoModel`. On CPU, torch uses all cores (or `threads`)."""
-    from .loading import is_rexbert_family, load_config, load_tokenizer
+    from .loading import is_rexbert_family, load_model_config, load_tokenizer
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     tokenizer = load_tokenizer(name, trust_remote_code)
-    config = load_config(name, trust_remote_code)
+    config = load_model_config(name, trust_remote_code)
     kwargs = {}
     if device.startswith("cuda"):
         kwargs = {"dtype": torch.bfloat16}

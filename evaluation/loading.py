@@ -45,7 +45,7 @@ def _guarded(loader, name: str, trust_remote_code: bool, **kwargs):
         raise
 
 
-def load_config(name: str, trust_remote_code: bool = False):
+def load_model_config(name: str, trust_remote_code: bool = False):
     """The model's config; every load starts here, so a missing folder or an unreachable Hub id is named here,
     in one line."""
     check_local_or_hub(name, "model")
@@ -66,7 +66,7 @@ def load_config(name: str, trust_remote_code: bool = False):
 
 
 def load_tokenizer(name: str, trust_remote_code: bool = False):
-    load_config(name, trust_remote_code)  # a tokenizer without a config of its own would fail less clearly
+    load_model_config(name, trust_remote_code)  # a tokenizer without a config of its own would fail less clearly
     return _guarded(AutoTokenizer, name, trust_remote_code)
 
 
@@ -109,7 +109,7 @@ def load_pretrained(name: str, head: str, trust_remote_code: bool = False, imple
     `implementation="transformers"`, any other on `AutoModelFor<head>`. `new_head`: the prefix of the weights a
     fine-tuning head adds; RexBERT's weight names being known, its load report is then held back and any other
     missing weight is an error (other architectures keep transformers' report)."""
-    if implementation == "auto" and is_rexbert_family(load_config(name, trust_remote_code)):
+    if implementation == "auto" and is_rexbert_family(load_model_config(name, trust_remote_code)):
         import modeling_rexbert
 
         model_class = getattr(modeling_rexbert, f"RexBertFor{head}")
@@ -155,7 +155,7 @@ def load_sentence_transformer(name: str, trust_remote_code: bool = False):
     transformers) is swapped for the installed `RexBertModel` with the same weights."""
     from sentence_transformers import SentenceTransformer
 
-    load_config(name, trust_remote_code)  # refuses remote code with our message before ST tries
+    load_model_config(name, trust_remote_code)  # refuses remote code with our message before ST tries
     with expected_load_report():  # a masked-LM folder: its MLM head is not part of the sentence encoder
         model = SentenceTransformer(name, trust_remote_code=trust_remote_code)
     module = model[0]

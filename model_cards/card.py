@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
 import re
 import statistics
@@ -20,7 +19,7 @@ from huggingface_hub.utils import HFValidationError, validate_repo_id
 
 from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
                                 read_results, render_table)
-from rexbert.core.hub_upload import upload_folder_to_hub
+from rexbert.core.model_publish import publish_model_folder, upload_plan  # noqa: F401 -- upload_plan: public here too
 from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
 
@@ -265,49 +264,6 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     return readme
 
 
-# What a published model folder may hold. Everything else (checkpoints/, logs/, optimizer and RNG state,
-# phase_config.json, metrics, pickles) stays local: an allowlist, so a new kind of file is never uploaded by accident.
-UPLOAD_ALLOWLIST = (
-    "*.safetensors", "model.safetensors.index.json",  # weights (never pickles)
-    "config.json", "generation_config.json",  # config
-    "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json",
-    "vocab.txt", "vocab.json", "merges.txt", "chat_template.jinja",  # tokenizer
-    "*.py",  # remote code (auto_map)
-    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",  # sentence-transformers
-    "README.md", "LICENSE", "*.png", "*.jpg", "*.jpeg", "*.svg",  # card and its images
-)
-ST_MODULE_FILES = ("config.json",)  # sentence-transformers module folders such as 1_Pooling/
-_TEXT_SUFFIXES = (".json", ".md", ".py", ".txt", ".jinja")
-
-
-def _allowed(relative: Path) -> bool:
-    if len(relative.parts) == 1:
-        return any(fnmatch.fnmatch(relative.name, pattern) for pattern in UPLOAD_ALLOWLIST)
-    return (len(relative.parts) == 2 and re.fullmatch(r"\d+_[A-Za-z]+", relative.parts[0]) is not None
-            and relative.name in ST_MODULE_FILES)
-
-
-def upload_plan(model_dir: str | Path) -> list[str]:
-    """The files `push_model` uploads: those `UPLOAD_ALLOWLIST` names (top level) and the config of
-    sentence-transformers module folders; hidden and temporary files never."""
-    model_dir = Path(model_dir)
-    return sorted(str(p.relative_to(model_dir)) for p in model_dir.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(model_dir).parts)
-                  and _allowed(p.relative_to(model_dir)))
-
-
-def check_no_local_paths(model_dir: Path, files: list[str]) -> None:
-    """Refuses to publish text files that carry this machine's paths (the folder's or the home directory)."""
-    home = str(Path.home())
-    needles = {str(model_dir.resolve()), str(model_dir.absolute())} | ({home} if home not in ("/", "") else set())
-    for name in files:
-        if Path(name).suffix in _TEXT_SUFFIXES:
-            text = (model_dir / name).read_text(encoding="utf-8", errors="replace")
-            found = next((n for n in sorted(needles) if n in text), None)
-            if found is not None:
-                raise ValueError(f"{model_dir / name} contains the local path {found!r}; remove it before publishing.")
-
-
 def human_size(size: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if size < 1024 or unit == "GB":
@@ -351,19 +307,6 @@ def push_model(model_dir: str | Path, repo_id: str, dry_run: bool = False, priva
         invalid = [w for w in push_warnings(model_dir, repo_id) if w.startswith("--repo-id")]
         if invalid:
             raise ValueError(invalid[0])
-    files = upload_plan(model_dir)
-    check_no_local_paths(model_dir, files)
-    for required in ("config.json", "README.md"):
-        if required not in files:
-            raise FileNotFoundError(f"{model_dir} has no {required}; save the model and render its card first.")
-    if json.loads((model_dir / "config.json").read_text()).get("model_type") == "rexbert":
-        raise ValueError(
-            f"{model_dir}/config.json has model_type 'rexbert' (written before the portable format, or with RoPE "
-            "that transformers 4.x cannot express): rewrite it with `rexbert convert --to rexbert IN OUT` so that "
-            "stock transformers and serving tools load it, then render the card and push that folder."
-        )
-    if dry_run:
-        return files
-    upload_folder_to_hub(str(model_dir), repo_id, repo_type="model", private=private, allow_patterns=files, api=api,
-                         commit_message="Upload RexBERT checkpoint, tokenizer, code and card")
-    return files
+    return publish_model_folder(model_dir, repo_id, required=("config.json", "README.md"), private=private,
+                                dry_run=dry_run, api=api,
+                                commit_message="Upload RexBERT checkpoint, tokenizer, code and card")

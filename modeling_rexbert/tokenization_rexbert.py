@@ -21,7 +21,6 @@ from transformers import PreTrainedTokenizerFast
 
 SHIPPED_TOKENIZER_DIR = Path(__file__).parent / "tokenizer"
 OLMO_VOCAB_SIZE = 50280
-VOCAB_SIZE = 50368
 MODEL_MAX_LENGTH = 8192
 NUM_UNUSED = 83
 SPECIAL_TOKENS = {"unk_token": "[UNK]", "cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]",

@@ -46,9 +46,12 @@ class DemoSize:
 class Demo:
     def __init__(self, output_dir: str | Path, size: DemoSize, resume: bool = False, progress: bool = True,
                  verbose: bool = False):
+        import training
+
         self.out = Path(output_dir)
         self.size, self.resume, self.progress, self.verbose = size, resume, progress, verbose
         self.results = self.out / "results"
+        self.configs = Path(training.__file__).parent / "configs" / "demo"  # the curriculum it runs
         self.timings: dict[str, float] = {}
 
     def _stage(self, name: str, function):
@@ -61,14 +64,14 @@ class Demo:
     # 1. curation
     def curate(self) -> dict:
         import curation
-        from curation.config import load_config
+        from curation.config import load_curation_config
         from curation.demo_corpus import write_demo_corpus
         from curation.stages import run_all
         from modeling_rexbert.tokenization_rexbert import SHIPPED_TOKENIZER_DIR
 
         raw = self.out / "raw"
         counts = write_demo_corpus(str(raw))
-        cfg = load_config(str(Path(curation.__file__).parent / "configs" / "demo.yaml"))
+        cfg = load_curation_config(str(Path(curation.__file__).parent / "configs" / "demo.yaml"))
         cfg.output_dir = str(self.out)
         cfg.sample.source = cfg.filter.input = str(raw)
         cfg.filter.tokenizer_file = str(SHIPPED_TOKENIZER_DIR / "tokenizer.json")  # RexBERT tokens in the card
@@ -77,28 +80,24 @@ class Demo:
 
     # 2. training
     def phases(self) -> list:
-        import training
-        from training.config import load_config
-        from training.curriculum import shorten
+        """The demo curriculum (`self.configs`), with the curated dataset and its mined spans in phase 3."""
+        from training.curriculum import load_phases
 
-        folder = Path(training.__file__).parent / "configs" / "demo"
         general = {"name": "general", "path": str(BUNDLED_CORPUS / "general.jsonl")}
         ecommerce = {"name": "ecommerce", "path": str(self.out / "dataset"), "weight": 0.0}
-        overrides = [{}, {}, {"data": {"sources": [general, ecommerce], "spans": str(self.out / "spans.json")}}]
+        overrides: dict = {"phase3": {"data": {"sources": [general, ecommerce], "spans": str(self.out / "spans.json")}}}
         if self.size.tiny_model:
-            overrides[0]["model"] = {"overrides": TINY_MODEL}
-            overrides[0]["data"] = {"sequence_length": 64}
-            overrides[0]["batch"] = {"global_tokens": 2048, "warmup_start_tokens": 1024}  # 32 rows of 64, as before
-            for item in overrides:  # a custom size has no Table 2 defaults
-                item["optimizer"] = {"lr": 3e-3, "weight_decay": 3e-4}
-                item["run"] = {"log_with": []}
-        phases = [load_config(folder / f"phase{i + 1}.yaml", o) for i, o in enumerate(overrides)]
-        return [shorten(p, self.size.max_steps) if self.size.max_steps else p for p in phases]
+            overrides["phase1"] = {"model": {"overrides": TINY_MODEL}, "data": {"sequence_length": 64},
+                                   "batch": {"global_tokens": 2048, "warmup_start_tokens": 1024}}  # 32 rows of 64
+            overrides["optimizer"] = {"lr": 3e-3, "weight_decay": 3e-4}  # a custom size has no Table 2 defaults
+            overrides["run"] = {"log_with": []}
+        return load_phases(self.configs, self.size.max_steps, overrides)
 
     def train(self) -> list[dict]:
         from modeling_rexbert.tokenization_rexbert import load_tokenizer
         from training.corpus import source_texts
-        from training.loop import run_dir, train_phase
+        from training.curriculum import run_curriculum
+        from training.loop import run_dir
         from training.spans import mine_spans, save_spans
 
         phases = self.phases()
@@ -107,13 +106,14 @@ class Demo:
         spans = mine_spans(training_texts, min_count=2)
         save_spans(spans, self.out / "spans.json")
         print(f"mined spans for Guided MLM: {({k: len(v) for k, v in spans.items()})}")
-        summaries = []
-        for phase in phases:
-            summaries.append(train_phase(phase, self.out, resume=self.resume, progress=self.progress))
+
+        def drop_checkpoints(phase, summary) -> None:
             # A finished phase resumes from its summary, not a checkpoint: dropping its optimizer state
             # keeps the demo folder small (a `rexbert train` run keeps them, to train on from there).
             shutil.rmtree(run_dir(self.out, phase.name) / "checkpoints", ignore_errors=True)
-        return summaries
+
+        return run_curriculum(phases, self.out, resume=self.resume, progress=self.progress,
+                              config_file=self.configs, after_phase=drop_checkpoints)
 
     # 3. evaluation
     def heldout_ecommerce(self) -> Path:

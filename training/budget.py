@@ -190,8 +190,3 @@ def resolve(config: PhaseConfig, world_size: int) -> PhaseConfig:
     config.check()
     return config
 
-
-def is_resolved(config: PhaseConfig) -> bool:
-    return config.run.max_steps is not None and config.run.max_tokens is None and \
-        config.optimizer.warmup_tokens is None and config.optimizer.decay_tokens is None and \
-        config.data.anneal_tokens is None

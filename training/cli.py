@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 from pathlib import Path
 
 
 from rexbert.core.arguments import positive_int as _positive_int  # 0 or -1 steps would run nothing
+
+from rexbert.core.config_schema import ConfigError, merge
+
+from .overrides import parse_setting, settings_to_overrides
+
+REPORT_TO = ("tensorboard", "trackio", "wandb", "none")  # --report-to: Accelerate trackers (`run.log_with`)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     tokenize.add_argument("--workers", type=_positive_int, default=1, help="tasks running at once")
     tokenize.add_argument("--max-steps", type=_positive_int, help="plan for this many steps per phase, as "
                                                                   "`rexbert train --max-steps` would")
+    tokenize.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", type=parse_setting,
+                          default=[], help="the same config overrides as `rexbert train --set`")
     tokenize.add_argument("--max-skipped-share", type=float, help="go on when up to this share of a source's "
                           "records is set aside (default: the config's data.max_skipped_share, 0.05)")
     tokenize.add_argument("--ray-address", default="auto", help="Ray cluster (auto, host:6379, or local)")
@@ -68,6 +77,13 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs only)")
     parser.add_argument("--max-skipped-share", type=float, help="go on when up to this share of a source's records "
                         "was set aside while tokenizing (default: each phase's data.max_skipped_share, 0.05)")
+    parser.add_argument("--set", dest="settings", metavar="KEY=VALUE", action="append", type=parse_setting,
+                        default=[], help="override a config field, validated as the file is (repeatable): a dotted "
+                        "key and a YAML value, e.g. optimizer.lr=4e-4 or batch.micro_batch_size=8; with a curriculum "
+                        "folder it applies to every phase, phase2.optimizer.lr=4e-4 to phase2.yaml only")
+    parser.add_argument("--report-to", nargs="+", choices=REPORT_TO, metavar="TRACKER", help="where to log the "
+                        f"metrics besides metrics.jsonl: {', '.join(REPORT_TO)} (several allowed; default: each "
+                        "phase's run.log_with, tensorboard in the shipped configs), through Accelerate's trackers")
     parser.add_argument("--plan", action="store_true", help="print what the run will do (steps, tokens, lengths, "
                                                            "masking, RoPE, LR, weight decay, mixture) and exit; "
                                                            "needs no data, weights or GPU")
@@ -77,26 +93,42 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
+    overrides = command_line_overrides(args)
+    with naming_settings(args.settings):
+        plan_or_train(args, output, overrides)
+
+
+@contextlib.contextmanager
+def naming_settings(settings: list):
+    """A config error raised with `--set` settings in force says so (the file it names may be fine)."""
+    try:
+        yield
+    except ConfigError as error:
+        if not settings:
+            raise
+        given = " ".join(setting.text for setting in settings)
+        raise ConfigError(f"{error} (with --set {given})") from None
+
+
+def plan_or_train(args: argparse.Namespace, output: str, overrides: dict) -> None:
     from accelerate import PartialState
 
     from .budget import launch_is_main, launch_world_size
     from .curriculum import plan_curriculum, train_curriculum
     from .plan import format_plan, to_json
 
-    output = args.output_dir or str(Path("runs") / Path(args.config).resolve().stem)
     if args.plan:  # sources already tokenized under the output root report their real size
-        result = plan_curriculum(args.config, world_size=args.world_size, max_steps=args.max_steps, output_dir=output)
+        result = plan_curriculum(args.config, world_size=args.world_size, max_steps=args.max_steps, output_dir=output,
+                                 overrides=overrides)
         print(to_json(result) if args.json else format_plan(result))
         return
     if args.world_size is not None or args.json:
         raise ValueError("--world-size and --json go with --plan; a run uses the processes it is launched with.")
     shown = plan_curriculum(args.config, world_size=launch_world_size(), max_steps=args.max_steps,
-                            output_dir=output)  # checks every phase first
+                            output_dir=output, overrides=overrides)  # checks every phase first
     if launch_is_main():
         print(format_plan(shown), flush=True)
-    if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
-        raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
-    overrides = None if args.max_skipped_share is None else {"data": {"max_skipped_share": args.max_skipped_share}}
     try:
         summaries = train_curriculum(args.config, output, max_steps=args.max_steps, resume=args.resume,
                                      stop_after=args.stop_after, progress=not args.no_progress,
@@ -113,6 +145,21 @@ def run_train(args: argparse.Namespace) -> None:
                                    if k in ("eval/loss", "eval/accuracy"))
             print(f"{summary['phase']}: {summary['steps']} steps, {summary['tokens']:,} tokens; held-out {evaluation}"
                   f" -> {Path(output) / summary['phase']}")
+
+
+def command_line_overrides(args: argparse.Namespace) -> dict:
+    """`--set`, then `--report-to` and `--max-skipped-share`, as one overrides mapping (`training/overrides.py`)."""
+    overrides = settings_to_overrides(args.settings)
+    run, data = {}, {}
+    if args.report_to is not None:
+        if "none" in args.report_to and len(args.report_to) > 1:
+            raise ValueError(f"--report-to none logs to no tracker; it cannot go with {args.report_to}.")
+        run["log_with"] = [name for name in args.report_to if name != "none"]
+    if args.max_skipped_share is not None:
+        if not 0 <= args.max_skipped_share <= 1:
+            raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
+        data["max_skipped_share"] = args.max_skipped_share
+    return merge(overrides, {key: value for key, value in (("run", run), ("data", data)) if value})
 
 
 class Interrupted(KeyboardInterrupt):
@@ -141,7 +188,8 @@ def run_tokenize(args: argparse.Namespace) -> None:
 
     if args.max_skipped_share is not None and not 0 <= args.max_skipped_share <= 1:
         raise ValueError(f"--max-skipped-share must be in [0, 1], got {args.max_skipped_share}.")
-    phases = load_phases(args.config, args.max_steps, default_world_size=1)
+    with naming_settings(args.settings):
+        phases = load_phases(args.config, args.max_steps, settings_to_overrides(args.settings), default_world_size=1)
     output = Path(args.output_dir or str(Path("runs") / Path(args.config).resolve().stem))
     slurm = {"partition": args.slurm_partition, "time": args.slurm_time, "cpus_per_task": args.cpus_per_task,
              "mem_per_cpu_gb": args.mem_per_cpu_gb}

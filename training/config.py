@@ -1,8 +1,10 @@
 """Phase configs: YAML files validated into typed dataclasses before any work starts.
 
 A phase file may `extends: other.yaml` (a path relative to itself); its keys are merged over the
-other file's, recursively. Relative data paths are relative to the file that names them. Unknown keys, wrong types and out-of-range values raise `ConfigError`
-naming the field (`phase2.yaml: optimizer.lr: expected a number, got 'fast'`).
+other file's, recursively. Relative data paths are relative to the file that names them. Unknown
+keys, wrong types and out-of-range values raise `ConfigError` naming the field
+(`phase2.yaml: optimizer.lr: expected a number, got 'fast'`). `rexbert train --set key=value`
+settings (`training/overrides.py`) merge over the files and are validated the same way.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from modeling_rexbert import PRESETS
 from rexbert.core.config_schema import ConfigError, build, merge
 
 from .masking import MaskingConfig
+
+# what Accelerate's `log_with` takes by name (accelerate.utils.LoggerType, less "all")
+TRACKERS = ("tensorboard", "wandb", "trackio", "aim", "comet_ml", "mlflow", "clearml", "dvclive", "swanlab")
 
 
 @dataclass
@@ -219,6 +224,7 @@ class RunConfig:
     eval_every: int = 500
     log_every: int = 10
     mixed_precision: str = "auto"  # auto: bf16 on GPU, fp32 on CPU; or no / bf16 / fp16
+    # Accelerate trackers (`rexbert train --report-to`); TensorBoard logs go to <phase>-run/logs/<phase>/
     log_with: list[str] = field(default_factory=lambda: ["tensorboard"])
     push_to_hub: str | None = None  # repo id for the exported model
 
@@ -233,6 +239,20 @@ class RunConfig:
             raise ValueError(f"world_size must be >= 1, got {self.world_size}.")
         if min(self.max_steps or 1, self.save_every, self.keep_last, self.eval_every, self.log_every) < 1:
             raise ValueError("max_steps, save_every, keep_last, eval_every and log_every must be >= 1.")
+        unknown = [name for name in self.log_with if name not in TRACKERS]
+        if unknown:
+            raise ValueError(f"log_with: {unknown[0]!r} is not an Accelerate tracker; choose from "
+                             f"{', '.join(TRACKERS)} (or [] for none).")
+        if self.push_to_hub is not None:  # refused now, not after the phase has trained
+            from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+            try:
+                validate_repo_id(self.push_to_hub)
+                if self.push_to_hub.count("/") != 1:
+                    raise HFValidationError("a model repo id is owner/name")
+            except HFValidationError as error:
+                raise ValueError(f"push_to_hub: {self.push_to_hub!r} is not a Hub model repo id (owner/name): "
+                                 f"{str(error).splitlines()[0]}") from None
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ValueError(f"mixed_precision must be auto, no, bf16 or fp16; got {self.mixed_precision!r}.")
 
@@ -336,7 +356,7 @@ def parse_config(data: dict, source_file: str | Path | None = None) -> PhaseConf
     return config
 
 
-def load_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
+def load_phase_config(path: str | Path, overrides: dict | None = None) -> PhaseConfig:
     """The phase file at `path` (with its `extends:` chain and `overrides` merged in), validated."""
     data = merge(read_yaml(path), overrides or {})
     try:

@@ -26,7 +26,8 @@ from tqdm.auto import tqdm
 
 from modeling_rexbert import RexBertConfig, RexBertForMaskedLM
 from modeling_rexbert.tokenization_rexbert import check_vocab_matches, load_tokenizer, save_tokenizer
-from rexbert.core.hub_upload import check_hub_answers, upload_folder_to_hub
+from rexbert.core.hub_upload import check_hub_answers
+from rexbert.core.model_publish import publish_model_folder
 from rexbert.core.outputs import claim_output, mark_output, writing
 from rexbert.core.paths import hub_failure, looks_local
 from rexbert.core.weights import check_weight_files
@@ -336,6 +337,15 @@ class PhaseRun:
             with writing(metrics, exact=True), metrics.open("a") as handle:
                 handle.write(json.dumps({"step": self.state.step, **values}) + "\n")
 
+    def push(self, repo_id: str) -> None:
+        """The exported folder to `repo_id` through `rexbert card push`'s path; the phase stays done if it fails."""
+        try:
+            publish_model_folder(self.folder, repo_id, commit_message=f"Upload {self.config.name}")
+        except (OSError, ValueError) as error:  # HubUnreachable is an OSError
+            raise PushFailed(f"{self.config.name} is trained and exported to {self.folder}, but run.push_to_hub "
+                              f"failed: {error} Fix it and publish with `rexbert card push --model {self.folder} "
+                              f"--repo-id {repo_id}` (after `rexbert card render`).") from None
+
     def export(self, summary: dict) -> None:
         acc = self.accelerator
         acc.wait_for_everyone()
@@ -348,10 +358,13 @@ class PhaseRun:
             if acc.is_main_process:  # the config the phase ran with, for its model card (model_cards.run_record)
                 (self.state_dir / CONFIG_FILE).write_text(json.dumps(self.config.to_dict(), indent=1))
                 (self.state_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=1))  # marks the phase as done
-                if self.config.run.push_to_hub:  # the exported folder as it is, saved nothing again; with a timeout
-                    upload_folder_to_hub(str(self.folder), self.config.run.push_to_hub, repo_type="model",
-                                         commit_message=f"Upload {self.config.name}")
+                if self.config.run.push_to_hub:  # as `rexbert card push` does: the allowlist, no local paths
+                    self.push(self.config.run.push_to_hub)
         acc.wait_for_everyone()
+
+
+class PushFailed(OSError):
+    """`run.push_to_hub` refused or failed after the phase was trained and exported (nothing is lost)."""
 
 
 def mixed_precision(config: PhaseConfig) -> str:

@@ -1,4 +1,4 @@
-"""StableAdamW, the Warmup-Stable-Decay schedule and batch-size warmup for one phase."""
+"""StableAdamW and the Warmup-Stable-Decay schedule for one phase (batch-size warmup: `budget.BatchSchedule`)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,3 @@ def build_scheduler(optimizer: torch.optim.Optimizer, config: PhaseConfig) -> to
                             num_training_steps=config.run.max_steps, decay_type="1-sqrt",
                             min_lr_ratio=opt.min_lr_ratio)
 
-
-def accumulation_at(tokens_seen: int, config: PhaseConfig) -> int:
-    """Micro-batches per optimizer step: batch-size warmup ramps them linearly from 1 to the configured
-    number over `batch.warmup_tokens` tokens, so early steps are small and stable, later ones efficient."""
-    full = config.batch.gradient_accumulation_steps or 1
-    budget = config.batch.warmup_tokens
-    if budget <= 0 or tokens_seen >= budget:
-        return full
-    return min(full, 1 + (full - 1) * tokens_seen // budget)  # integers: exact at the boundaries

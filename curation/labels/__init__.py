@@ -11,7 +11,7 @@ __all__ = ["LabelCache", "ChatClient", "LabelStats", "LLMLabeler", "PROMPTS", "P
 
 
 def make_labeler(cfg, cache_path: str | None = None):
-    """The labeller `cfg` (a `curation.config.LabellerConfig`, its backend checked when the config was
+    """The labeler `cfg` (a `curation.config.LabelerConfig`, its backend checked when the config was
     loaded) describes: `openai` is an LLMLabeler on cfg.base_url / cfg.model; `rules` / `provenance` are
     the demo labelers."""
     if cfg.backend != "openai":

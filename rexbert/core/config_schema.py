@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import types
 import typing
 from typing import Any
+
+
+# `4e-4`: PyYAML (YAML 1.1) reads it as a string, YAML 1.2, JSON and Python as a number. A number field
+# takes it as one; a text field (a commit such as 1234e56) keeps it as text.
+SCIENTIFIC = re.compile(r"[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+")
 
 
 class ConfigError(ValueError):
@@ -77,6 +83,8 @@ def build(kind: Any, value: Any, where: str = "") -> Any:
     if kind is Any:
         return value
     if kind is float:
+        if isinstance(value, str) and SCIENTIFIC.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _error(where, f"expected a number, got {value!r}.")
         if not math.isfinite(value):  # YAML's .nan / .inf parse as floats; no setting means them

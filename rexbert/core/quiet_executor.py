@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 
 from datatrove.executor import LocalPipelineExecutor
 from datatrove.utils.logging import setup_default_logger

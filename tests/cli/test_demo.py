@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from datasets import load_dataset
@@ -58,3 +59,35 @@ def test_quick_demo_end_to_end(tmp_path, capsys):
     # a second run into the same folder refuses rather than mixing outputs
     assert main(["demo", "--quick", "--output-dir", str(out), "--no-progress"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_demo_curriculum_goes_through_the_cross_phase_checks(tmp_path):
+    """The demo trains through `run_curriculum`, as `rexbert train` does: a demo curriculum whose phase 3
+    lowers RoPE theta is refused by `check_curriculum` before any phase trains."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    import pytest
+    import yaml
+
+    from rexbert.demo import Demo, DemoSize
+    from rexbert.core.paths import BUNDLED_CORPUS
+    from training.config import ConfigError
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    for i in (1, 2, 3):
+        phase = {"extends": str(Path(Demo(tmp_path, DemoSize()).configs / f"phase{i}.yaml"))}
+        if i == 3:  # below phase 2's 160k
+            phase["model"] = {"overrides": {"rope_parameters": {"full_attention": {"rope_type": "default",
+                                                                                   "rope_theta": 1000.0}}}}
+        (configs / f"phase{i}.yaml").write_text(yaml.safe_dump(phase))
+    out = tmp_path / "demo"
+    texts = [json.loads(line)["text"] for line in (BUNDLED_CORPUS / "ecommerce.jsonl").read_text().splitlines()[:60]]
+    (out / "dataset").mkdir(parents=True)  # what the curation stage would have written
+    pq.write_table(pa.table({"text": texts}), out / "dataset" / "part-0.parquet")
+    demo = Demo(out, DemoSize.quick(), progress=False)
+    demo.configs = configs
+    with pytest.raises(ConfigError, match="phase3: model.overrides.rope_parameters.full_attention.rope_theta: 1000 "
+                                          "is below the previous phase's 160000"):
+        demo.train()
+    assert not (out / "phase1").exists()  # refused before the first phase

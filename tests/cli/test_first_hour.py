@@ -71,10 +71,10 @@ def test_convert_on_a_missing_folder_says_not_found(tmp_path, capsys, monkeypatc
 
 
 def test_fasttext_bucket_keeps_a_demo_classifier_small(tmp_path):
-    from curation.config import load_config
+    from curation.config import load_curation_config
     from curation.distill import train_domain
 
-    demo = load_config(str(ROOT / "curation" / "configs" / "demo.yaml"))
+    demo = load_curation_config(str(ROOT / "curation" / "configs" / "demo.yaml"))
     rows = [{"text": f"stainless steel bottle {i} keeps drinks cold", "label": 1} for i in range(20)] + \
            [{"text": f"the president spoke of the union {i}", "label": 0} for i in range(20)]
     train_domain("hobby", rows, demo.distill, str(tmp_path))

@@ -17,7 +17,7 @@ from evaluation.results import EvalResult, write_results
 from rexbert.cli import main as cli
 from rexbert.core.outputs import OutputError, mark_output
 from training.checkpoints import list_checkpoints, verify_checkpoint
-from training.config import load_config
+from training.config import load_phase_config
 from training.loop import train_phase
 
 needs_dev_full = pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full")
@@ -65,7 +65,7 @@ def test_a_failed_checkpoint_save_names_it_and_keeps_the_earlier_ones(tmp_path, 
     from accelerate import Accelerator
 
     phase = tiny_phase(tmp_path)
-    train_phase(load_config(phase), tmp_path / "run", stop_after=2, progress=False)
+    train_phase(load_phase_config(phase), tmp_path / "run", stop_after=2, progress=False)
     checkpoints = tmp_path / "run" / "phase1-run" / "checkpoints"
     kept = list_checkpoints(checkpoints)
 

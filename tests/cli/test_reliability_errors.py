@@ -15,7 +15,7 @@ from phases import tiny_phase
 
 import modeling_rexbert
 from rexbert.cli import main as cli
-from training.config import load_config
+from training.config import load_phase_config
 from training.loop import train_phase
 
 DATA = Path(__file__).parents[1] / "data"
@@ -35,7 +35,7 @@ def short_run(tmp_path_factory) -> Path:
     """A user's own short run: 3 steps at 96 tokens, finished; returns the run root (phase1/ and phase1-run/)."""
     root = tmp_path_factory.mktemp("short-run")
     config = tiny_phase(root, data={"sequence_length": 96}, run={"max_steps": 3, "save_every": 2, "eval_every": 3})
-    train_phase(load_config(config), root / "run", progress=False)
+    train_phase(load_phase_config(config), root / "run", progress=False)
     return root / "run"
 
 
@@ -87,16 +87,16 @@ def test_an_unreachable_hub_id_names_the_id_and_the_field(tmp_path, tiny_model, 
     line = _error(["eval", "mlm", "--model", "someone/not-cached", "--dataset", str(SST2 / "train.jsonl"),
                    "--text-columns", "sentence"], capsys)
     assert "model 'someone/not-cached' is not a local folder" in line and "HF_HUB_OFFLINE" in line
-    config = load_config(tiny_phase(tmp_path, model={"preset": None, "init_from": "someone/not-cached"}))
+    config = load_phase_config(tiny_phase(tmp_path, model={"preset": None, "init_from": "someone/not-cached"}))
     with pytest.raises(OSError, match=r"phase1: model.init_from 'someone/not-cached' is not a local folder"):
         model_config(config, tmp_path / "run")
-    missing = load_config(tiny_phase(tmp_path, model={"preset": None, "init_from": "./models/phase1"}))
+    missing = load_phase_config(tiny_phase(tmp_path, model={"preset": None, "init_from": "./models/phase1"}))
     with pytest.raises(FileNotFoundError, match=r"model.init_from './models/phase1' is neither a phase"):
         resolve_init(missing, tmp_path / "run")
 
 
 def test_curation_input_paths_resolve_against_the_config_file(tmp_path, monkeypatch):
-    from curation.config import load_config as load_curation
+    from curation.config import load_curation_config as load_curation
 
     folder = tmp_path / "project" / "configs"
     (folder / "corpus").mkdir(parents=True)
@@ -139,7 +139,7 @@ def test_a_truncated_safetensors_is_named_in_eval_convert_and_train(truncated_mo
                              "readable safetensors file (Error while deserializing header: incomplete metadata, file "
                              "not fully covered); it may be truncated or corrupt: copy or export it again."), line
     assert not (tmp_path / "converted").exists()
-    config = load_config(tiny_phase(tmp_path, model={"preset": None, "init_from": str(truncated_model)}))
+    config = load_phase_config(tiny_phase(tmp_path, model={"preset": None, "init_from": str(truncated_model)}))
     with pytest.raises(ValueError, match=re.escape(named)):
         resolve_init(config, tmp_path / "run")
 
@@ -192,7 +192,7 @@ def test_resume_with_nothing_to_resume_is_refused(tmp_path, capsys):
 
 
 def test_resume_names_the_checkpoint_it_continues_from(tmp_path, capsys):
-    config = load_config(tiny_phase(tmp_path, run={"max_steps": 3, "save_every": 1, "eval_every": 3}))
+    config = load_phase_config(tiny_phase(tmp_path, run={"max_steps": 3, "save_every": 1, "eval_every": 3}))
     train_phase(config, tmp_path / "run", stop_after=1, progress=False)
     capsys.readouterr()
     train_phase(config, tmp_path / "run", resume=True, progress=False)

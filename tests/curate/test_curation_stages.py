@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from curation.config import ConfigError, config_from_dict, load_config
+from curation.config import ConfigError, config_from_dict, load_curation_config
 from curation.domains import DOMAINS, direct_domains, filter_domains
 
 DATA = Path(__file__).parents[1] / "data"
@@ -37,7 +37,7 @@ def test_config_errors_name_the_field(data, field):
 
 def test_shipped_configs_validate():
     for name in ("demo", "local", "slurm", "ray"):
-        cfg = load_config(str(CONFIGS / f"{name}.yaml"))
+        cfg = load_curation_config(str(CONFIGS / f"{name}.yaml"))
         assert cfg.executor.type == {"demo": "local", "local": "local"}.get(name, name)
 
 
@@ -46,7 +46,7 @@ def test_slurm_and_ray_executors_are_built_from_config(tmp_path):
 
     from curation.pipeline import build_executors
 
-    cfg = load_config(str(CONFIGS / "slurm.yaml"))
+    cfg = load_curation_config(str(CONFIGS / "slurm.yaml"))
     cfg.output_dir, cfg.filter.input = str(tmp_path), str(tmp_path)
     models = tmp_path / "classifiers"
     models.mkdir()

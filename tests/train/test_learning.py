@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from training.collator import MLMCollator
-from training.config import load_config
+from training.config import load_phase_config
 from training.loop import train_phase
 from training.masking import MaskingConfig
 from training.shards import ShardedCorpus
@@ -40,7 +40,7 @@ def sample_reviews(path: Path, count: int) -> list[str]:
 def test_short_run_gets_past_the_unigram_stage(tmp_path):
     data = tmp_path / "reviews.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in sample_reviews(CORPUS, 30)))
-    config = load_config(DEMO_PHASE1, {  # the demo's phase 1, on a tiny model and the 30 reviews
+    config = load_phase_config(DEMO_PHASE1, {  # the demo's phase 1, on a tiny model and the 30 reviews
         "model": {"overrides": TINY},
         "data": {"sources": [{"name": "reviews", "path": str(data)}], "eval_documents": 0},
         "optimizer": {"warmup_steps": 10},

@@ -13,7 +13,7 @@ import yaml
 from safetensors.torch import load_file
 
 from training.budget import BatchSchedule, micro_batches
-from training.config import ConfigError, load_config
+from training.config import ConfigError, load_phase_config
 from training.curriculum import plan_curriculum
 from training.loop import train_phase
 
@@ -54,7 +54,7 @@ def test_one_process_accumulating_2_equals_two_processes_accumulating_1(tmp_path
     for plan in (one, two):  # the rest of the plan is the same
         del plan["world_size"], plan["global_batch"]["accumulation"], plan["global_batch"]["rows_per_process"]
     assert one == two
-    train_phase(load_config(path), tmp_path / "one", progress=False)
+    train_phase(load_phase_config(path), tmp_path / "one", progress=False)
     env = {**os.environ, "ACCELERATE_USE_CPU": "true", "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                           "-m", "training", "--config", str(path), "--output-dir", str(tmp_path / "two"),
@@ -104,13 +104,13 @@ def test_a_warmup_stage_below_one_row_per_process_is_refused(tmp_path):
 ])
 def test_bad_batch_fields_are_refused_naming_them(tmp_path, batch, field):
     with pytest.raises(ConfigError) as error:
-        load_config(token_batch_phase(tmp_path, batch=batch))
+        load_phase_config(token_batch_phase(tmp_path, batch=batch))
     assert field in str(error.value)
 
 
 def test_rows_split_into_even_micro_batches(tmp_path):
     assert micro_batches(17, 16) == [9, 8] and micro_batches(32, 16) == [16, 16] and micro_batches(2, 16) == [2]
-    schedule = BatchSchedule(load_config(token_batch_phase(tmp_path)), world_size=1)
+    schedule = BatchSchedule(load_phase_config(token_batch_phase(tmp_path)), world_size=1)
     assert [schedule.micro_batches(s) for s in range(5)] == [[2], [2], [2], [2, 2], [2, 2]]
     assert [schedule.tokens_before(s) for s in range(5)] == [0, 128, 256, 384, 640]
 

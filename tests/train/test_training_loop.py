@@ -16,12 +16,13 @@ import yaml
 from phases import CORPUS, TINY_MODEL, assert_identical, tiny_phase, weights
 from transformers import AutoModelForMaskedLM
 
+from training.budget import BatchSchedule
 from training.checkpoints import list_checkpoints
-from training.config import ConfigError, load_config
+from training.config import ConfigError, load_phase_config
 from training.curriculum import load_phases, train_curriculum
 from training.loop import TrainingDivergedError, train_phase
 from training.mixture import MixtureSampler, MixtureSchedule
-from training.optim import accumulation_at, build_scheduler
+from training.optim import build_scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "training" / "configs" / "demo"
@@ -50,7 +51,7 @@ def test_shipped_configs_validate():
 ])
 def test_config_errors_name_the_field(tmp_path, change, message):
     with pytest.raises(ConfigError) as error:
-        load_config(tiny_phase(tmp_path, **change))
+        load_phase_config(tiny_phase(tmp_path, **change))
     assert message in str(error.value)
 
 
@@ -60,23 +61,23 @@ def test_extends_merges_and_relative_paths(tmp_path):
     child.parent.mkdir()
     child.write_text(yaml.safe_dump({"extends": "../phase1.yaml", "name": "phase2", "phase": 2,
                                      "optimizer": {"warmup_steps": 1}}))
-    config = load_config(child)
+    config = load_phase_config(child)
     assert config.name == "phase2" and config.optimizer.warmup_steps == 1
     assert config.optimizer.lr == 3e-3 and config.batch.micro_batch_size == 2  # from the parent
     assert config.source_path(config.data.sources[0]) == str(CORPUS / "general.jsonl")
-    assert load_config(base).phase == 1
+    assert load_phase_config(base).phase == 1
 
 
 def test_unknown_model_override_fails_before_training(tmp_path):
     path = tiny_phase(tmp_path, model={"preset": "micro", "overrides": {"hiden_size": 64}})
     with pytest.raises(ConfigError, match="hiden_size"):
-        train_phase(load_config(path), tmp_path / "run", progress=False)
+        train_phase(load_phase_config(path), tmp_path / "run", progress=False)
 
 
 # --- schedule and batch-size warmup --------------------------------------------------------------
 
 def test_wsd_schedule_shape(tmp_path):
-    config = load_config(tiny_phase(tmp_path, optimizer={"warmup_steps": 10, "decay_steps": 40},
+    config = load_phase_config(tiny_phase(tmp_path, optimizer={"warmup_steps": 10, "decay_steps": 40},
                                     run={"max_steps": 100}))
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     scheduler = build_scheduler(optimizer, config)
@@ -92,8 +93,12 @@ def test_wsd_schedule_shape(tmp_path):
 
 
 def test_batch_size_warmup_ramps_accumulation(tmp_path):
-    config = load_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 4, "warmup_tokens": 3000}))
-    assert [accumulation_at(t, config) for t in (0, 999, 1000, 2000, 2999, 3000, 10**9)] == [1, 1, 2, 3, 3, 4, 4]
+    """A legacy batch of 4 micro-batches (2 rows of 64 tokens each): 1 a step, one more each time another third
+    of warmup_tokens (1,000 tokens) has been seen, 4 from 3,000 tokens on."""
+    config = load_phase_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 4, "warmup_tokens": 3000}))
+    schedule = BatchSchedule(config, world_size=1)
+    assert [schedule.accumulation(step) for step in range(20)] == [1] * 8 + [2] * 4 + [3] * 3 + [4] * 5
+    assert [schedule.tokens_before(step) for step in (7, 8, 11, 12, 14, 15)] == [896, 1024, 1792, 2048, 2816, 3200]
 
 
 # --- mixture -------------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ def test_mixture_uses_every_row_once_per_epoch_and_resumes():
 # --- the loop ------------------------------------------------------------------------------------
 
 def test_resume_is_bit_identical_in_one_process(tmp_path):
-    config = load_config(tiny_phase(tmp_path))
+    config = load_phase_config(tiny_phase(tmp_path))
     straight = train_phase(config, tmp_path / "straight", progress=False)
     stopped = train_phase(config, tmp_path / "resumed", stop_after=4, progress=False)
     assert stopped == {"stopped_at": 4}
@@ -163,17 +168,17 @@ def test_resume_is_bit_identical_with_two_processes(tmp_path):
 
 
 def test_resume_with_a_different_config_fails_before_training(tmp_path):
-    train_phase(load_config(tiny_phase(tmp_path)), tmp_path / "run", stop_after=3, progress=False)
-    changed = load_config(tiny_phase(tmp_path, masking={"rate": 0.2}))
+    train_phase(load_phase_config(tiny_phase(tmp_path)), tmp_path / "run", stop_after=3, progress=False)
+    changed = load_phase_config(tiny_phase(tmp_path, masking={"rate": 0.2}))
     with pytest.raises(ConfigError, match=r"masking.rate: checkpoint 0.3, config 0.2"):
         train_phase(changed, tmp_path / "run", resume=True, progress=False)
     with pytest.raises(FileExistsError, match="--resume"):
-        train_phase(load_config(tiny_phase(tmp_path)), tmp_path / "run", progress=False)
+        train_phase(load_phase_config(tiny_phase(tmp_path)), tmp_path / "run", progress=False)
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     # a learning rate that overflows the weights after the first checkpoint
-    config = load_config(tiny_phase(tmp_path, optimizer={"lr": 1e38, "warmup_steps": 0},
+    config = load_phase_config(tiny_phase(tmp_path, optimizer={"lr": 1e38, "warmup_steps": 0},
                                     run={"max_steps": 20, "save_every": 1, "keep_last": 3}))
     with pytest.raises(TrainingDivergedError, match="the loss is (nan|inf)") as error:
         train_phase(config, tmp_path / "run", progress=False)
@@ -193,15 +198,15 @@ def test_export_writes_the_heldout_file_and_pushes_the_exported_folder_once(tmp_
         def create_repo(self, repo_id, exist_ok=False, **kwargs):
             calls.append(("create_repo", repo_id))
 
-        def upload_folder(self, folder_path, repo_id, **kwargs):
-            calls.append(("upload_folder", repo_id, sorted(p.name for p in Path(folder_path).iterdir())))
+        def upload_folder(self, folder_path, repo_id, allow_patterns=None, **kwargs):  # what `rexbert card push` sends
+            calls.append(("upload_folder", repo_id, allow_patterns))
 
     monkeypatch.setattr("huggingface_hub.HfApi", FakeHfApi)
-    config = load_config(tiny_phase(tmp_path, run={"max_steps": 2, "push_to_hub": "you/tiny"}))
+    config = load_phase_config(tiny_phase(tmp_path, run={"max_steps": 2, "push_to_hub": "you/tiny"}))
     train_phase(config, tmp_path / "run", progress=False)
     assert [c[:2] for c in calls] == [("create_repo", "you/tiny"), ("upload_folder", "you/tiny")]
     assert {"model.safetensors", "config.json", "tokenizer.json", "tokenizer_config.json", "modules.json",
-            "sentence_bert_config.json", "1_Pooling"} <= set(calls[1][2])  # a sentence-transformers folder too
+            "sentence_bert_config.json", "1_Pooling/config.json"} <= set(calls[1][2])  # sentence-transformers too
     lines = (tmp_path / "run" / "phase1-run" / "heldout" / "general.jsonl").read_text().splitlines()
     _, heldout = source_texts(config, load_tokenizer(), tmp_path / "run", "general")
     assert len(lines) == 4 and [json.loads(line)["text"] for line in lines] == heldout

@@ -18,10 +18,10 @@ from modeling_rexbert.tokenization_rexbert import load_tokenizer
 from rexbert.cli import main
 from training.budget import BatchSchedule
 from training.collator import MLMCollator
-from training.config import ConfigError, load_config
+from training.config import ConfigError, load_phase_config
 from training.curriculum import plan_curriculum, train_curriculum
 from training.masking import MaskingConfig
-from training.optim import accumulation_at, build_optimizer
+from training.optim import build_optimizer
 from training.presets import PRESET_OPTIMIZER
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,13 +73,14 @@ def test_anneal_from_ettin_plan(preset, ettin):
     assert any("init_from_revision is unset" in w for w in phase["warnings"])
 
 
-def test_batch_schedule_agrees_with_accumulation_at(tmp_path):
-    config = load_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 5, "warmup_tokens": 3000}))
+def test_batch_schedule_ramps_accumulation_linearly_in_tokens(tmp_path):
+    config = load_phase_config(tiny_phase(tmp_path, batch={"gradient_accumulation_steps": 5, "warmup_tokens": 3000}))
     schedule = BatchSchedule(config, world_size=3)
     tokens = 0
     for step in range(60):
         assert schedule.tokens_before(step) == tokens
-        assert schedule.accumulation(step) == accumulation_at(tokens, config), step
+        # batch-size warmup of a legacy batch: from 1 micro-batch to all 5, one more per quarter of warmup_tokens
+        assert schedule.accumulation(step) == min(5, 1 + 4 * tokens // 3000), step
         tokens += schedule.accumulation(step) * 3 * config.batch.micro_batch_size * config.data.sequence_length
     assert all(schedule.tokens_before(schedule.steps_for(t)) >= t > schedule.tokens_before(schedule.steps_for(t) - 1)
                for t in range(1, tokens, 97))
@@ -158,7 +159,7 @@ def test_random_replacement_draws_ordinary_tokens_only():
 
 
 def test_weight_decay_is_fully_decoupled(tmp_path):
-    config = load_config(tiny_phase(tmp_path))
+    config = load_phase_config(tiny_phase(tmp_path))
     layer = torch.nn.Linear(4, 4, bias=False)
     optimizer = build_optimizer(layer, lr=1e-3, weight_decay=0.01, config=config)
     before = layer.weight.detach().clone()

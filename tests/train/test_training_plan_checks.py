@@ -114,7 +114,7 @@ def test_a_hub_start_is_compared_with_its_cached_config_else_unknown(tmp_path):
 
 
 def test_a_folder_start_is_compared_with_its_config_in_the_plan_and_in_the_run(tmp_path):
-    from training.config import load_config
+    from training.config import load_phase_config
     from training.loop import model_config
 
     start = tmp_path / "start"
@@ -127,7 +127,7 @@ def test_a_folder_start_is_compared_with_its_config_in_the_plan_and_in_the_run(t
     with pytest.raises(ConfigError, match=message):
         plan_curriculum(path)
     with pytest.raises(ConfigError, match=message):  # the run checks it again once it has read the start's config
-        model_config(load_config(path), tmp_path / "run")
+        model_config(load_phase_config(path), tmp_path / "run")
 
 
 def test_an_unpinned_hub_start_prints_the_command_that_lists_its_revisions():

@@ -13,7 +13,7 @@ from safetensors.torch import load_file, save_file
 
 from rexbert.cli import main as cli
 from training.checkpoints import list_checkpoints, newest_intact, verify_checkpoint, write_manifest
-from training.config import ConfigError, load_config
+from training.config import ConfigError, load_phase_config
 from training.lock import FolderInUseError, folder_lock
 from training.loop import train_phase
 
@@ -21,13 +21,13 @@ from training.loop import train_phase
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
     root = tmp_path_factory.mktemp("straight")
-    config = load_config(tiny_phase(root))
+    config = load_phase_config(tiny_phase(root))
     train_phase(config, root / "run", progress=False)
     return root / "run" / "phase1"
 
 
 def _stopped_at_4(tmp_path):
-    config = load_config(tiny_phase(tmp_path))
+    config = load_phase_config(tiny_phase(tmp_path))
     train_phase(config, tmp_path / "run", stop_after=4, progress=False)
     return config, tmp_path / "run" / "phase1-run" / "checkpoints"
 
@@ -96,7 +96,7 @@ def test_a_torn_last_metrics_line_does_not_block_resume(tmp_path, straight, caps
 
 
 def test_a_second_run_on_the_same_folder_is_refused_naming_the_holder(tmp_path):
-    config = load_config(tiny_phase(tmp_path))
+    config = load_phase_config(tiny_phase(tmp_path))
     with folder_lock(tmp_path / "run" / "phase1-run"):
         with pytest.raises(FolderInUseError, match=f"pid {os.getpid()} on host {socket.gethostname()}"):
             train_phase(config, tmp_path / "run", progress=False)
@@ -111,7 +111,7 @@ def test_non_positive_step_counts_are_refused(tmp_path, capsys):
             cli(["train", "--config", phase, "--output-dir", str(tmp_path / "run"), flag, value])
         assert exit_.value.code == 2 and f"{flag}: expected a positive integer" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--stop-after must be a positive"):
-        train_phase(load_config(phase), tmp_path / "run", stop_after=0, progress=False)
+        train_phase(load_phase_config(phase), tmp_path / "run", stop_after=0, progress=False)
 
 
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
@@ -119,17 +119,17 @@ def test_non_finite_numbers_are_refused_naming_the_field(tmp_path, value):
     path = tiny_phase(tmp_path)
     path.write_text(path.read_text().replace("lr: 0.003", f"lr: {value}"))
     with pytest.raises(ConfigError, match=r"optimizer.lr: expected a finite number"):
-        load_config(path)
+        load_phase_config(path)
 
 
 def test_an_extends_cycle_is_refused_naming_the_files(tmp_path):
     (tmp_path / "a.yaml").write_text("extends: b.yaml\nname: a\n")
     (tmp_path / "b.yaml").write_text("extends: a.yaml\nphase: 1\n")
     with pytest.raises(ConfigError, match=r"extends: forms a cycle \(.*a.yaml -> .*b.yaml -> .*a.yaml\)"):
-        load_config(tmp_path / "a.yaml")
+        load_phase_config(tmp_path / "a.yaml")
     (tmp_path / "self.yaml").write_text("extends: self.yaml\n")
     with pytest.raises(ConfigError, match="cycle"):
-        load_config(tmp_path / "self.yaml")
+        load_phase_config(tmp_path / "self.yaml")
 
 
 class _RunsCode:

@@ -146,7 +146,7 @@ def test_train_stops_at_once_for_unbuilt_shards_and_tokenize_builds_only_the_pla
     args = argparse.Namespace(config=str(phase), output_dir=str(tmp_path / "run"), executor="local", tasks=2,
                               workers=1, max_steps=None, max_skipped_share=None, ray_address="auto",
                               cpus_per_task=1, mem_per_cpu_gb=1.0, slurm_partition="cpu", slurm_time="1:00:00",
-                              no_progress=True)
+                              no_progress=True, settings=[])
     run_tokenize(args)
     (need,) = source_shards.tokens_needed(load_phases(phase, default_world_size=1), tmp_path / "run").values()
     assert need.tokens == 20 * 2 * 64  # 20 steps of 2 rows of 64 token slots: the plan's draw
