@@ -316,17 +316,17 @@ def test_dataset_card_prose_is_a_shipped_template(tmp_path, monkeypatch):
     assert dataset_card.audit_note(None) == "The labels were not audited."
     audit = {"stable": True, "kappa": 0.81234, "min_kappa": 0.6, "n": 1200, "accuracy": 0.9,
              "audit_labeler": "big-llm", "primary_labeler": "small-llm"}
-    assert dataset_card.audit_note(audit) == ("A second labeller (`big-llm`) relabelled 1,200 documents labelled by "
+    assert dataset_card.audit_note(audit) == ("A second labeler (`big-llm`) relabelled 1,200 documents labelled by "
                                               "`small-llm`: agreement 90.0%, Cohen's kappa 0.812 (configured minimum "
                                               "0.6).")
     edited = tmp_path / "templates"
     shutil.copytree(dataset_card.TEMPLATES, edited)
     note = edited / "audit_note.md"
-    note.write_text(note.read_text().replace("A second labeller", "An independent labeller"))
+    note.write_text(note.read_text().replace("A second labeler", "An independent labeler"))
     monkeypatch.setattr(dataset_card, "TEMPLATES", edited)
-    assert dataset_card.audit_note(audit).startswith("An independent labeller (`big-llm`)")
+    assert dataset_card.audit_note(audit).startswith("An independent labeler (`big-llm`)")
 
-    root = Path(__file__).parents[1]
+    root = CONFIGS.parents[1]
     patterns = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     for package in ("curation", "model_cards"):
         shipped = [p.relative_to(root / package).as_posix() for p in (root / package / "templates").iterdir()]
