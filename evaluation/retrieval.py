@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import EvaluationDataError, clean_text, load_split
+from .data import EvaluationDataError, load_split, product_text
 from .results import ESCI_RETRIEVAL, EvalResult
 
 ESCI_GAINS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
@@ -84,7 +84,7 @@ def load_retrieval_sets(judgements: str, products: str, product_columns: Sequenc
     by_locale: dict[str | None, set[str]] = defaultdict(set)
     for row, locale in zip(catalog, product_locale):
         pid = str(row["product_id"])
-        texts[pid] = " ".join(t for t in (clean_text(row[c]) for c in product_columns) if t)
+        texts[pid] = product_text(row[c] for c in product_columns)
         by_locale[locale].add(pid)
     query_ids = data["query_id"] if "query_id" in data.column_names else data[query_column]
     judged_locale = data["product_locale"] if "product_locale" in data.column_names else [None] * len(data)
