@@ -18,7 +18,7 @@ from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
+from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
                                 read_results, render_table)
 from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output
@@ -176,6 +176,24 @@ def _retrieval_intro(results: list[EvalResult]) -> str:
             f"C 0.01, I 0, or the numeric grade), MRR/Recall/MAP with {relevant} as relevant ({counted}).")
 
 
+def _int8_section(results: list[EvalResult]) -> list[str]:
+    """What int8 costs in quality, from `rexbert eval retrieval --quantize int8`: per model and locale, the cosine
+    of the int8 vectors to float32's and nDCG@10 of both (x100)."""
+    table: dict[tuple[str, str], dict] = {}
+    for r in results:
+        entry = table.setdefault((r.model, r.settings.get("locale", "")), {"settings": r.settings})
+        entry[r.metric] = r.value
+    lines = ["| model | locale | queries | texts | cosine to float32 (min / mean) | nDCG@10 float32 | nDCG@10 int8 |",
+             "|---|---|---|---|---|---|---|"]
+    for (model, locale), m in sorted(table.items()):
+        st = m["settings"]
+        lines.append(f"| {model} | {locale} | {st.get('queries', '')} | {st.get('texts', '')} | "
+                     f"{m.get('cosine_min', float('nan')):.4f} / {m.get('cosine_mean', float('nan')):.4f} | "
+                     f"{m.get('ndcg@10_float32', float('nan')) * 100:.2f} | {m.get('ndcg@10', float('nan')) * 100:.2f} |")
+    return ["Quantized embeddings (`rexbert embed --quantize int8`: dynamic int8 linear layers on CPU) against float32, "
+            "measured by `rexbert eval retrieval --quantize int8` on the same queries and products:", "\n".join(lines)]
+
+
 def usage_snippets(name: str) -> list[str]:
     """The card's code, as printed: stock transformers first (any version from 4.48, no remote code), then
     RexBERT's own classes on transformers 5, then sentence-transformers. Tests run each against the folder."""
@@ -241,7 +259,7 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
                          pipeline_tag="fill-mask", base_model=base_model,
                          datasets=sorted(set(datasets or [])) or None,
                          tags=["rexbert", "modernbert", "e-commerce", "fill-mask", "sentence-transformers"],
-                         eval_results=_hub_results(ours) or None)
+                         eval_results=_hub_results([r for r in ours if r.task != ESCI_RETRIEVAL_INT8]) or None)
     if evaluated_on:  # the Hub links evaluation datasets from the metadata too
         data.datasets = sorted(set(data.datasets or []) | set(evaluated_on))
     plots = []
@@ -251,7 +269,8 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
         plots.append("![ESCI Spearman by model](esci_spearman_by_model.png)")
     masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
     retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
-    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
+    int8 = [r for r in results if r.task == ESCI_RETRIEVAL_INT8]
+    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8)]
     sections = [
         f"# {name}",
         "**TL;DR** " + (tldr or f"{name} is a RexBERT encoder (ModernBERT architecture: {facts['num_hidden_layers']} "
@@ -281,6 +300,8 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
     if retrieval:
         sections += [_retrieval_intro(retrieval), render_table(
             retrieval, column_key=lambda r: f"{r.settings.get('locale', '')} {r.metric}".strip())]
+    if int8:
+        sections += _int8_section(int8)
     if not results:
         sections.append("No evaluation results yet.")
     sections += plots
