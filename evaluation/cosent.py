@@ -9,7 +9,6 @@ a products file on `product_id`), or from one local file with `query`, product t
 from __future__ import annotations
 
 import math
-
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path

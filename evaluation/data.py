@@ -16,7 +16,6 @@ from rexbert.core.hub_upload import check_hub_answers
 from rexbert.core.paths import check_local_or_hub, hub_failure
 
 
-
 class EvaluationDataError(ValueError):
     """Bad evaluation input: a missing column, an unknown label, an empty split; the message names it."""
 

@@ -207,7 +207,7 @@ def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: 
         query_ids, corpus_ids = list(subset.queries), list(subset.corpus)
         stats = EncodeStats()
 
-        def score(encoder):
+        def score(encoder, subset=subset, query_ids=query_ids, corpus_ids=corpus_ids, stats=stats):
             def embed(texts, prompt):
                 return encode(encoder, tokenizer, texts, batch_size, max_length=max_length, pooling=pooling,
                               normalize=True, prompt=prompt or None, stats=stats)

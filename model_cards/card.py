@@ -18,8 +18,16 @@ from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
-                                read_results, render_table)
+from evaluation.results import (
+    ESCI_COSENT,
+    ESCI_RETRIEVAL,
+    ESCI_RETRIEVAL_INT8,
+    MASKED_TOKEN_RECOVERY,
+    EvalResult,
+    masked_token_table,
+    read_results,
+    render_table,
+)
 from rexbert.core.hub_upload import upload_folder_to_hub
 from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
@@ -190,8 +198,9 @@ def _int8_section(results: list[EvalResult]) -> list[str]:
         lines.append(f"| {model} | {locale} | {st.get('queries', '')} | {st.get('texts', '')} | "
                      f"{m.get('cosine_min', float('nan')):.4f} / {m.get('cosine_mean', float('nan')):.4f} | "
                      f"{m.get('ndcg@10_float32', float('nan')) * 100:.2f} | {m.get('ndcg@10', float('nan')) * 100:.2f} |")
-    return ["Quantized embeddings (`rexbert embed --quantize int8`: dynamic int8 linear layers on CPU) against float32, "
-            "measured by `rexbert eval retrieval --quantize int8` on the same queries and products:", "\n".join(lines)]
+    intro = ("Quantized embeddings (`rexbert embed --quantize int8`: dynamic int8 linear layers on CPU) against "
+             "float32, measured by `rexbert eval retrieval --quantize int8` on the same queries and products:")
+    return [intro, "\n".join(lines)]
 
 
 def usage_snippets(name: str) -> list[str]:
