@@ -13,7 +13,7 @@ Cases, each in its own subprocess (peak memory = its max RSS, imports included):
              stock-st     `SentenceTransformer(stock folder).encode` (sorts by length itself) + Parquet write
              ort          ONNX Runtime fed the same length-sorted batches by the shared `encode`
              ort-int8     the same on `onnx/model_int8.onnx` (ONNX Runtime dynamic int8 MatMuls)
-             torch-int8   the RexBERT classes with `torch.ao.quantization.quantize_dynamic` Linear layers
+             torch-int8   `rexbert embed --quantize int8` (torch dynamic int8 Linear layers, quantized once)
   arrival    the encoder alone on pre-tokenized batches in arrival order (padding included)
   sorted     the encoder alone on length-sorted batches
 
@@ -51,12 +51,15 @@ ENCODERS = ("rexbert", "stock", "ort")
 # ---------------------------------------------------------------- setup (parent)
 def write_catalog(path: Path, rows: int) -> int:
     """The benchmark input (jsonl: id, text), shuffled with seed 0; returns the number of rows written."""
+    from rexbert.core.html_text import product_text
+
+    # every engine reads the same text: what `rexbert embed` makes of it (`product_text`, HTML dropped)
     products = [json.loads(line)["fields"] for line in (CORPUS / "eval" / "esci" / "sample-products.jsonl").open()]
-    texts = [(p["id"], f"{p['title']} {p.get('description', '')}") for p in products]
+    texts = [(p["id"], product_text((p["title"], p.get("description")))) for p in products]
     for line in (CORPUS / "ecommerce.jsonl").open():
         doc = json.loads(line)
         if doc["source"] == "hu-liu-reviews":
-            texts.append((doc["id"], doc["text"]))
+            texts.append((doc["id"], product_text((doc["text"],))))
     random.Random(0).shuffle(texts)
     texts = texts[:rows]
     with path.open("w") as out:
@@ -113,9 +116,8 @@ def _load(engine: str, models: dict, threads: int):
         model = AutoModel.from_pretrained(models["stock"], attn_implementation="sdpa").eval()
         tokenizer = load_tokenizer(models["stock"])
     else:
-        model, tokenizer = load_encoder(models["rexbert"], device="cpu")
-        if engine == "torch-int8":
-            model = torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        model, tokenizer = load_encoder(models["rexbert"], device="cpu",
+                                        quantize="int8" if engine == "torch-int8" else None)
     torch.set_num_threads(threads)
     return model, tokenizer
 
@@ -137,11 +139,11 @@ def run_job(engine: str, models: dict, catalog: str, out: str, threads: int) -> 
     from evaluation.embedding import encode
 
     start = time.perf_counter()
-    if engine == "rexbert":
+    if engine in ("rexbert", "torch-int8"):  # `rexbert embed` [--quantize int8]
         from rexbert.embed_command import embed
 
         embed(models["rexbert"], catalog, out, text_columns=("text",), batch_size=BATCH, max_length=MAX_LENGTH,
-              device="cpu", progress=False)
+              device="cpu", progress=False, quantize="int8" if engine == "torch-int8" else None)
         torch.set_num_threads(threads)
     elif engine == "stock-st":
         from sentence_transformers import SentenceTransformer
@@ -184,6 +186,37 @@ def run_encoder(engine: str, models: dict, catalog: str, order: str, threads: in
     return {"seconds": time.perf_counter() - start}
 
 
+def run_int8_quality(folder: str) -> dict:
+    """`rexbert eval retrieval --quantize int8` on the bundled ESCI sample: cosine of the int8 vectors to float32
+    and nDCG@10 of both."""
+    from evaluation.retrieval import evaluate_retrieval, load_retrieval_sets
+
+    esci = CORPUS / "eval" / "esci"
+    sets = load_retrieval_sets(str(esci / "test-sample.parquet"), str(esci / "sample-products.jsonl"))
+    results = evaluate_retrieval(folder, sets, "esci-sample", max_length=MAX_LENGTH, quantize="int8")
+    out = {r.metric: r.value for r in results if r.task == "esci-retrieval-int8"}
+    out["queries"] = len(sets[0].queries)
+    out["products"] = len(sets[0].corpus)
+    return out
+
+
+def scaled_layers_folder(folder: str, work: Path) -> str:
+    """The folder with each attention and MLP weight matrix rescaled to std 1/sqrt(fan_in) (unit gain, about the
+    scale of trained layers): random weights at init (std 0.02) add little to the embedding lookup, so any
+    quantizer looks harmless there; at unit gain the layers shape the output."""
+    import modeling_rexbert
+
+    target = work / (Path(folder).name + "-unit-gain")
+    if not (target / "config.json").is_file():
+        model = modeling_rexbert.RexBertForMaskedLM.from_pretrained(folder)
+        with torch.no_grad():
+            for layer in model.model.layers:
+                for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
+                    linear.weight.mul_(linear.in_features ** -0.5 / linear.weight.std())
+        model.save_pretrained(target)
+    return str(target)
+
+
 def run_quality(engine: str, models: dict, threads: int) -> dict:
     """nDCG@10 on the bundled ESCI sample (evaluation.retrieval's loading and metrics) with this engine."""
     from evaluation.embedding import encode
@@ -220,6 +253,8 @@ def child(spec: dict) -> None:
         result = run_job(spec["engine"], spec["models"], spec["catalog"], spec["out"], spec["threads"])
     elif kind == "quality":
         result = run_quality(spec["engine"], spec["models"], spec["threads"])
+    elif kind == "int8-quality":
+        result = run_int8_quality(spec["folder"])
     else:
         result = run_encoder(spec["engine"], spec["models"], spec["catalog"], kind, spec["threads"])
     result["max_rss_mb"] = peak_rss_mb()
@@ -280,6 +315,9 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) 
             print(f"  {preset} {order} {engine}: {results[(order, engine)]}", flush=True)
     quality = {e: in_subprocess({**base, "kind": "quality", "engine": e})["ndcg@10"]
                for e in ("rexbert", "ort", "ort-int8", "torch-int8")}
+    int8_eval = {name: in_subprocess({**base, "kind": "int8-quality", "engine": "torch-int8", "folder": folder})
+                 for name, folder in (("random weights", models["rexbert"]),
+                                      ("layer weights at unit gain", scaled_layers_folder(models["rexbert"], work)))}
 
     def row(label, key, ref_key, extra=""):
         r = results[key]
@@ -317,7 +355,13 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) 
               "int8 quality: cosine to fp32 (min / mean over the rows) -- ONNX Runtime int8 vs ONNX fp32 "
               f"{int8_cos['ort-int8'][0]:.4f} / {int8_cos['ort-int8'][1]:.4f}, torch int8 vs RexBERT fp32 "
               f"{int8_cos['torch-int8'][0]:.4f} / {int8_cos['torch-int8'][1]:.4f}; nDCG@10 on the ESCI sample: "
-              + ", ".join(f"{e} {v * 100:.2f}" for e, v in quality.items()) + ".", ""]
+              + ", ".join(f"{e} {v * 100:.2f}" for e, v in quality.items()) + ".", "",
+              "`rexbert eval retrieval --quantize int8` (torch int8 = `rexbert embed --quantize int8`) on the ESCI "
+              f"sample ({int8_eval['random weights']['queries']} query, {int8_eval['random weights']['products']} "
+              "products; cosine over the query and product vectors): "
+              + "; ".join(f"{name}: cosine min {r['cosine_min']:.4f} / mean {r['cosine_mean']:.4f}, nDCG@10 float32 "
+                          f"{r['ndcg@10_float32'] * 100:.2f} vs int8 {r['ndcg@10'] * 100:.2f}"
+                          for name, r in int8_eval.items()) + ".", ""]
     return lines
 
 

@@ -113,6 +113,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "or any positive grade)")
     retrieval.add_argument("--batch-size", type=int, default=32, help="texts per forward pass")
     retrieval.add_argument("--max-length", type=int, help="tokens per text (default: the model's max_seq_length)")
+    retrieval.add_argument("--quantize", choices=["int8"], help="also score `rexbert embed --quantize int8`'s model "
+                           "(CPU) against float32: its nDCG@10 and the cosine of its vectors (for the model card)")
     _model_options(retrieval)
     retrieval.set_defaults(func=run_retrieval)
 
@@ -188,8 +190,10 @@ def run_retrieval(args: argparse.Namespace) -> None:
                                locales=[x for x in (args.locales or "").split(",") if x] or None)
     results = [r for model in args.model
                for r in evaluate_retrieval(model, sets, dataset_name=args.judgements, batch_size=args.batch_size,
-                                           max_length=args.max_length, trust_remote_code=args.trust_remote_code)]
-    _report(args, results, render_table(results, column_key=lambda r: f"{r.settings['locale']} {r.metric}"))
+                                           max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                                           quantize=args.quantize)]
+    _report(args, results, render_table(results, column_key=lambda r: f"{r.task.removeprefix('esci-retrieval')} "
+                                        f"{r.settings['locale']} {r.metric}".strip()))
 
 
 def run_render(args: argparse.Namespace) -> None:

@@ -9,7 +9,6 @@ a products file on `product_id`), or from one local file with `query`, product t
 from __future__ import annotations
 
 import math
-
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from datasets import Dataset
 
-from .data import EvaluationDataError, clean_text, load_split
+from .data import EvaluationDataError, load_split, product_text
 from .loading import load_sentence_transformer
 from .metrics import score
 from .results import ESCI_COSENT, EvalResult
@@ -84,7 +83,7 @@ def to_pairs(data: Dataset, fields: Sequence[str] = PRODUCT_FIELDS, locale: str 
                 raise EvaluationDataError(f"row {row} (counted from 0): {error}") from None
     else:
         raise EvaluationDataError("pairs need an 'esci_label' or a numeric 'score' column.")
-    texts = [" ".join(t for t in (clean_text(row[f]) for f in fields) if t) for row in data]
+    texts = [product_text(row[f] for f in fields) for row in data]
     if len(texts) == 0:
         raise EvaluationDataError("no query-product pairs left (after the locale filter).")
     return Dataset.from_dict({"query": list(data[query_column]), "product": texts, "score": scores})

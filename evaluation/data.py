@@ -11,10 +11,9 @@ from datasets import Dataset, DatasetDict, load_dataset, load_from_disk
 from datasets.exceptions import DatasetGenerationError
 
 from rexbert.core.data_files import DATASETS_BUILDERS
-from rexbert.core.html_text import html_to_text
+from rexbert.core.html_text import clean_text, product_text  # noqa: F401 (re-exported: evaluation.data.clean_text)
 from rexbert.core.hub_upload import check_hub_answers
 from rexbert.core.paths import check_local_or_hub, hub_failure
-
 
 
 class EvaluationDataError(ValueError):
@@ -119,9 +118,3 @@ def column(dataset: Dataset, name: str) -> list:
     return list(dataset[name])
 
 
-def clean_text(value: object) -> str:
-    """Product text as a reader sees it: HTML tags dropped, entities decoded, whitespace collapsed."""
-    if value is None:
-        return ""
-    text = " ".join(map(str, value)) if isinstance(value, list) else str(value)
-    return html_to_text(text, one_line=True)

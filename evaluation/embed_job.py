@@ -5,8 +5,12 @@ chunk is encoded (`evaluation.embedding`: length-sorted batches, the unpadded pa
 `<output>.parts/chunk-NNNNNN.parquet`, under a temporary name renamed into place. A rerun after an interruption
 finds the parts already there and encodes only the missing chunks; `combine` then writes `<output>` from the
 parts in input order, so an interrupted-and-resumed run gives the same file as an uninterrupted one.
-Sharding (`--executor local|slurm|ray`, `tasks` ranks) gives chunk `i` to rank `i % tasks`: the same parts
-whatever runs them. Only one chunk is held in memory at a time, so a catalog larger than memory works.
+Sharding (`--executor local|slurm|ray`, `tasks` ranks) gives each rank a contiguous run of chunks
+(`shard_chunks`): the same parts whatever runs them, and each rank opens only the input files that hold its rows
+(the manifest records every file's row count). Only one chunk is held in memory at a time, so a catalog larger
+than memory works. The text of a row is `rexbert.core.html_text.product_text` of its text columns (HTML dropped,
+whitespace collapsed), the same function `rexbert eval retrieval` uses. `quantize="int8"` (CPU): dynamic int8
+linear layers, quantized once per process (`evaluation.embedding.quantize_int8`).
 
 Rows that cannot be embedded (bad JSON or CSV, no text in the text columns, no id) are counted and set aside
 in `<output>.rejects.jsonl` with file, line and reason. Rows longer than the model's `max_seq_length` are
@@ -26,13 +30,15 @@ import numpy as np
 
 from rexbert.core.documents import Record, Reject, field_value, read_file
 from rexbert.core.fingerprint import source_fingerprint
+from rexbert.core.html_text import product_text
 from rexbert.core.outputs import atomic_open, temporary_name, writing
 
-from .embedding import EncodeStats, encode, load_encoder, read_sentence_settings
+from .embedding import QUANTIZE_MODES, EncodeStats, encode, load_encoder, read_sentence_settings
 
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".parquet", ".csv", ".csv.gz", ".csv.zst")
 MANIFEST = "manifest.json"
 DTYPES = ("float32", "float16")
+TEXT_PREPARATION = "rexbert.core.html_text.product_text"  # in the manifest: parts made with other text are not mixed
 
 
 class EmbedInputError(ValueError):
@@ -58,6 +64,7 @@ class EmbedSettings:
     trust_remote_code: bool = False
     max_bytes: int = 1_000_000
     threads: int | None = None  # CPU threads (default: all cores); not part of the result
+    quantize: str | None = None  # "int8": dynamic int8 linear layers on CPU
 
     def __post_init__(self):
         self.text_columns = tuple(self.text_columns)
@@ -67,6 +74,8 @@ class EmbedSettings:
             raise EmbedInputError("chunk_rows and batch_size must be positive.")
         if not self.text_columns:
             raise EmbedInputError("name at least one text column (--text-columns).")
+        if self.quantize not in (None, *QUANTIZE_MODES):
+            raise EmbedInputError(f"quantize {self.quantize!r}: choose one of {', '.join(QUANTIZE_MODES)} (or none).")
 
     @property
     def parts(self) -> Path:
@@ -79,7 +88,8 @@ class EmbedSettings:
 
     def decisive(self) -> dict:
         """The settings a resumed run must share with the run that wrote the parts."""
-        keep = ("model", "text_columns", "id_column", "prompt", "dtype", "normalize", "chunk_rows", "max_length")
+        keep = ("model", "text_columns", "id_column", "prompt", "dtype", "normalize", "chunk_rows", "max_length",
+                "quantize")
         return {key: value for key, value in asdict(self).items() if key in keep} | {
             "text_columns": list(self.text_columns)}
 
@@ -98,44 +108,75 @@ def input_files(source: str) -> list[str]:
     return files
 
 
-def read_rows(settings: EmbedSettings) -> Iterator[tuple[str, str] | Reject]:
-    """(id, text) for each usable input row, a `Reject` for each other, in input order."""
-    for file in input_files(settings.input):
+def read_rows(settings: EmbedSettings, files: list[str] | None = None) -> Iterator[tuple[str, str] | Reject]:
+    """(id, text) for each usable input row, a `Reject` for each other, in input order. The text is
+    `product_text` of the text columns (HTML dropped, whitespace collapsed), as `rexbert eval retrieval` makes it."""
+    for file in files or input_files(settings.input):
         for item in read_file(file, text_key=settings.text_columns, max_bytes=settings.max_bytes):
             if isinstance(item, Record):
                 row_id = field_value(item.fields, settings.id_column)
+                text = product_text(field_value(item.fields, column) for column in settings.text_columns)
                 if row_id is None or (isinstance(row_id, str) and not row_id.strip()):
                     item = Reject("missing_id", item.file, item.line, f"no value in column {settings.id_column!r}")
+                elif not text:
+                    item = Reject("empty_text", item.file, item.line, "no text left after dropping HTML")
                 else:
-                    item = (str(row_id), item.text)
+                    item = (str(row_id), text)
             yield item
 
 
-def chunks(settings: EmbedSettings) -> Iterator[tuple[int, list[tuple[str, str]], list[Reject]]]:
+def shard_chunks(n_chunks: int, rank: int, world_size: int) -> range:
+    """The chunks of rank `rank`: a contiguous run (ranks differ by at most one chunk), so a shard reads only
+    the input files that hold its rows and stops after its last chunk."""
+    return range(rank * n_chunks // world_size, (rank + 1) * n_chunks // world_size)
+
+
+def chunks(settings: EmbedSettings, wanted: range | None = None, file_rows: list | None = None
+           ) -> Iterator[tuple[int, list[tuple[str, str]], list[Reject]]]:
     """(chunk index, rows, rejects) for every `chunk_rows` input rows (usable or not): boundaries depend on
-    the input and `chunk_rows` only, so every run and every shard cuts the same chunks."""
-    index, rows, rejects = 0, [], []
-    for item in read_rows(settings):
-        (rejects if isinstance(item, Reject) else rows).append(item)
-        if len(rows) + len(rejects) == settings.chunk_rows:
-            yield index, rows, rejects
-            index, rows, rejects = index + 1, [], []
-    if rows or rejects or index == 0:
-        yield index, rows, rejects
+    the input and `chunk_rows` only, so every run and every shard cuts the same chunks. `wanted`: only these
+    chunks; with `file_rows` ([file, rows] of every input file, from the manifest) the files that hold none of
+    their rows are not opened, and reading stops after the last wanted chunk."""
+    size = settings.chunk_rows
+    files = [(f, None) for f in input_files(settings.input)] if file_rows is None else file_rows
+    first = 0  # index of the file's first row in the whole input
+    current, rows, rejects = 0, [], []
+    for file, n_rows in files:
+        n_read = 0
+        if wanted is not None and n_rows is not None:
+            if n_rows == 0 or not range(max(first // size, wanted.start),
+                                        min((first + n_rows - 1) // size + 1, wanted.stop)):
+                first += n_rows
+                continue
+        for offset, item in enumerate(read_rows(settings, [file])):
+            index = (first + offset) // size
+            if index != current:
+                if wanted is None or current in wanted:
+                    yield current, rows, rejects
+                current, rows, rejects = index, [], []
+                if wanted is not None and index >= wanted.stop:
+                    return
+            if wanted is None or index in wanted:
+                (rejects if isinstance(item, Reject) else rows).append(item)
+            n_read = offset + 1
+        first += n_read if n_rows is None else n_rows
+    if wanted is None or current in wanted:
+        yield current, rows, rejects
 
 
-def count_rows(settings: EmbedSettings) -> int:
-    """Input rows (usable or not), by reading the input once without encoding: the progress bar's total."""
-    return sum(1 for _ in read_rows(settings))
+def count_rows(settings: EmbedSettings) -> list[list]:
+    """[file, input rows (usable or not)] of every input file, by reading the input once without encoding: the
+    progress bar's total, and what lets each shard open only its own files."""
+    return [[file, sum(1 for _ in read_rows(settings, [file]))] for file in input_files(settings.input)]
 
 
 def part_path(settings: EmbedSettings, index: int) -> Path:
     return settings.parts / f"chunk-{index:06d}.parquet"
 
 
-def check_manifest(settings: EmbedSettings, total_rows: int | None = None) -> dict:
+def check_manifest(settings: EmbedSettings, file_rows: list | None = None) -> dict:
     """Writes `<parts>/manifest.json` on the first run; on a resume, the same settings and input or an error."""
-    manifest = {"settings": settings.decisive(), "input": source_fingerprint(settings.input)}
+    manifest = {"settings": settings.decisive(), "input": source_fingerprint(settings.input), "text": TEXT_PREPARATION}
     path = settings.parts / MANIFEST
     if path.is_file():
         saved = json.loads(path.read_text())
@@ -146,8 +187,9 @@ def check_manifest(settings: EmbedSettings, total_rows: int | None = None) -> di
                 f"({json.dumps({k: saved.get(k) for k in differs})[:300]}); delete that folder or choose another "
                 "--output to start over.")
         return saved
-    if total_rows is not None:
-        manifest["rows"] = total_rows
+    if file_rows is not None:
+        manifest["rows"] = sum(n for _, n in file_rows)
+        manifest["files"] = file_rows
     with atomic_open(path) as handle:
         json.dump(manifest, handle, indent=1)
     return manifest
@@ -179,7 +221,8 @@ class ChunkEncoder:
     def __call__(self, index: int, rows: list[tuple[str, str]], rejects: list[Reject], on_batch=None) -> dict:
         if self.model is None:
             self.model, self.tokenizer = load_encoder(self.settings.model, self.settings.device,
-                                                      self.settings.trust_remote_code, self.settings.threads)
+                                                      self.settings.trust_remote_code, self.settings.threads,
+                                                      self.settings.quantize)
         sentence = self.sentence
         max_length = self.settings.max_length or (sentence.max_length if sentence else None)
         stats = EncodeStats()
@@ -202,19 +245,24 @@ class ChunkEncoder:
 
 
 def run_shard(settings: EmbedSettings, rank: int = 0, world_size: int = 1, progress: bool = True) -> int:
-    """Encodes the missing chunks of rank `rank` (chunk i belongs to rank i % world_size); returns how many."""
+    """Encodes the missing chunks of rank `rank` (a contiguous run of chunks, `shard_chunks`), reading only the
+    input files that hold them; returns how many chunks it encoded."""
     from tqdm.auto import tqdm
 
     manifest = check_manifest(settings)
     total = manifest.get("rows")
-    own = (lambda i: i % world_size == rank)
-    todo_rows = None
+    wanted = file_rows = todo_rows = None
     if total is not None:
         n_chunks = max(1, math.ceil(total / settings.chunk_rows))
-        todo = [i for i in range(n_chunks) if own(i) and not part_path(settings, i).is_file()]
+        wanted = shard_chunks(n_chunks, rank, world_size)
+        todo = [i for i in wanted if not part_path(settings, i).is_file()]
         if not todo:
             return 0
+        wanted = range(todo[0], todo[-1] + 1)  # a resume starts reading at its first missing chunk
         todo_rows = sum(min(settings.chunk_rows, total - i * settings.chunk_rows) for i in todo)
+        file_rows = manifest.get("files")
+    elif rank or world_size > 1:
+        raise EmbedInputError(f"{settings.parts}: no row count in the manifest; run `prepare` first.")
     encoder, done = ChunkEncoder(settings), 0
     with tqdm(total=todo_rows, unit="rows", desc=f"embed {rank}/{world_size}" if world_size > 1 else "embed",
               disable=not progress, dynamic_ncols=True) as bar:
@@ -225,8 +273,8 @@ def run_shard(settings: EmbedSettings, rank: int = 0, world_size: int = 1, progr
             bar.update(rows)
             bar.set_postfix(tokens_per_s=f"{tokens[0] / max(bar.format_dict['elapsed'], 1e-9):,.0f}", refresh=False)
 
-        for index, rows, rejects in chunks(settings):
-            if not own(index) or part_path(settings, index).is_file():
+        for index, rows, rejects in chunks(settings, wanted, file_rows):
+            if part_path(settings, index).is_file():
                 continue
             encoder(index, rows, rejects, on_batch)
             bar.update(len(rejects))
@@ -311,4 +359,4 @@ def prepare(settings: EmbedSettings) -> dict:
     if (settings.parts / MANIFEST).is_file():
         return check_manifest(settings)
     settings.parts.mkdir(parents=True, exist_ok=True)
-    return check_manifest(settings, total_rows=count_rows(settings))
+    return check_manifest(settings, file_rows=count_rows(settings))

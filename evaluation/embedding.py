@@ -13,6 +13,7 @@ of each row's real tokens, special tokens included, as sentence-transformers com
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Callable, Sequence
@@ -84,7 +85,9 @@ def _pool_unpadded(model, rows: list[list[int]], pooling: str) -> torch.Tensor:
     lengths = torch.tensor([len(r) for r in rows], dtype=torch.int32)
     cu_seqlens = torch.zeros(len(rows) + 1, dtype=torch.int32)
     cu_seqlens[1:] = torch.cumsum(lengths, 0)
-    stream = torch.tensor([t for r in rows for t in r], dtype=torch.long, device=device)
+    # the rows' ids straight into one stream (no padded rectangle to unpad again)
+    stream = torch.from_numpy(np.fromiter(itertools.chain.from_iterable(rows), dtype=np.int64,
+                                          count=int(cu_seqlens[-1]))).to(device)
     state = model.encode(input_ids=stream, cu_seqlens=cu_seqlens.to(device))
     hidden = state.last_hidden_state.float()
     starts = cu_seqlens[:-1].to(device).long()
@@ -228,13 +231,34 @@ def use_all_cores(threads: int | None = None) -> int:
     return threads
 
 
-def load_encoder(name: str, device: str | None = None, trust_remote_code: bool = False, threads: int | None = None):
+QUANTIZE_MODES = ("int8",)
+
+
+def quantize_int8(model):
+    """The model with dynamic int8 `nn.Linear` layers (int8 weights, activations quantized per batch at run time;
+    embeddings, norms, attention and GELU stay float32), made once and reused for every batch. CPU only: torch's
+    dynamic int8 kernels (fbgemm / oneDNN, VNNI where the CPU has it). The RexBERT classes keep their unpadded path."""
+    import warnings
+
+    if _device_of(model).type != "cpu":
+        raise ValueError("quantize='int8' runs on CPU only (torch's dynamic int8 kernels); use --device cpu, or bf16 "
+                         "on CUDA (the default there).")
+    with warnings.catch_warnings():  # torch 2.13 points to torchao; the eager kernels are the ones measured here
+        warnings.simplefilter("ignore")
+        return torch.ao.quantization.quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+
+
+def load_encoder(name: str, device: str | None = None, trust_remote_code: bool = False, threads: int | None = None,
+                 quantize: str | None = None):
     """(encoder, tokenizer) of a model folder or Hub id, ready for `encode`: a RexBERT or stock ModernBERT
     folder on the installed `RexBertModel` (the unpadded path; on CUDA in bf16 with the varlen attention
-    backend), any other on `AutoModel`. On CPU, torch uses all cores (or `threads`)."""
+    backend), any other on `AutoModel`. On CPU, torch uses all cores (or `threads`); `quantize="int8"`:
+    dynamic int8 linear layers (`quantize_int8`, CPU)."""
+    if quantize not in (None, *QUANTIZE_MODES):
+        raise ValueError(f"quantize must be one of {QUANTIZE_MODES} or None, not {quantize!r}")
     from .loading import is_rexbert_family, load_model_config, load_tokenizer
 
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
     tokenizer = load_tokenizer(name, trust_remote_code)
     config = load_model_config(name, trust_remote_code)
     kwargs = {}
@@ -255,4 +279,5 @@ def load_encoder(name: str, device: str | None = None, trust_remote_code: bool =
         from transformers import AutoModel
 
         model = AutoModel.from_pretrained(name, trust_remote_code=trust_remote_code, **kwargs)
-    return model.to(device).eval(), tokenizer
+    model = model.to(device).eval()
+    return (quantize_int8(model) if quantize == "int8" else model), tokenizer

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .data import EvaluationDataError, clean_text, load_split
-from .results import ESCI_RETRIEVAL, EvalResult
+from .data import EvaluationDataError, load_split, product_text
+from .results import ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8, EvalResult
 
 ESCI_GAINS = {"E": 1.0, "S": 0.1, "C": 0.01, "I": 0.0}
 LABEL_WORDS = {"exact": "E", "substitute": "S", "complement": "C", "irrelevant": "I"}
@@ -84,7 +84,7 @@ def load_retrieval_sets(judgements: str, products: str, product_columns: Sequenc
     by_locale: dict[str | None, set[str]] = defaultdict(set)
     for row, locale in zip(catalog, product_locale):
         pid = str(row["product_id"])
-        texts[pid] = " ".join(t for t in (clean_text(row[c]) for c in product_columns) if t)
+        texts[pid] = product_text(row[c] for c in product_columns)
         by_locale[locale].add(pid)
     query_ids = data["query_id"] if "query_id" in data.column_names else data[query_column]
     judged_locale = data["product_locale"] if "product_locale" in data.column_names else [None] * len(data)
@@ -187,14 +187,17 @@ def retrieval_metrics(scores: np.ndarray, query_ids: Sequence[str], corpus_ids: 
 
 def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: str, batch_size: int = 32,
                        max_length: int | None = None, device: str | None = None,
-                       trust_remote_code: bool = False) -> list[EvalResult]:
+                       trust_remote_code: bool = False, quantize: str | None = None) -> list[EvalResult]:
     """Embeds every set's queries (with the folder's `query` prompt, if it has one) and corpus (its `document`
-    prompt) with `evaluation.embedding` and scores the cosine ranking; one result per locale and metric."""
+    prompt) with `evaluation.embedding` and scores the cosine ranking; one result per locale and metric.
+    `quantize="int8"`: also the same with `rexbert embed --quantize int8`'s model (`quantize_int8`, CPU), as
+    `esci-retrieval-int8` results: its nDCG@10 beside float32's and the cosine of its vectors to float32's."""
     from pathlib import Path
 
-    from .embedding import EncodeStats, encode, load_encoder, read_sentence_settings
+    from .embedding import EncodeStats, encode, load_encoder, quantize_int8, read_sentence_settings
 
-    model, tokenizer = load_encoder(model_name, device, trust_remote_code)
+    model, tokenizer = load_encoder(model_name, "cpu" if quantize else device, trust_remote_code)
+    quantized = quantize_int8(model) if quantize == "int8" else None
     sentence = read_sentence_settings(model_name) if Path(model_name).is_dir() else None
     prompts = (sentence.prompts if sentence else None) or {}
     pooling = sentence.pooling if sentence else "mean"
@@ -204,17 +207,21 @@ def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: 
         query_ids, corpus_ids = list(subset.queries), list(subset.corpus)
         stats = EncodeStats()
 
-        def embed(texts, prompt):
-            return encode(model, tokenizer, texts, batch_size, max_length=max_length, pooling=pooling,
-                          normalize=True, prompt=prompt or None, stats=stats)
+        def score(encoder, subset=subset, query_ids=query_ids, corpus_ids=corpus_ids, stats=stats):
+            def embed(texts, prompt):
+                return encode(encoder, tokenizer, texts, batch_size, max_length=max_length, pooling=pooling,
+                              normalize=True, prompt=prompt or None, stats=stats)
 
-        queries = embed([subset.queries[q] for q in query_ids], prompts.get("query"))
-        corpus = embed([subset.corpus[c] for c in corpus_ids], prompts.get("document"))
-        hits = top_hits(queries, corpus, query_ids, corpus_ids, k=100)
-        position = {c: i for i, c in enumerate(corpus_ids)}
-        judged = {q: {c: float(queries[row] @ corpus[position[c]]) for c in subset.gains.get(q, {})}
-                  for row, q in enumerate(query_ids)}
-        metrics = metrics_from_hits(hits, judged, subset.gains, subset.min_relevant_gain)
+            queries = embed([subset.queries[q] for q in query_ids], prompts.get("query"))
+            corpus = embed([subset.corpus[c] for c in corpus_ids], prompts.get("document"))
+            hits = top_hits(queries, corpus, query_ids, corpus_ids, k=100)
+            position = {c: i for i, c in enumerate(corpus_ids)}
+            judged = {q: {c: float(queries[row] @ corpus[position[c]]) for c in subset.gains.get(q, {})}
+                      for row, q in enumerate(query_ids)}
+            metrics = metrics_from_hits(hits, judged, subset.gains, subset.min_relevant_gain)
+            return metrics, np.concatenate([queries, corpus])
+
+        metrics, vectors = score(model)
         settings = {"locale": subset.locale, "queries": len(query_ids), "corpus": len(corpus_ids),
                     "judgements": sum(len(g) for g in subset.gains.values()),
                     "queries_graded": metrics.pop("queries_graded"),
@@ -223,4 +230,14 @@ def evaluate_retrieval(model_name: str, sets: list[RetrievalSet], dataset_name: 
                     "max_length": stats.max_length, "gains": "ESCI E=1.0 S=0.1 C=0.01 I=0 (or the numeric grade)"}
         results += [EvalResult(model=model_name, task=ESCI_RETRIEVAL, dataset=dataset_name, split="test",
                                metric=name, value=value, settings=settings) for name, value in metrics.items()]
+        if quantized is not None:
+            int8_metrics, int8_vectors = score(quantized)
+            cosine = (vectors * int8_vectors).sum(1)  # both normalised
+            compared = {"ndcg@10": int8_metrics.get("ndcg@10", float("nan")),
+                        "ndcg@10_float32": metrics.get("ndcg@10", float("nan")),
+                        "cosine_min": float(cosine.min()), "cosine_mean": float(cosine.mean())}
+            int8_settings = settings | {"quantize": "int8", "quantizer": "torch dynamic int8 linear layers "
+                                        "(rexbert embed --quantize int8)", "texts": len(cosine)}
+            results += [EvalResult(model=model_name, task=ESCI_RETRIEVAL_INT8, dataset=dataset_name, split="test",
+                                   metric=name, value=value, settings=int8_settings) for name, value in compared.items()]
     return results

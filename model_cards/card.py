@@ -17,8 +17,8 @@ from huggingface_hub import EvalResult as HubEvalResult
 from huggingface_hub import HfApi, ModelCard, ModelCardData
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, MASKED_TOKEN_RECOVERY, EvalResult, masked_token_table,
-                                read_results, render_table)
+from evaluation.results import (ESCI_COSENT, ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8, MASKED_TOKEN_RECOVERY, EvalResult,
+                                masked_token_table, read_results, render_table)
 from rexbert.core.model_publish import publish_model_folder, upload_plan  # noqa: F401 -- upload_plan: public here too
 from rexbert.core.outputs import claim_output, mark_output
 from rexbert.core.plotting import pyplot, save_figure
@@ -175,13 +175,32 @@ def _evaluation(results: list[EvalResult], output_dir: Path) -> dict:
     """The Evaluation section's tables and plots (written to `output_dir`), for the template; None where absent."""
     masked = [r for r in results if r.task == MASKED_TOKEN_RECOVERY]
     retrieval = [r for r in results if r.task == ESCI_RETRIEVAL]
-    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL)]
+    int8 = [r for r in results if r.task == ESCI_RETRIEVAL_INT8]
+    other = [r for r in results if r.task not in (MASKED_TOKEN_RECOVERY, ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8)]
     return {"has_results": bool(results), "masked_table": masked_token_table(masked) if masked else None,
             "fine_tuned_table": render_table([r for r, _ in _aggregate(other)],
                                              column_key=lambda r: f"{r.task} {r.split} {r.metric}") if other else None,
             "seed_spread": _seed_spread(other), "retrieval": _retrieval_facts(retrieval) if retrieval else None,
+            "int8_table": _int8_table(int8) if int8 else None,
             "topk_plot": _plot_topk(results, output_dir / "topk_by_block_size.png"),
             "spearman_plot": _plot_spearman(results, output_dir / "esci_spearman_by_model.png")}
+
+
+def _int8_table(results: list[EvalResult]) -> str:
+    """What int8 costs in quality, from `rexbert eval retrieval --quantize int8`: per model and locale, the cosine
+    of the int8 vectors to float32's and nDCG@10 of both (x100)."""
+    table: dict[tuple[str, str], dict] = {}
+    for r in results:
+        entry = table.setdefault((r.model, r.settings.get("locale", "")), {"settings": r.settings})
+        entry[r.metric] = r.value
+    lines = ["| model | locale | queries | texts | cosine to float32 (min / mean) | nDCG@10 float32 | nDCG@10 int8 |",
+             "|---|---|---|---|---|---|---|"]
+    for (model, locale), m in sorted(table.items()):
+        st = m["settings"]
+        lines.append(f"| {model} | {locale} | {st.get('queries', '')} | {st.get('texts', '')} | "
+                     f"{m.get('cosine_min', float('nan')):.4f} / {m.get('cosine_mean', float('nan')):.4f} | "
+                     f"{m.get('ndcg@10_float32', float('nan')) * 100:.2f} | {m.get('ndcg@10', float('nan')) * 100:.2f} |")
+    return "\n".join(lines)
 
 
 def usage_snippets(name: str) -> list[str]:
@@ -248,7 +267,7 @@ def render_model_card(model_dir: str | Path, result_files: list[str | Path], out
                          pipeline_tag="fill-mask", base_model=base_model,
                          datasets=sorted(set(datasets or [])) or None,
                          tags=["rexbert", "modernbert", "e-commerce", "fill-mask", "sentence-transformers"],
-                         eval_results=_hub_results(ours) or None)
+                         eval_results=_hub_results([r for r in ours if r.task != ESCI_RETRIEVAL_INT8]) or None)
     if evaluated_on:  # the Hub links evaluation datasets from the metadata too
         data.datasets = sorted(set(data.datasets or []) | set(evaluated_on))
     card = ModelCard.from_template(

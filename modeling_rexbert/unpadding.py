@@ -370,6 +370,8 @@ def _bucket_documents(
             buckets.append(AttentionBucket(len(docs), length, device, gather, valid, keep))
             stream_order.append(gather.index_select(0, keep))
     order_of_outputs = torch.cat(stream_order)
+    if torch.equal(order_of_outputs, torch.arange(order_of_outputs.numel(), device=device)):
+        return buckets, None  # documents already longest first (length-sorted batches): nothing to restore
     restore = torch.empty_like(order_of_outputs)
     restore[order_of_outputs] = torch.arange(order_of_outputs.numel(), device=device)
     return buckets, restore

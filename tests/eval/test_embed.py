@@ -16,6 +16,7 @@ import modeling_rexbert
 from evaluation import embed_job
 from evaluation.embed_job import EmbedInputError, EmbedSettings, combine, prepare, run_shard
 from rexbert.cli import main
+from rexbert.core.html_text import product_text
 from rexbert.embed_command import embed_to_parquet
 
 PRODUCTS = Path(__file__).parents[1] / "data" / "esci_sample" / "sample-products.jsonl"
@@ -34,6 +35,11 @@ def products() -> list[dict]:
     return [json.loads(line)["fields"] for line in PRODUCTS.read_text().splitlines()]
 
 
+def product_texts(rows: list[dict]) -> list[str]:
+    """What `rexbert embed` and `rexbert eval retrieval` embed: title and description, HTML dropped."""
+    return [product_text((r["title"], r["description"])) for r in rows]
+
+
 def test_embed_equals_sentence_transformers(folder, tmp_path, capsys):
     from sentence_transformers import SentenceTransformer
 
@@ -46,7 +52,7 @@ def test_embed_equals_sentence_transformers(folder, tmp_path, capsys):
     table = pq.read_table(out)
     rows = products()
     assert table["id"].to_pylist() == [r["id"] for r in rows]  # input order, across chunks
-    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in rows]
+    texts = product_texts(rows)
     expected = SentenceTransformer(str(folder), device="cpu").encode(texts, batch_size=3)
     np.testing.assert_allclose(np.array(table["embedding"].to_pylist(), dtype=np.float32), expected, atol=1e-5)
 
@@ -123,7 +129,7 @@ def test_long_rows_are_counted_and_cut(folder, tmp_path):
 
     reference = SentenceTransformer(str(folder), device="cpu")
     reference.max_seq_length = 64
-    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    texts = product_texts(products())
     vectors = np.array(pq.read_table(summary.output)["embedding"].to_pylist(), dtype=np.float32)
     np.testing.assert_allclose(vectors, reference.encode(texts), atol=1e-5)
 
@@ -132,7 +138,7 @@ def _token_lengths(folder):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    texts = product_texts(products())
     return tokenizer(texts)["input_ids"]
 
 
@@ -163,7 +169,7 @@ def test_missing_parts_are_named(folder, tmp_path):
                              chunk_rows=4, **VESPA)
     prepare(settings)
     run_shard(settings, rank=0, world_size=2, progress=False)
-    with pytest.raises(EmbedInputError, match=r"chunk\(s\) \[1, 3\] .* missing"):
+    with pytest.raises(EmbedInputError, match=r"chunk\(s\) \[2, 3\] .* missing"):  # rank 0: chunks 0, 1
         combine(settings)
 
 
@@ -181,7 +187,7 @@ def test_a_sentence_transformers_saved_folder_embeds_as_it_says(folder, tmp_path
     summary = embed_to_parquet(EmbedSettings(model=str(tmp_path / "st"), input=str(PRODUCTS), output=str(out),
                                              **VESPA), progress=False)
     assert summary.max_length == 32 and summary.truncated > 0
-    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    texts = product_texts(products())
     vectors = np.array(pq.read_table(out)["embedding"].to_pylist(), dtype=np.float32)
     np.testing.assert_allclose(vectors, SentenceTransformer(str(tmp_path / "st"), device="cpu").encode(texts),
                                atol=1e-5)
@@ -238,7 +244,7 @@ def test_a_prompt_by_name_is_the_folders_prompt(folder, tmp_path):
     out = tmp_path / "q.parquet"
     embed_to_parquet(EmbedSettings(model=str(prompted), input=str(PRODUCTS), output=str(out), prompt="query",
                                    **VESPA), progress=False)
-    texts = [" ".join(t.strip() for t in (r["title"], r["description"]) if t and t.strip()) for r in products()]
+    texts = product_texts(products())
     expected = SentenceTransformer(str(prompted), device="cpu").encode(texts, prompt_name="query")
     vectors = np.array(pq.read_table(out)["embedding"].to_pylist(), dtype=np.float32)
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
@@ -264,3 +270,69 @@ def test_local_shards_spread_over_the_gpus(monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert [shard_device(None, rank) for rank in (0, 1, 5)] == ["cuda:0", "cuda:1", "cuda:1"]
     assert shard_device("cpu", 2) == "cpu"
+
+
+def test_embed_prepares_text_as_retrieval_does():
+    """One text preparation: the catalog rows `rexbert embed` encodes are the product texts of `rexbert eval
+    retrieval` (HTML dropped), not the raw fields."""
+    from evaluation.retrieval import load_retrieval_sets
+
+    settings = EmbedSettings(model="unused", input=str(PRODUCTS), output="unused.parquet", **VESPA)
+    embedded = dict(embed_job.read_rows(settings))
+    sets = load_retrieval_sets(str(PRODUCTS.with_name("test-sample.parquet")), str(PRODUCTS),
+                               ("product_title", "product_description"))
+    assert embedded == {pid: sets[0].corpus[pid] for pid in embedded} and len(embedded) == 16
+    assert any("<" in r["description"] for r in products()) and not any("<" in t for t in embedded.values())
+
+
+def test_each_shard_reads_only_its_own_files(folder, tmp_path, monkeypatch):
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    for part, rows in enumerate(np.array_split(products(), 4)):
+        (catalog / f"{part}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def settings(name):
+        return EmbedSettings(model=str(folder), input=str(catalog), output=str(tmp_path / name / "v.parquet"),
+                             chunk_rows=4, text_columns=("title", "description"))
+
+    one = embed_to_parquet(settings("one"), progress=False)
+    prepare(settings("sharded"))
+    opened = []
+    real = embed_job.read_file
+    monkeypatch.setattr(embed_job, "read_file", lambda file, **kw: opened.append(Path(file).name) or real(file, **kw))
+    for rank in (1, 0):
+        opened.clear()
+        assert run_shard(settings("sharded"), rank=rank, world_size=2, progress=False) == 2
+        assert opened == (["2.jsonl", "3.jsonl"] if rank else ["0.jsonl", "1.jsonl"])
+    assert Path(combine(settings("sharded")).output).read_bytes() == Path(one.output).read_bytes()
+
+
+def test_int8_is_quantized_once_and_stays_close_to_float32(tmp_path, monkeypatch):
+    """`--quantize int8` on a model whose layers matter (weights scaled up from init, where the embedding lookup
+    alone would dominate): one quantization for all chunks, vectors within cosine 0.99 of float32, yet different."""
+    from evaluation import embedding
+
+    torch.manual_seed(0)
+    model = modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval()
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
+                linear.weight.mul_(10)
+    model.save_pretrained(tmp_path / "model")
+    calls = []
+    real = embedding.quantize_int8
+    monkeypatch.setattr(embedding, "quantize_int8", lambda m: calls.append(1) or real(m))
+
+    def vectors(name, **kw):
+        out = tmp_path / name
+        embed_to_parquet(EmbedSettings(model=str(tmp_path / "model"), input=str(PRODUCTS), output=str(out),
+                                       chunk_rows=5, device="cpu", **VESPA, **kw), progress=False)
+        return np.array(pq.read_table(out)["embedding"].to_pylist(), dtype=np.float64)
+
+    full, int8 = vectors("fp32.parquet"), vectors("int8.parquet", quantize="int8")
+    assert len(calls) == 1  # 4 chunks, one quantized model
+    cosine = (full * int8).sum(1) / np.linalg.norm(full, axis=1) / np.linalg.norm(int8, axis=1)
+    assert cosine.min() >= 0.99, cosine
+    assert np.abs(full - int8).max() > 1e-3
+    with pytest.raises(EmbedInputError, match="quantize 'int4'"):
+        EmbedSettings(model="m", input="i", output="o", quantize="int4")

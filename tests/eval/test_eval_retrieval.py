@@ -15,7 +15,7 @@ from conftest import tiny_config
 
 import modeling_rexbert
 from evaluation.data import EvaluationDataError
-from evaluation.results import ESCI_RETRIEVAL, read_results
+from evaluation.results import ESCI_RETRIEVAL, ESCI_RETRIEVAL_INT8, read_results
 from evaluation.retrieval import ESCI_GAINS, load_retrieval_sets, retrieval_metrics
 from rexbert.cli import main
 
@@ -116,3 +116,35 @@ def test_chunked_top_hits_give_the_full_matrix_metrics():
     judged = {q: {c: float(queries[r] @ corpus[position[c]]) for c in gains[q]} for r, q in enumerate(query_ids)}
     chunked = metrics_from_hits(hits, judged, gains, 1.0, recall_k=5, map_k=5)
     assert chunked == pytest.approx(expected) and expected["queries_graded"] == 9
+
+
+def test_int8_quality_is_measured_and_the_card_shows_it(tmp_path):
+    """`--quantize int8` records nDCG@10 of the int8 model beside float32's and the cosine of its vectors to
+    float32's; the card renders both numbers from the results file (and keeps them out of the Hub metadata)."""
+    from model_cards.card import render_model_card
+
+    torch.manual_seed(0)
+    model = modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval()
+    with torch.no_grad():  # layers that matter, so int8 is another computation (not the embedding lookup alone)
+        for layer in model.model.layers:
+            for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
+                linear.weight.mul_(10)
+    folder = tmp_path / "model"
+    model.save_pretrained(folder)
+    out = tmp_path / "retrieval.json"
+    assert main(["eval", "retrieval", "--model", str(folder), "--judgements", str(ESCI / "test-sample.parquet"),
+                 "--products", str(ESCI / "sample-products.jsonl"), "--quantize", "int8", "--output", str(out)]) == 0
+    results = read_results(out)
+    fp32 = {r.metric: r.value for r in results if r.task == ESCI_RETRIEVAL}
+    int8 = {r.metric: r for r in results if r.task == ESCI_RETRIEVAL_INT8}
+    assert sorted(int8) == ["cosine_mean", "cosine_min", "ndcg@10", "ndcg@10_float32"]
+    assert int8["ndcg@10_float32"].value == fp32["ndcg@10"]
+    assert 0.99 <= int8["cosine_min"].value <= int8["cosine_mean"].value < 1.0
+    assert int8["cosine_min"].settings["texts"] == 17  # 1 query + 16 products
+    readme = render_model_card(folder, [out]).read_text()
+    head, body = readme.split("\n---\n", 1)
+    assert "Quantized embeddings (`rexbert embed --quantize int8`" in body
+    row = next(line for line in body.splitlines() if line.startswith("| model | us |"))
+    assert f"{int8['cosine_min'].value:.4f} / {int8['cosine_mean'].value:.4f}" in row
+    assert f"| {fp32['ndcg@10'] * 100:.2f} | {int8['ndcg@10'].value * 100:.2f} |" in row
+    assert "cosine" not in head  # model-index metadata carries the float32 scores only
