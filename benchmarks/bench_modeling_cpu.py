@@ -190,7 +190,12 @@ def render(results: list[dict], a) -> str:
                 return fmt.format(row[peer][key]) if row[peer] else "-"
 
             def ratio(peer, key="real_tokens_per_s"):
-                return f"{row['rexbert'][key] / row[peer][key]:.2f}x" if row[peer] and key in row[peer] else "-"
+                if not row[peer] or key not in row[peer]:
+                    return "-"
+                if key == "real_tokens_per_cpu_s":  # each side's median over its runs (the row is the median wall run)
+                    ours_cpu, theirs_cpu = (statistics.median(row[p]["runs_tok_per_cpu_s"]) for p in ("rexbert", peer))
+                    return f"{ours_cpu / theirs_cpu:.2f}x"
+                return f"{row['rexbert'][key] / row[peer][key]:.2f}x"
 
             lines.append(
                 f"| {preset} | {scenario} | {row['rexbert']['padding_fraction']:.0%} | "
