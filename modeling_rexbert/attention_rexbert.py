@@ -3,24 +3,30 @@
 Every backend takes rotated queries, keys and values of shape `(num_tokens, heads, head_dim)` and
 returns `(num_tokens, heads * head_dim)`; none of them attends across documents.
 
-- `flash_attention_2`: varlen kernels on the stream itself: the `flash-attn` package when
-  installed, else PyTorch's `torch.nn.attention.varlen.varlen_attn` (CUDA only; the model says
-  which when it is loaded, see `modeling_rexbert.say_which_varlen_kernel`).
+- `flash_attention_2`: varlen kernels on the stream itself (CUDA only), chosen as transformers
+  chooses for stock models: the `flash-attn` package when installed, else its prebuilt build through
+  transformers' `kernels` fallback, else PyTorch's `torch.nn.attention.varlen.varlen_attn`
+  (see `varlen_kernel`; the model logs once which backend ran).
 - `sdpa` / `eager`: documents of similar length are gathered into rectangles (see
   `unpadding.AttentionBucket`) and attended with `scaled_dot_product_attention` or explicit
   matmul-softmax; exact, and the fast path on CPU.
 - `padded_attention`: the padded batch as one rectangle, for attention maps and for export.
 
-This file travels to the Hub as remote code: it may import only torch (flash-attn optionally).
+This file travels to the Hub as remote code: it may import only torch and transformers (which loads
+flash-attn or a kernel from the Hub when asked for).
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
+from transformers.modeling_flash_attention_utils import FLASH_ATTN_KERNEL_FALLBACK, lazy_import_flash_attention
+from transformers.utils import is_flash_attn_2_available, is_kernels_available
 
 from .unpadding import AttentionBucket, UnpaddedBatch
 
@@ -131,14 +137,72 @@ def padded_attention(q, k, v, batch, half_window: int | None, dropout: float, sc
     return batch.unpad(out.reshape(*out.shape[:2], -1)), probs
 
 
+# The torch release whose `varlen_attn` takes the keywords `_flash_varlen` passes (2.10 had neither).
+VARLEN_ATTN_TORCH = "2.11"
+VARLEN_ATTN_KEYWORDS = ("scale", "window_size")
+
+
+class VarlenKernel(NamedTuple):
+    """The varlen kernel `flash_attention_2` runs: `name` for the log line, and how to call it."""
+
+    name: str
+    function: Callable[..., torch.Tensor]
+    # transformers' keyword builder for flash-attn-style kernels (None: torch's varlen_attn)
+    flash_kwargs: Callable[..., dict] | None
+    substitute: bool  # True when it is not the flash-attn package the user asked for
+
+
 @functools.cache
-def flash_attn_varlen_kernel() -> Callable[..., torch.Tensor] | None:
-    """flash-attn's varlen kernel, or None when the package is not installed."""
-    try:  # in a try block so that transformers' remote-code import check does not require flash-attn
-        from flash_attn import flash_attn_varlen_func
+def varlen_kernel() -> VarlenKernel:
+    """Chooses the kernel as transformers does for stock models asking for `flash_attention_2`: the
+    flash-attn package when installed, else its prebuilt build from the Hub through transformers' `kernels`
+    fallback (`kernels-community/flash-attn2`), else PyTorch's `varlen_attn` (RexBERT's own last resort).
+    Loaded once; raises a clear error when none is usable."""
+    kernels_problem = "the kernels package is not installed (pip install kernels)"
+    if is_flash_attn_2_available() or is_kernels_available():
+        implementation = ("flash_attention_2" if is_flash_attn_2_available()
+                          else FLASH_ATTN_KERNEL_FALLBACK["flash_attention_2"])
+        try:
+            (_, varlen, *_), (flash_kwargs, _) = lazy_import_flash_attention(implementation)
+        except Exception as error:  # e.g. offline, the kernel not in the Hub cache
+            if implementation == "flash_attention_2":
+                raise
+            kernels_problem = f"loading {implementation} through kernels failed ({error})"
+        else:
+            if implementation == "flash_attention_2":
+                return VarlenKernel("flash-attn's flash_attn_varlen_func", varlen, flash_kwargs, False)
+            return VarlenKernel(f"flash_attn_varlen_func of {implementation} (kernels package; flash-attn is "
+                                "not installed)", varlen, flash_kwargs, True)
+    return VarlenKernel(f"PyTorch's varlen_attn (flash-attn is not installed and {kernels_problem}; no "
+                        "attention dropout)", torch_varlen_attn(), None, True)
+
+
+def torch_varlen_attn() -> Callable[..., torch.Tensor]:
+    """`torch.nn.attention.varlen.varlen_attn`, or an error naming the torch release it needs."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
     except ImportError:
-        return None
-    return flash_attn_varlen_func
+        varlen_attn = None
+    parameters = inspect.signature(varlen_attn).parameters if varlen_attn is not None else {}
+    missing = [name for name in VARLEN_ATTN_KEYWORDS if name not in parameters]
+    if missing:
+        raise ImportError(
+            f"attn_implementation='flash_attention_2' without flash-attn or the kernels package runs "
+            f"torch.nn.attention.varlen.varlen_attn with {', '.join(VARLEN_ATTN_KEYWORDS)}, which needs "
+            f"torch>={VARLEN_ATTN_TORCH}; torch {torch.__version__} has "
+            f"{'no varlen_attn' if varlen_attn is None else 'no ' + ', '.join(missing)}. Upgrade torch, "
+            "`pip install kernels` or `pip install flash-attn --no-build-isolation`, or use attn_implementation='sdpa'."
+        )
+    return varlen_attn
+
+
+def flash_varlen_kwargs(flash_kwargs: Callable[..., dict], longest: int, half_window: int | None, dropout: float,
+                        scale: float, deterministic: bool) -> dict:
+    """Keywords for a flash-attn-style `flash_attn_varlen_func`, built by transformers' helper (it keeps those
+    the loaded kernel accepts). Its window is `sliding_window - 1` to each side; ours is `half_window`."""
+    return flash_kwargs(longest, longest, False, dropout=dropout, softmax_scale=scale,
+                        sliding_window=half_window + 1 if half_window is not None else None,
+                        deterministic=deterministic, max_seqlen_q=longest, max_seqlen_k=longest)
 
 
 def _flash_varlen(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropout: float, scale: float,
@@ -148,19 +212,28 @@ def _flash_varlen(q, k, v, batch: UnpaddedBatch, half_window: int | None, dropou
     orig_dtype = q.dtype
     if orig_dtype not in (torch.float16, torch.bfloat16):  # the varlen kernels take half precision only
         q, k, v = (x.to(torch.bfloat16) for x in (q, k, v))
-    window = (half_window, half_window) if half_window is not None else (-1, -1)
     cu, longest = batch.cu_seqlens, batch.max_seqlen
-    flash_varlen = flash_attn_varlen_kernel()
-    if flash_varlen is not None:
-        out = flash_varlen(q, k, v, cu, cu, longest, longest, dropout_p=dropout, softmax_scale=scale,
-                           causal=False, window_size=window, deterministic=deterministic)
+    kernel = varlen_kernel()
+    if kernel.flash_kwargs is not None:
+        kwargs = flash_varlen_kwargs(kernel.flash_kwargs, longest, half_window, dropout, scale, deterministic)
+        out = kernel.function(q, k, v, cu_seqlens_q=cu, cu_seqlens_k=cu, **kwargs)
     else:
-        from torch.nn.attention.varlen import varlen_attn
-
         if dropout > 0:
-            raise ValueError("torch's varlen_attn has no attention dropout; install flash-attn or set attention_dropout=0.")
-        out = varlen_attn(q, k, v, cu, cu, longest, longest, scale=scale, window_size=window)
+            raise ValueError("torch's varlen_attn has no attention dropout; install flash-attn or kernels, "
+                             "or set attention_dropout=0.")
+        window = (half_window, half_window) if half_window is not None else (-1, -1)
+        out = kernel.function(q, k, v, cu, cu, longest, longest, scale=scale, window_size=window)
     return out.reshape(q.shape[0], -1).to(orig_dtype)
+
+
+def attention_backend(implementation: str, output_attentions: bool = False) -> tuple[str, bool]:
+    """What runs for a forward call, for the log line: `(description, substitute)`."""
+    if output_attentions:
+        return "eager on the padded batch (this call returns attention maps)", False
+    if implementation == "flash_attention_2":
+        kernel = varlen_kernel()
+        return f"flash_attention_2: {kernel.name}", kernel.substitute
+    return f"{implementation} on per-document rectangles of the unpadded stream (exact)", False
 
 
 ATTENTION_FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {

@@ -66,9 +66,8 @@ class RexBertConfig(ModernBertConfig):
     r"""Configuration of a RexBERT encoder (ModernBERT architecture, `model_type="rexbert"`).
 
     Fields, defaults and legacy keys are ModernBERT's. Differences in behaviour live in the model:
-    padding is removed once, and with `labels` the MLM head runs on masked positions only
-    (`sparse_prediction` is kept for round-tripping configs; RexBERT always predicts sparsely when
-    labels are given, which gives the same loss).
+    padding is removed once, and `sparse_prediction=True` (or `forward(..., sparse_prediction=True)`, as
+    the training loop asks) runs the MLM head on the labelled positions only, as in ModernBERT.
 
     Example:
 

@@ -133,6 +133,7 @@ class RexBertEncoderLayer(GradientCheckpointingLayer):
                 output_attentions: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         attended, probs = self.attn(self.attn_norm(hidden_states), batch, rotary, output_attentions)
         hidden_states = hidden_states + attended
+        del attended  # freed before the MLP runs, as a temporary would be: it sets the inference peak
         return hidden_states + self.mlp(self.mlp_norm(hidden_states)), probs
 
 

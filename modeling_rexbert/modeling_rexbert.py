@@ -35,7 +35,7 @@ from transformers.modeling_outputs import (
 from transformers.utils import logging
 from transformers.utils.generic import can_return_tuple
 
-from .attention_rexbert import flash_attn_varlen_kernel
+from .attention_rexbert import attention_backend, varlen_kernel
 from .layers_rexbert import (
     RexBertAttention,
     RexBertEmbeddings,
@@ -54,15 +54,11 @@ logger = logging.get_logger(__name__)
 HEAD_MODULES = ("head", "decoder", "classifier")
 
 
-def say_which_varlen_kernel() -> None:
-    """'flash_attention_2' runs flash-attn's varlen kernel, or torch's `varlen_attn` when flash-attn is
-    not installed: said once per process, so the substitute never runs unannounced."""
-    if flash_attn_varlen_kernel() is not None:
-        logger.info_once("attn_implementation='flash_attention_2' runs flash-attn's flash_attn_varlen_func.")
-    else:
-        logger.warning_once("flash-attn is not installed: attn_implementation='flash_attention_2' runs PyTorch's "
-                            "torch.nn.attention.varlen.varlen_attn instead (no attention dropout). "
-                            "pip install flash-attn to run flash-attn's kernel.")
+def say_which_attention_runs(implementation: str, output_attentions: bool) -> None:
+    """Logs once per process and backend which attention a forward call runs; a substitute for what was
+    asked for (the kernels build of flash-attn, torch's varlen_attn) is a warning, so it never runs unannounced."""
+    description, substitute = attention_backend(implementation, output_attentions)
+    (logger.warning_once if substitute else logger.info_once)(f"RexBERT attention backend: {description}.")
 
 
 class RexBertPreTrainedModel(PreTrainedModel):
@@ -74,13 +70,13 @@ class RexBertPreTrainedModel(PreTrainedModel):
     _supports_sdpa = True
 
     def _check_and_adjust_attn_implementation(self, attn_implementation, is_init_check=False, **kwargs) -> str:
-        # RexBERT brings its own varlen backends (flash-attn or torch's varlen_attn), so it validates
-        # the name itself instead of requiring the flash-attn package like transformers does.
+        # RexBERT validates the name itself: 'flash_attention_2' also runs without the flash-attn package
+        # (transformers' kernels fallback, else torch's varlen_attn; see attention_rexbert.varlen_kernel).
         backend = check_attn_implementation(attn_implementation)
         if backend == "flash_attention_2":
             if not torch.cuda.is_available():
                 raise ValueError("attn_implementation='flash_attention_2' needs a CUDA GPU; use 'sdpa' here.")
-            say_which_varlen_kernel()
+            varlen_kernel()  # loads the kernel now (as transformers preloads), so a missing one fails here
         return backend
 
     @classmethod
@@ -216,6 +212,7 @@ class RexBertModel(RexBertPreTrainedModel):
             batch = static_batch(attention_mask, batch_size, seq_len, reference.device, position_ids)
         else:
             batch = unpad_inputs(attention_mask, batch_size, seq_len, reference.device, position_ids, cu_seqlens)
+            say_which_attention_runs(self.config._attn_implementation, bool(output_attentions))
 
         if input_ids is not None:
             hidden = self.embeddings(input_ids=batch.unpad(input_ids))
@@ -223,14 +220,18 @@ class RexBertModel(RexBertPreTrainedModel):
             hidden = self.embeddings(inputs_embeds=batch.unpad(inputs_embeds))
         rotary = {t: self.rotary_emb(hidden, batch.position_ids, t) for t in self.rotary_emb.layer_types}
 
+        output_attentions = bool(output_attentions)
         selected = hidden_state_selection(output_hidden_states, len(self.layers) + 1)
-        state = EncoderState(batch, selected, bool(output_attentions))
-        hidden = state.record(hidden)
+        state = EncoderState(batch, selected, output_attentions)
+        collects = state.collects  # False on the default path: no per-layer bookkeeping at all
+        hidden = state.record(hidden) if collects else hidden
+        last = len(self.layers) - 1
         for index, layer in enumerate(self.layers):
-            hidden, probs = layer(hidden, batch, rotary[layer.attention_type], bool(output_attentions))
-            state.add_attention(probs)
-            if index < len(self.layers) - 1:  # as in stock: the last entry is the final-normed output
-                hidden = state.record(hidden)
+            hidden, probs = layer(hidden, batch, rotary[layer.attention_type], output_attentions)
+            if collects:
+                state.add_attention(probs)
+                if index < last:  # as in stock: the last entry is the final-normed output
+                    hidden = state.record(hidden)
         return state.finish(self.final_norm(hidden))
 
     @can_return_tuple

@@ -44,6 +44,8 @@ class EncoderState:
         self.attentions: list[torch.Tensor] | None = [] if output_attentions else None
         self.last_hidden_state: torch.Tensor | None = None  # (num_tokens, hidden), set by `finish`
         self._padded_last: torch.Tensor | None = None
+        # Whether anything beyond the last hidden state was asked for (else the encoder skips `record`).
+        self.collects = self.hidden_states is not None or self.attentions is not None
 
     def record(self, hidden: torch.Tensor) -> torch.Tensor:
         """Keeps `hidden` (stream) as the next hidden state if selected; returns the stream to continue with."""

@@ -222,29 +222,6 @@ def test_sequence_classification_takes_cu_seqlens_like_the_other_heads():
     assert not torch.allclose(one_document, by_positions)  # cu_seqlens wins over position restarts: it is read
 
 
-@pytest.mark.parametrize("installed", [True, False])
-def test_flash_attention_2_says_which_kernel_runs(monkeypatch, installed):
-    from modeling_rexbert import modeling_rexbert as module
-
-    said = []
-
-    class Recorder:
-        def info_once(self, message):
-            said.append(("info", message))
-
-        def warning_once(self, message):
-            said.append(("warning", message))
-
-    monkeypatch.setattr(module, "logger", Recorder())
-    monkeypatch.setattr(module, "flash_attn_varlen_kernel", lambda: object() if installed else None)
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert module.RexBertPreTrainedModel._check_and_adjust_attn_implementation(None, "flash_attention_2") \
-        == "flash_attention_2"
-    ((level, message),) = said
-    assert (level, "flash_attn_varlen_func" in message, "varlen_attn instead" in message) == \
-        (("info", True, False) if installed else ("warning", False, True))
-
-
 def test_token_classification_matches_stock():
     torch.manual_seed(5)
     model = modeling_rexbert.RexBertForTokenClassification(tiny_config(num_labels=5)).eval()
