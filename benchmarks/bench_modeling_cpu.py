@@ -184,7 +184,6 @@ def render(results: list[dict], a) -> str:
             row = {p: by_key.get((preset, scenario, p)) for p in peers}
             if row.get("rexbert") is None:
                 continue
-            ours = row["rexbert"]["real_tokens_per_s"]
 
             def cell(peer, key="real_tokens_per_s", fmt="{:,.0f}"):
                 return fmt.format(row[peer][key]) if row[peer] else "-"
