@@ -27,6 +27,16 @@ def tiny_config(**overrides) -> modeling_rexbert.RexBertConfig:
     return modeling_rexbert.RexBertConfig(**{**settings, **overrides})
 
 
+def with_layers_that_matter(model: torch.nn.Module) -> torch.nn.Module:
+    """`model` with its attention and MLP weights scaled up 10x from init, where the embedding lookup alone would
+    dominate the output and any approximation of the layers (quantization, export) would look harmless."""
+    with torch.no_grad():
+        for layer in model.model.layers:
+            for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
+                linear.weight.mul_(10)
+    return model
+
+
 def stock_twin(model: torch.nn.Module, attn_implementation: str = "sdpa", head: str = "ForMaskedLM"):
     """transformers' ModernBERT with the same config and weights as a RexBERT model."""
     import transformers

@@ -24,6 +24,11 @@ def tiny_phase(tmp_path: Path, **changes) -> Path:
         "batch": {"micro_batch_size": 2, "gradient_accumulation_steps": 2, "warmup_tokens": 300},
         "run": {"max_steps": 6, "save_every": 3, "eval_every": 3, "log_every": 1, "log_with": []},
     }
+    return phase_file(tmp_path, config, **changes)
+
+
+def phase_file(tmp_path: Path, config: dict, **changes) -> Path:
+    """`config` with `changes` merged into its sections, written as `tmp_path/phase1.yaml`."""
     for section, values in changes.items():
         config[section] = {**config.get(section, {}), **values} if isinstance(values, dict) else values
     path = tmp_path / "phase1.yaml"

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_config, with_layers_that_matter
 
 import modeling_rexbert
 from evaluation import embed_job
@@ -313,11 +313,7 @@ def test_int8_is_quantized_once_and_stays_close_to_float32(tmp_path, monkeypatch
     from evaluation import embedding
 
     torch.manual_seed(0)
-    model = modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval()
-    with torch.no_grad():
-        for layer in model.model.layers:
-            for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
-                linear.weight.mul_(10)
+    model = with_layers_that_matter(modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval())
     model.save_pretrained(tmp_path / "model")
     calls = []
     real = embedding.quantize_int8

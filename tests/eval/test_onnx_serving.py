@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_config, with_layers_that_matter
 
 import modeling_rexbert
 from evaluation.embedding import encode, load_encoder
@@ -26,11 +26,7 @@ def exported(tmp_path_factory):
     """A tiny published folder whose layers change the output a lot (attention and MLP weights scaled up from
     init, where the embeddings alone would dominate and any quantization would look harmless), and its export."""
     torch.manual_seed(0)
-    model = modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval()
-    with torch.no_grad():
-        for layer in model.model.layers:
-            for linear in (layer.attn.Wqkv, layer.attn.Wo, layer.mlp.Wi, layer.mlp.Wo):
-                linear.weight.mul_(10)
+    model = with_layers_that_matter(modeling_rexbert.RexBertForMaskedLM(tiny_config()).eval())
     root = tmp_path_factory.mktemp("onnx")
     model.save_pretrained(root / "model")
     assert main(["export", "onnx", "--model", str(root / "model"), "--output", str(root / "served"),

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
+from phases import CORPUS, TINY_MODEL, phase_file
 from safetensors.torch import load_file
 
 from training.budget import BatchSchedule, micro_batches
@@ -18,9 +18,7 @@ from training.curriculum import plan_curriculum
 from training.loop import train_phase
 
 ROOT = Path(__file__).resolve().parents[2]
-CORPUS = ROOT / "rexbert" / "corpus"
 CONFIGS = ROOT / "training" / "configs"
-TINY_MODEL = {"num_hidden_layers": 2, "hidden_size": 64, "intermediate_size": 96, "num_attention_heads": 2}
 
 
 def token_batch_phase(tmp_path: Path, **changes) -> Path:
@@ -34,11 +32,7 @@ def token_batch_phase(tmp_path: Path, **changes) -> Path:
         "batch": {"micro_batch_size": 2, "global_tokens": 256, "warmup_tokens": 300, "warmup_start_tokens": 128},
         "run": {"max_steps": 6, "save_every": 6, "eval_every": 6, "log_every": 1, "log_with": []},
     }
-    for section, values in changes.items():
-        config[section] = {**config.get(section, {}), **values}
-    path = tmp_path / "phase1.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+    return phase_file(tmp_path, config, **changes)
 
 
 def metrics(run: Path) -> list[dict]:
