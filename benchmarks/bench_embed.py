@@ -19,7 +19,10 @@ Cases, each in its own subprocess (peak memory = its max RSS, imports included):
 
 GFLOP/s = 2 x non-embedding parameters x real tokens / seconds, against a timed 2048^3 fp32 torch.matmul.
 int8 quality: cosine of the int8 embeddings to the same engine's fp32 ones, and nDCG@10 of
-`evaluation.retrieval` on the bundled ESCI sample (one query, 16 judged products) for each engine.
+`evaluation.retrieval` on the bundled ESCI sample (one query, 16 judged products) for each engine; then
+`rexbert eval retrieval --quantize int8` on that sample and on the 474 bundled WANDS queries (with a class)
+ranked against their 188 query classes, for random weights, the same at unit gain, and a trained model
+(`--trained`).
 
     python benchmarks/bench_embed.py --output benchmarks/results/embed_cpu.md
     python benchmarks/bench_embed.py --quick      # a smoke run: micro only, few rows
@@ -46,6 +49,7 @@ CORPUS = REPO / "rexbert" / "corpus"
 MAX_LENGTH, BATCH = 512, 32
 JOBS = ("rexbert", "stock-st", "ort", "ort-int8", "torch-int8")
 ENCODERS = ("rexbert", "stock", "ort")
+INT8_JUDGEMENTS = {"esci": "ESCI sample", "wands": "WANDS queries -> query classes"}
 
 
 # ---------------------------------------------------------------- setup (parent)
@@ -186,14 +190,38 @@ def run_encoder(engine: str, models: dict, catalog: str, order: str, threads: in
     return {"seconds": time.perf_counter() - start}
 
 
-def run_int8_quality(folder: str) -> dict:
-    """`rexbert eval retrieval --quantize int8` on the bundled ESCI sample: cosine of the int8 vectors to float32
-    and nDCG@10 of both."""
+def write_wands_classes(work: Path) -> tuple[str, str]:
+    """A judgement set with many real queries, in the ESCI schema: each of the 474 bundled WANDS queries with a
+    class against the 188 Wayfair query classes as the catalog, its own class relevant (grade 1). Any reordering
+    int8 causes shows in its nDCG@10, which one query against 16 products cannot show."""
+    import csv
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with (CORPUS / "eval" / "wands" / "query.csv").open(newline="") as handle:
+        rows = [r for r in csv.DictReader(handle, delimiter="\t") if r["query_class"].strip()]
+    classes = sorted({r["query_class"] for r in rows})
+    judgements, products = work / "wands-judgements.parquet", work / "wands-classes.jsonl"
+    pq.write_table(pa.table({"query_id": [r["query_id"] for r in rows], "query": [r["query"] for r in rows],
+                             "product_id": [r["query_class"] for r in rows], "grade": [1.0] * len(rows)}),
+                   judgements)
+    products.write_text("".join(json.dumps({"product_id": c, "title": c}) + "\n" for c in classes))
+    return str(judgements), str(products)
+
+
+def run_int8_quality(folder: str, judgement_set: str, work: str) -> dict:
+    """`rexbert eval retrieval --quantize int8` on a judgement set (`esci`: the bundled ESCI sample; `wands`:
+    `write_wands_classes`): cosine of the int8 vectors to float32 and nDCG@10 of both."""
     from evaluation.retrieval import evaluate_retrieval, load_retrieval_sets
 
-    esci = CORPUS / "eval" / "esci"
-    sets = load_retrieval_sets(str(esci / "test-sample.parquet"), str(esci / "sample-products.jsonl"))
-    results = evaluate_retrieval(folder, sets, "esci-sample", max_length=MAX_LENGTH, quantize="int8")
+    if judgement_set == "wands":
+        judgements, products = write_wands_classes(Path(work))
+        sets = load_retrieval_sets(judgements, products, product_columns=("title",))
+    else:
+        esci = CORPUS / "eval" / "esci"
+        sets = load_retrieval_sets(str(esci / "test-sample.parquet"), str(esci / "sample-products.jsonl"))
+    results = evaluate_retrieval(folder, sets, judgement_set, max_length=MAX_LENGTH, quantize="int8")
     out = {r.metric: r.value for r in results if r.task == "esci-retrieval-int8"}
     out["queries"] = len(sets[0].queries)
     out["products"] = len(sets[0].corpus)
@@ -254,7 +282,7 @@ def child(spec: dict) -> None:
     elif kind == "quality":
         result = run_quality(spec["engine"], spec["models"], spec["threads"])
     elif kind == "int8-quality":
-        result = run_int8_quality(spec["folder"])
+        result = run_int8_quality(spec["folder"], spec["judgements"], spec["work"])
     else:
         result = run_encoder(spec["engine"], spec["models"], spec["catalog"], kind, spec["threads"])
     result["max_rss_mb"] = peak_rss_mb()
@@ -285,7 +313,8 @@ def cosines(a_path: Path, b_path: Path) -> tuple[float, float]:
     return float(cos.min()), float(cos.mean())
 
 
-def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) -> list[str]:
+def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float, trained: str | None = None
+                 ) -> list[str]:
     from evaluation.embedding import tokenize
     from modeling_rexbert import RexBertConfig, load_tokenizer
 
@@ -315,9 +344,13 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) 
             print(f"  {preset} {order} {engine}: {results[(order, engine)]}", flush=True)
     quality = {e: in_subprocess({**base, "kind": "quality", "engine": e})["ndcg@10"]
                for e in ("rexbert", "ort", "ort-int8", "torch-int8")}
-    int8_eval = {name: in_subprocess({**base, "kind": "int8-quality", "engine": "torch-int8", "folder": folder})
-                 for name, folder in (("random weights", models["rexbert"]),
-                                      ("layer weights at unit gain", scaled_layers_folder(models["rexbert"], work)))}
+    weights = [("random weights", models["rexbert"]),
+               ("layer weights at unit gain", scaled_layers_folder(models["rexbert"], work))]
+    if trained:
+        weights.append((f"trained ({trained})", trained))
+    int8_eval = {(name, judgements): in_subprocess({**base, "kind": "int8-quality", "engine": "torch-int8",
+                                                    "folder": folder, "judgements": judgements, "work": str(work)})
+                 for name, folder in weights for judgements in INT8_JUDGEMENTS}
 
     def row(label, key, ref_key, extra=""):
         r = results[key]
@@ -344,25 +377,29 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float) 
                 lines.append(row(f"encoder, {order} order: {label}", (order, engine), (order, "stock")))
     job = {e: results[("job", e)]["seconds"] for e in JOBS}
     arr = {e: results[("arrival", e)]["seconds"] for e in ENCODERS}
+    srt = {e: results[("sorted", e)]["seconds"] for e in ("rexbert", "ort-int8", "torch-int8")}
     int8_cos = {e: cosines(work / f"{preset}-{e}.parquet", work / f"{preset}-{ref}.parquet")
                 for e, ref in (("ort-int8", "ort"), ("torch-int8", "rexbert"))}
     lines += ["", f"Targets ({preset}): encoder in arrival order {arr['stock'] / arr['rexbert']:.2f}x stock, "
               f"{arr['ort'] / arr['rexbert']:.2f}x ONNX Runtime (target >= 2x both); whole job "
               f"{job['stock-st'] / job['rexbert']:.2f}x SentenceTransformer.encode, {job['ort'] / job['rexbert']:.2f}x "
-              f"ONNX Runtime (target >= 1.0x both); int8 whole job vs our fp32 job: ONNX Runtime int8 "
-              f"{job['rexbert'] / job['ort-int8']:.2f}x, torch int8 {job['rexbert'] / job['torch-int8']:.2f}x "
-              "(target >= 1.6x).", "",
+              f"ONNX Runtime (target >= 1.0x both); int8 vs our fp32 length-sorted speed (target >= 1.6x): "
+              f"encoder on length-sorted batches torch int8 {srt['rexbert'] / srt['torch-int8']:.2f}x, ONNX Runtime "
+              f"int8 {srt['rexbert'] / srt['ort-int8']:.2f}x; whole job torch int8 "
+              f"{job['rexbert'] / job['torch-int8']:.2f}x, ONNX Runtime int8 {job['rexbert'] / job['ort-int8']:.2f}x.",
+              "",
               "int8 quality: cosine to fp32 (min / mean over the rows) -- ONNX Runtime int8 vs ONNX fp32 "
               f"{int8_cos['ort-int8'][0]:.4f} / {int8_cos['ort-int8'][1]:.4f}, torch int8 vs RexBERT fp32 "
               f"{int8_cos['torch-int8'][0]:.4f} / {int8_cos['torch-int8'][1]:.4f}; nDCG@10 on the ESCI sample: "
               + ", ".join(f"{e} {v * 100:.2f}" for e, v in quality.items()) + ".", "",
-              "`rexbert eval retrieval --quantize int8` (torch int8 = `rexbert embed --quantize int8`) on the ESCI "
-              f"sample ({int8_eval['random weights']['queries']} query, {int8_eval['random weights']['products']} "
-              "products; cosine over the query and product vectors): "
-              + "; ".join(f"{name}: cosine min {r['cosine_min']:.4f} / mean {r['cosine_mean']:.4f}, nDCG@10 float32 "
-                          f"{r['ndcg@10_float32'] * 100:.2f} vs int8 {r['ndcg@10'] * 100:.2f}"
-                          for name, r in int8_eval.items()) + ".", ""]
-    return lines
+              "`rexbert eval retrieval --quantize int8` (torch int8 = `rexbert embed --quantize int8`; cosine over "
+              "the query and product vectors):", "",
+              "| weights | judgements | queries | products | cosine min / mean | nDCG@10 float32 | nDCG@10 int8 |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {INT8_JUDGEMENTS[judgements]} | {r['queries']} | {r['products']} | {r['cosine_min']:.4f} / "
+              f"{r['cosine_mean']:.4f} | {r['ndcg@10_float32'] * 100:.2f} | {r['ndcg@10'] * 100:.2f} |"
+              for (name, judgements), r in int8_eval.items()]
+    return lines + [""]
 
 
 def main() -> None:
@@ -374,11 +411,14 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep models and outputs here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: micro, 48 rows")
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
+    parser.add_argument("--trained", default="", help="PRESET=FOLDER,...: a trained model of that preset for the "
+                        "int8 quality check too (e.g. micro=rexbert-demo/phase3 from `rexbert demo`)")
     args = parser.parse_args()
     if args.child:
         return child(json.loads(args.child))
     presets = ["micro"] if args.quick else args.presets.split(",")
     rows = dict(item.split("=") for item in args.rows.split(","))
+    args.trained = dict(item.split("=", 1) for item in args.trained.split(",") if item)
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-embed-"))
     work.mkdir(parents=True, exist_ok=True)
     peak = matmul_peak(args.threads)
@@ -391,7 +431,8 @@ def main() -> None:
               "**The machine was shared with other jobs: these numbers are noisy; rerun on an idle machine.**", ""]
     body = []
     for preset in presets:  # the report is rewritten after each preset, so a cut-short run keeps what it measured
-        body += bench_preset(preset, 48 if args.quick else int(rows.get(preset, 96)), work, args.threads, peak)
+        body += bench_preset(preset, 48 if args.quick else int(rows.get(preset, 96)), work, args.threads, peak,
+                             trained=args.trained.get(preset))
         load_now = tuple(round(x, 2) for x in os.getloadavg())
         text = "\n".join(header + body + [f"Load after {preset}: os.getloadavg() = {load_now}."])
         if args.output:

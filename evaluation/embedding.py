@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .cpu_runtime import keep_freed_memory, use_all_cores
 
 POOLING_MODES = ("mean", "cls")
 
@@ -219,18 +220,6 @@ def read_sentence_settings(folder: str | Path) -> SentenceSettings:
     return SentenceSettings(pooling, max_length, normalize, prompts)
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def use_all_cores(threads: int | None = None) -> int:
-    """CPU inference on every core this process may use (torch's default can be fewer in containers), or on
-    `threads` of them (several shards on one machine)."""
-    threads = threads or usable_cores()
-    torch.set_num_threads(threads)
-    return threads
-
-
 QUANTIZE_MODES = ("int8",)
 
 
@@ -266,6 +255,7 @@ def load_encoder(name: str, device: str | None = None, trust_remote_code: bool =
         kwargs = {"dtype": torch.bfloat16}
     else:
         use_all_cores(threads)
+        keep_freed_memory()
     if is_rexbert_family(config):
         from modeling_rexbert import RexBertConfig, RexBertModel
 

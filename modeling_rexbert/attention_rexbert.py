@@ -37,12 +37,13 @@ def apply_rotary(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
 
     `cos`/`sin` are `(T, head_dim / 2)`: with halves `x1, x2`, the rotation is
     `[x1 cos - x2 sin, x2 cos + x1 sin]`, the same numbers as `x * cos + rotate_half(x) * sin` on
-    duplicated tables, in fewer passes over memory; `q` and `k` go through it together (half the
-    kernel launches, which dominate on CPU at small hidden sizes).
+    duplicated tables, in fewer passes over memory (one fused multiply-add per half); `q` and `k` go
+    through it together (half the kernel launches, which dominate on CPU at small hidden sizes).
     """
     cos, sin = cos[:, None, None, :], sin[:, None, None, :]
     x1, x2 = qkv[:, :2].float().chunk(2, dim=-1)
-    qk = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(qkv.dtype)
+    qk = torch.cat((torch.addcmul(x1 * cos, x2, sin, value=-1), torch.addcmul(x2 * cos, x1, sin)), dim=-1)
+    qk = qk.to(qkv.dtype)
     return qk[:, 0], qk[:, 1], qkv[:, 2]
 
 
@@ -67,14 +68,29 @@ def _attend_bucket(attend, q, k, v, bucket: AttentionBucket, half_window, dropou
         return x.view(bucket.n_docs, bucket.length, heads, head_dim).transpose(1, 2)
 
     q, k, v = rectangle(q), rectangle(k), rectangle(v)
-    mask = bucket.mask(half_window)
     block = bucket.local_block(half_window)
     if block is None:
-        out = attend(q, k, v, mask, dropout, scale)
+        out = attend(q, k, v, bucket.mask(half_window), dropout, scale)
+    elif bucket.copies_key_windows(block):
+        out = _attend_local_blocks(attend, q, k, v, bucket.mask(half_window), block, dropout, scale)
     else:
-        out = _attend_local_blocks(attend, q, k, v, mask, block, dropout, scale)
+        out = _attend_local_slices(attend, q, k, v, bucket, half_window, block, dropout, scale)
     out = out.transpose(1, 2).reshape(bucket.n_docs * bucket.length, heads * head_dim)
     return out if bucket.keep is None else out.index_select(0, bucket.keep)
+
+
+def _attend_local_slices(attend, q, k, v, bucket: AttentionBucket, half_window: int, block: int, dropout,
+                         scale) -> torch.Tensor:
+    """Local attention on `(n, heads, L, dim)`, one block of queries at a time against the slice of keys
+    within `half_window` of it (views: nothing is copied but the outputs)."""
+    length = q.shape[2]
+    outputs = []
+    for start in range(0, length, block):
+        queries = slice(start, min(length, start + block))
+        keys = slice(max(0, start - half_window), min(length, queries.stop + half_window))
+        mask = bucket.slice_mask(half_window, queries, keys)
+        outputs.append(attend(q[:, :, queries], k[:, :, keys], v[:, :, keys], mask, dropout, scale))
+    return torch.cat(outputs, dim=2)
 
 
 def _attend_local_blocks(attend, q, k, v, mask, block: int, dropout, scale) -> torch.Tensor:

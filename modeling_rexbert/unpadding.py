@@ -19,9 +19,13 @@ import torch
 # A document joins the current bucket while it is at least this fraction of the bucket's longest
 # document; below it, padding it to that length would cost more attention work than a new bucket.
 BUCKET_LENGTH_RATIO = 0.6
-# Local attention goes block by block once a rectangle spans this many blocks (of at least
-# MIN_LOCAL_BLOCK tokens): below that, copying the key windows costs more than it saves (measured
-# on CPU: at 512 tokens it is a wash, from 1,024 on it wins, by 7x at 4,096 for a +-64 window).
+# Local attention goes block by block (blocks of max(half_window, MIN_LOCAL_BLOCK) queries) once a
+# rectangle spans LOCAL_SLICES_FROM blocks: each block of queries against the slice of keys within its
+# reach, as views (measured on CPU for a +-64 window: a wash at 256 tokens, 1.5-1.8x at 384-512, 2.2x
+# at 1,024 against the masked rectangle). From LOCAL_BLOCKS_FROM blocks the key windows are copied
+# once instead, so all blocks go through one call and the backward pass stays linear in the length
+# (slices lose there: 2x slower to train at 4,096 tokens); below that, the copy costs more than it saves.
+LOCAL_SLICES_FROM = 5
 LOCAL_BLOCKS_FROM = 16
 MIN_LOCAL_BLOCK = 32
 
@@ -31,8 +35,9 @@ class AttentionBucket:
     """Documents of similar length gathered into an `(n_docs, length)` rectangle for attention.
 
     Local layers on long rectangles attend block by block (see `local_block`): each block of
-    queries sees its own and the two neighbouring blocks of keys, which contain its whole band, so
-    the work grows with `length * 3 * block` instead of `length ** 2`. The result is exact.
+    queries sees only the keys that contain its whole band (a slice of them, or on very long
+    rectangles its own and the two neighbouring blocks, copied once), so the work grows with
+    `length * 3 * block` instead of `length ** 2`. The result is exact.
     """
 
     n_docs: int
@@ -41,14 +46,18 @@ class AttentionBucket:
     gather: torch.Tensor | None  # (n_docs * length,) rows of the token stream; None: the stream itself
     valid: torch.Tensor | None  # (n_docs, length) True at real tokens; None: no padding
     keep: torch.Tensor | None  # (real tokens,) flat slots holding real tokens; None: all of them
-    _masks: dict[int | None, torch.Tensor | None] = field(default_factory=dict, repr=False)
+    _masks: dict[object, torch.Tensor | None] = field(default_factory=dict, repr=False)
 
     def local_block(self, half_window: int | None) -> int | None:
-        """Block length for blocked local attention, or None to attend over the whole rectangle."""
+        """Query block length for local attention by blocks, or None to attend over the whole rectangle."""
         if half_window is None:
             return None
         block = max(half_window, MIN_LOCAL_BLOCK)
-        return block if self.length >= LOCAL_BLOCKS_FROM * block else None
+        return block if self.length >= LOCAL_SLICES_FROM * block else None
+
+    def copies_key_windows(self, block: int) -> bool:
+        """Whether local attention by blocks copies each block's key window (else: slices of the keys)."""
+        return self.length >= LOCAL_BLOCKS_FROM * block
 
     def mask(self, half_window: int | None) -> torch.Tensor | None:
         """Boolean attention mask (True = attend), or None when nothing needs masking.
@@ -57,15 +66,28 @@ class AttentionBucket:
         `|i - j| <= half_window`. Padding queries may attend to anything, so no row is fully masked
         (their outputs are dropped, but a fully masked row would put NaNs into the backward pass).
         Shape `(n_docs, 1, length, length)`, or `(n_docs * n_blocks, 1, block, 3 * block)` when
-        `local_block(half_window)` is set.
+        local attention copies key windows (`copies_key_windows`).
         """
         if half_window not in self._masks:
             block = self.local_block(half_window)
-            if block is not None:
+            if block is not None and self.copies_key_windows(block):
                 self._masks[half_window] = self._block_mask(half_window, block)
             else:
                 self._masks[half_window] = self._full_mask(half_window)
         return self._masks[half_window]
+
+    def slice_mask(self, half_window: int, queries: slice, keys: slice) -> torch.Tensor:
+        """`mask(half_window)[..., queries, keys]` without the whole `length ** 2` mask: `(n_docs or 1, 1,
+        len(queries), len(keys))`, kept for the next local layer."""
+        key = (half_window, queries.start, queries.stop, keys.start, keys.stop)
+        if key not in self._masks:
+            query_pos = torch.arange(queries.start, queries.stop, device=self.device)[:, None]
+            key_pos = torch.arange(keys.start, keys.stop, device=self.device)[None, :]
+            band = ((query_pos - key_pos).abs() <= half_window)[None, None]
+            if self.valid is not None:
+                band = (band & self.valid[:, None, None, keys]) | ~self.valid[:, None, queries, None]
+            self._masks[key] = band
+        return self._masks[key]
 
     def _full_mask(self, half_window: int | None) -> torch.Tensor | None:
         needs_band = half_window is not None and self.length > half_window + 1

@@ -7,8 +7,8 @@ import argparse
 import dataclasses
 import os
 
+from evaluation.cpu_runtime import usable_cores
 from evaluation.embed_job import EmbedSettings, combine, prepare, run_shard
-from evaluation.embedding import usable_cores
 from rexbert.core.executors import EXECUTORS, ExecutorOptions, connect_ray, incomplete_tasks
 
 

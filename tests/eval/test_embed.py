@@ -332,3 +332,16 @@ def test_int8_is_quantized_once_and_stays_close_to_float32(tmp_path, monkeypatch
     assert np.abs(full - int8).max() > 1e-3
     with pytest.raises(EmbedInputError, match="quantize 'int4'"):
         EmbedSettings(model="m", input="i", output="o", quantize="int4")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "sched_getaffinity"), reason="glibc's mallopt: Linux only")
+def test_cpu_encoder_keeps_freed_memory_for_the_next_batch(folder):
+    """Loading an encoder for CPU work sets glibc's thresholds once (mallopt accepted both), so batches reuse
+    freed memory instead of page-faulting it in again."""
+    from evaluation import cpu_runtime
+    from evaluation.embedding import load_encoder
+
+    cpu_runtime.keep_freed_memory.cache_clear()
+    load_encoder(str(folder), device="cpu")
+    assert cpu_runtime.keep_freed_memory.cache_info().misses == 1
+    assert cpu_runtime.keep_freed_memory() is True

@@ -43,17 +43,29 @@ def test_left_padding_matches_stock(mlm_model):
     torch.testing.assert_close(real(ours.logits, mask), real(theirs.logits, mask), atol=1e-4, rtol=0)
 
 
-def test_blocked_local_attention_is_exact():
-    """Long documents take the blocked local-attention path; it must equal stock's masked attention."""
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("lengths, copies_key_windows", [([1100, 1030, 300], True), ([500, 420, 330], False)],
+                         ids=["key-windows", "key-slices"])
+def test_local_attention_by_blocks_is_exact(backend, lengths, copies_key_windows):
+    """Long documents attend locally block by block (key windows copied from 16 blocks on, slices of the keys
+    from 5); logits and gradients must equal stock's attention over the masked rectangle. The longest bucket
+    holds padding (documents of different lengths), so the blocks' masks must keep padding keys out."""
     torch.manual_seed(1)
-    model = modeling_rexbert.RexBertForMaskedLM(tiny_config(num_hidden_layers=2)).eval()
-    ids, mask = padded_batch([1100, 1030, 300])
+    model = modeling_rexbert.RexBertForMaskedLM(tiny_config(num_hidden_layers=2))
+    model.set_attn_implementation(backend)
+    ids, mask = padded_batch(lengths)
     bucket = unpadding.unpad_inputs(mask, *ids.shape, ids.device).buckets[0][0]
-    assert bucket.length == 1100 and bucket.local_block(64) == 64  # the long bucket is blocked
+    assert bucket.length == lengths[0] and bucket.valid is not None
+    assert bucket.local_block(64) == 64 and bucket.copies_key_windows(64) is copies_key_windows
     stock = stock_twin(model)
-    with torch.no_grad():
-        ours, theirs = model(input_ids=ids, attention_mask=mask), stock(input_ids=ids, attention_mask=mask)
+    labels = torch.where(mask.bool(), ids, -100)
+    ours, theirs = (m(input_ids=ids, attention_mask=mask, labels=labels) for m in (model, stock))
     torch.testing.assert_close(real(ours.logits, mask), real(theirs.logits, mask), atol=1e-4, rtol=0)
+    ours.loss.backward()
+    theirs.loss.backward()
+    stock_grads = dict(stock.named_parameters())
+    for name, parameter in model.named_parameters():
+        torch.testing.assert_close(parameter.grad, stock_grads[name].grad, atol=1e-5, rtol=1e-3, msg=name)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
