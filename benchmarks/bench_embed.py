@@ -35,6 +35,7 @@ import json
 import os
 import random
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -313,8 +314,8 @@ def cosines(a_path: Path, b_path: Path) -> tuple[float, float]:
     return float(cos.min()), float(cos.mean())
 
 
-def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float, trained: str | None = None
-                 ) -> list[str]:
+def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float, trained: str | None = None,
+                 repeat: int = 1) -> list[str]:
     from evaluation.embedding import tokenize
     from modeling_rexbert import RexBertConfig, load_tokenizer
 
@@ -326,22 +327,24 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float, 
     params = sum(p.numel() for p in __import__("modeling_rexbert").RexBertModel(config).parameters()) \
         - config.vocab_size * config.hidden_size
     base = {"models": models, "catalog": str(catalog), "threads": threads}
-    results = {}
-    for engine in JOBS:
-        out = work / f"{preset}-{engine}.parquet"
-        out.unlink(missing_ok=True)
-        for leftover in work.glob(f"{preset}-{engine}.parquet.parts"):
-            import shutil
-
-            shutil.rmtree(leftover)
-        results[("job", engine)] = in_subprocess({**base, "kind": "job", "engine": engine, "out": str(out)})
-        print(f"  {preset} job {engine}: {results[('job', engine)]}", flush=True)
-    for order in ("arrival", "sorted"):
-        for engine in ENCODERS + ("ort-int8", "torch-int8"):
-            if order == "arrival" and engine.endswith("int8"):
-                continue
-            results[(order, engine)] = in_subprocess({**base, "kind": order, "engine": engine})
-            print(f"  {preset} {order} {engine}: {results[(order, engine)]}", flush=True)
+    cases = [("job", e) for e in JOBS] + [(order, e) for order in ("arrival", "sorted")
+                                          for e in ENCODERS + ("ort-int8", "torch-int8")
+                                          if not (order == "arrival" and e.endswith("int8"))]
+    runs: dict[tuple[str, str], list[dict]] = {case: [] for case in cases}
+    for _ in range(repeat):  # round robin: a slow spell of the machine falls on every case alike
+        for kind, engine in cases:
+            spec = {**base, "kind": kind, "engine": engine}
+            if kind == "job":
+                out = work / f"{preset}-{engine}.parquet"
+                out.unlink(missing_ok=True)
+                shutil.rmtree(work / f"{preset}-{engine}.parquet.parts", ignore_errors=True)
+                spec["out"] = str(out)
+            runs[(kind, engine)].append(in_subprocess(spec))
+            print(f"  {preset} {kind} {engine}: {runs[(kind, engine)][-1]}", flush=True)
+    # each case's median run (its seconds and peak memory), and the range of its rates
+    results = {case: sorted(r, key=lambda run: run["seconds"])[len(r) // 2] for case, r in runs.items()}
+    spread = {case: (tokens / max(run["seconds"] for run in r), tokens / min(run["seconds"] for run in r))
+              for case, r in runs.items()}
     quality = {e: in_subprocess({**base, "kind": "quality", "engine": e})["ndcg@10"]
                for e in ("rexbert", "ort", "ort-int8", "torch-int8")}
     weights = [("random weights", models["rexbert"]),
@@ -356,13 +359,16 @@ def bench_preset(preset: str, rows: int, work: Path, threads: int, peak: float, 
         r = results[key]
         rate = tokens / r["seconds"]
         ratio = results[ref_key]["seconds"] / r["seconds"]
-        return (f"| {preset} | {label} | {rows / r['seconds']:,.1f} | {rate:,.0f} | {ratio:.2f}x | "
+        low, high = spread[key]
+        rates = f"{rate:,.0f}" if repeat == 1 else f"{rate:,.0f} [{low:,.0f}-{high:,.0f}]"
+        return (f"| {preset} | {label} | {rows / r['seconds']:,.1f} | {rates} | {ratio:.2f}x | "
                 f"{2 * params * rate / 1e9:,.1f} ({2 * params * rate / 1e9 / peak:.0%}) | {r['max_rss_mb']:,.0f} |"
                 f"{extra}")
 
     lines = [f"### {preset}: {rows} rows, {tokens:,} real tokens (cut to {MAX_LENGTH}), "
              f"{params / 1e6:.1f}M non-embedding parameters", "",
-             "| preset | case | rows/s | real tokens/s | vs stock | GFLOP/s (of peak) | peak RSS MB (imports included) |",
+             f"| preset | case | rows/s | real tokens/s{' (median [range])' if repeat > 1 else ''} | vs stock | "
+             "GFLOP/s (of peak) | peak RSS MB (imports included) |",
              "|---|---|---|---|---|---|---|"]
     names = {"rexbert": "RexBERT (`rexbert embed`)", "stock-st": "stock: SentenceTransformer.encode",
              "ort": "ONNX Runtime, same sorted batches", "ort-int8": "ONNX Runtime int8",
@@ -411,6 +417,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="keep models and outputs here (default: a temporary folder)")
     parser.add_argument("--quick", action="store_true", help="smoke run: micro, 48 rows")
     parser.add_argument("--output", type=Path, help="also write the markdown report here")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs of each case, round robin (median reported)")
     parser.add_argument("--trained", default="", help="PRESET=FOLDER,...: a trained model of that preset for the "
                         "int8 quality check too (e.g. micro=rexbert-demo/phase3 from `rexbert demo`)")
     args = parser.parse_args()
@@ -432,7 +439,7 @@ def main() -> None:
     body = []
     for preset in presets:  # the report is rewritten after each preset, so a cut-short run keeps what it measured
         body += bench_preset(preset, 48 if args.quick else int(rows.get(preset, 96)), work, args.threads, peak,
-                             trained=args.trained.get(preset))
+                             trained=args.trained.get(preset), repeat=args.repeat)
         load_now = tuple(round(x, 2) for x in os.getloadavg())
         text = "\n".join(header + body + [f"Load after {preset}: os.getloadavg() = {load_now}."])
         if args.output:
