@@ -71,7 +71,7 @@ def _attend_bucket(attend, q, k, v, bucket: AttentionBucket, half_window, dropou
     block = bucket.local_block(half_window)
     if block is None:
         out = attend(q, k, v, bucket.mask(half_window), dropout, scale)
-    elif bucket.copies_key_windows(block):
+    elif bucket.copies_key_windows(block, backward=torch.is_grad_enabled() and q.requires_grad):
         out = _attend_local_blocks(attend, q, k, v, bucket.mask(half_window), block, dropout, scale)
     else:
         out = _attend_local_slices(attend, q, k, v, bucket, half_window, block, dropout, scale)

@@ -21,10 +21,11 @@ import torch
 BUCKET_LENGTH_RATIO = 0.6
 # Local attention goes block by block (blocks of max(half_window, MIN_LOCAL_BLOCK) queries) once a
 # rectangle spans LOCAL_SLICES_FROM blocks: each block of queries against the slice of keys within its
-# reach, as views (measured on CPU for a +-64 window: a wash at 256 tokens, 1.5-1.8x at 384-512, 2.2x
-# at 1,024 against the masked rectangle). From LOCAL_BLOCKS_FROM blocks the key windows are copied
-# once instead, so all blocks go through one call and the backward pass stays linear in the length
-# (slices lose there: 2x slower to train at 4,096 tokens); below that, the copy costs more than it saves.
+# reach, as views. From LOCAL_BLOCKS_FROM blocks, when a backward pass follows, the key windows are
+# copied once instead, so the backward pass stays linear in the length. Measured on CPU for a +-64
+# window by benchmarks/bench_local_attention.py: forward, slices beat the masked rectangle 1.6-2.0x at
+# 384-512 tokens and 3.5x at 1,024, and copied windows 2x at every length; forward + backward, copied
+# windows win from 1,024-2,048 tokens (3x at 2,048).
 LOCAL_SLICES_FROM = 5
 LOCAL_BLOCKS_FROM = 16
 MIN_LOCAL_BLOCK = 32
@@ -55,9 +56,11 @@ class AttentionBucket:
         block = max(half_window, MIN_LOCAL_BLOCK)
         return block if self.length >= LOCAL_SLICES_FROM * block else None
 
-    def copies_key_windows(self, block: int) -> bool:
-        """Whether local attention by blocks copies each block's key window (else: slices of the keys)."""
-        return self.length >= LOCAL_BLOCKS_FROM * block
+    def copies_key_windows(self, block: int, backward: bool = True) -> bool:
+        """Whether local attention by blocks copies each block's key window (else: slices of the keys). Only
+        where a backward pass follows: each slice's gradient is a full-size tensor, while forward only, slices
+        win at every length (`benchmarks/bench_local_attention.py`)."""
+        return backward and self.length >= LOCAL_BLOCKS_FROM * block
 
     def mask(self, half_window: int | None) -> torch.Tensor | None:
         """Boolean attention mask (True = attend), or None when nothing needs masking.

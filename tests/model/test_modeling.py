@@ -47,9 +47,10 @@ def test_left_padding_matches_stock(mlm_model):
 @pytest.mark.parametrize("lengths, copies_key_windows", [([1100, 1030, 300], True), ([500, 420, 330], False)],
                          ids=["key-windows", "key-slices"])
 def test_local_attention_by_blocks_is_exact(backend, lengths, copies_key_windows):
-    """Long documents attend locally block by block (key windows copied from 16 blocks on, slices of the keys
-    from 5); logits and gradients must equal stock's attention over the masked rectangle. The longest bucket
-    holds padding (documents of different lengths), so the blocks' masks must keep padding keys out."""
+    """Long documents attend locally block by block (slices of the keys from 5 blocks; when training, key
+    windows copied from 16 blocks on); logits and gradients must equal stock's attention over the masked
+    rectangle. The longest bucket holds padding (documents of different lengths), so the blocks' masks must
+    keep padding keys out."""
     torch.manual_seed(1)
     model = modeling_rexbert.RexBertForMaskedLM(tiny_config(num_hidden_layers=2))
     model.set_attn_implementation(backend)
@@ -66,6 +67,10 @@ def test_local_attention_by_blocks_is_exact(backend, lengths, copies_key_windows
     stock_grads = dict(stock.named_parameters())
     for name, parameter in model.named_parameters():
         torch.testing.assert_close(parameter.grad, stock_grads[name].grad, atol=1e-5, rtol=1e-3, msg=name)
+    with torch.no_grad():  # without a backward pass, every long bucket attends by slices
+        assert not bucket.copies_key_windows(64, backward=False)
+        inference = model(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(real(inference, mask), real(theirs.logits, mask), atol=1e-4, rtol=0)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
