@@ -37,13 +37,13 @@ def apply_rotary(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor):
 
     `cos`/`sin` are `(T, head_dim / 2)`: with halves `x1, x2`, the rotation is
     `[x1 cos - x2 sin, x2 cos + x1 sin]`, the same numbers as `x * cos + rotate_half(x) * sin` on
-    duplicated tables, in fewer passes over memory (one fused multiply-add per half); `q` and `k` go
-    through it together (half the kernel launches, which dominate on CPU at small hidden sizes).
+    duplicated tables, in fewer passes over memory; `q` and `k` go through it together (half the
+    kernel launches, which dominate on CPU at small hidden sizes). Not fused multiply-adds: those round
+    differently from stock ModernBERT, which sharp attention amplifies past 1e-4 (scripts/compat_check.py).
     """
     cos, sin = cos[:, None, None, :], sin[:, None, None, :]
     x1, x2 = qkv[:, :2].float().chunk(2, dim=-1)
-    qk = torch.cat((torch.addcmul(x1 * cos, x2, sin, value=-1), torch.addcmul(x2 * cos, x1, sin)), dim=-1)
-    qk = qk.to(qkv.dtype)
+    qk = torch.cat((x1 * cos - x2 * sin, x2 * cos + x1 * sin), dim=-1).to(qkv.dtype)
     return qk[:, 0], qk[:, 1], qkv[:, 2]
 
 
