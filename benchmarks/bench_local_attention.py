@@ -27,7 +27,7 @@ from modeling_rexbert.unpadding import AttentionBucket
 
 HALF_WINDOW, BLOCK, SCALE = 64, 64, 0.125
 # (heads, rows, lengths): micro's 4 heads of 64 and base's 12, rows per rectangle as length-sorted batches give
-SHAPES = [(4, 32, (256, 384, 512, 1024)), (12, 8, (256, 384, 512, 1024, 2048, 4096))]
+SHAPES = [(4, 32, (192, 256, 384, 512, 1024)), (12, 8, (192, 256, 384, 512, 1024, 2048, 4096))]
 
 
 def attend(way: str, q, k, v, bucket: AttentionBucket) -> torch.Tensor:

@@ -1,0 +1,120 @@
+"""How bulk CPU embedding should use the cores, side by side in one run: one process whose torch ops each
+use every core (intra-op threads, what `rexbert embed` does today) vs one forked worker process per core,
+each with one thread, the length-sorted batches dealt to them in turn. fp32 and `--quantize int8`, the
+same model, the same tokenized rows; the script checks that every strategy gives the same vectors.
+
+It also runs both precisions on a single thread: the int8 speed-up at one core is the one that worker
+processes can keep, and where it is higher than at all cores, something in the model scales worse with
+intra-op threads under int8 (on micro: attention, which int8 does not speed up).
+
+    python benchmarks/bench_cpu_workers.py --repeat 4 --output benchmarks/results/cpu_workers.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_embed import write_catalog, write_models
+
+from evaluation.cpu_runtime import usable_cores
+from evaluation.embedding import _pool_unpadded, encode_ids, length_sorted_batches, load_encoder, tokenize
+
+# Set before the workers fork: they inherit the models and rows copy-on-write instead of pickling them.
+_MODELS: dict[str, torch.nn.Module] = {}
+_ROWS: list[list[int]] = []
+
+
+def _encode_batches(job: tuple[str, list[np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
+    precision, batches = job
+    torch.set_num_threads(1)
+    with torch.inference_mode():
+        return [(batch, _pool_unpadded(_MODELS[precision], [_ROWS[i] for i in batch], "mean").numpy())
+                for batch in batches]
+
+
+def encode_in_workers(pool, precision: str, workers: int) -> np.ndarray:
+    batches = length_sorted_batches([len(r) for r in _ROWS], 32)
+    vectors = None
+    for part in pool.map(_encode_batches, [(precision, batches[w::workers]) for w in range(workers)]):
+        for batch, pooled in part:
+            vectors = np.zeros((len(_ROWS), pooled.shape[-1]), np.float32) if vectors is None else vectors
+            vectors[batch] = pooled
+    return vectors
+
+
+def encode_intra_op(precision: str, threads: int) -> np.ndarray:
+    torch.set_num_threads(threads)
+    return encode_ids(_MODELS[precision], _ROWS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="micro")
+    parser.add_argument("--rows", type=int, default=655, help="catalog rows (bench_embed's ESCI products)")
+    parser.add_argument("--repeat", type=int, default=4, help="timed passes of each case, round robin")
+    parser.add_argument("--output", type=Path)
+    args = parser.parse_args()
+    cores = usable_cores()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    uptime = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
+    work = Path(tempfile.mkdtemp(prefix="bench-cpu-workers-"))
+    catalog = work / "catalog.jsonl"
+    write_catalog(catalog, args.rows)
+    folder = write_models(args.preset, work)["rexbert"]
+    for precision, quantize in (("fp32", None), ("int8", "int8")):
+        _MODELS[precision], tokenizer = load_encoder(folder, device="cpu", quantize=quantize)
+    texts = [json.loads(line)["text"] for line in catalog.open()]
+    _ROWS.extend(tokenize(tokenizer, texts, 512)[0])
+    tokens = sum(map(len, _ROWS))
+    pool = multiprocessing.get_context("fork").Pool(cores)
+    cases = {f"{precision}, {label}": run for precision in _MODELS for label, run in (
+        (f"1 process x {cores} threads", lambda p=precision: encode_intra_op(p, cores)),
+        (f"{cores} processes x 1 thread", lambda p=precision: encode_in_workers(pool, p, cores)),
+        ("1 process x 1 thread", lambda p=precision: encode_intra_op(p, 1)),
+    )}
+    reference = {precision: encode_intra_op(precision, cores) for precision in _MODELS}
+    for name, run in cases.items():
+        if not np.array_equal(run(), reference[name.split(",")[0]]):
+            raise SystemExit(f"{name}: vectors differ from the intra-op run")
+    speeds: dict[str, list[float]] = {name: [] for name in cases}
+    for _ in range(args.repeat):
+        for name, run in cases.items():
+            start = time.perf_counter()
+            run()
+            speeds[name].append(tokens / (time.perf_counter() - start))
+    pool.close()
+    median = {name: statistics.median(values) for name, values in speeds.items()}
+    command = f"`python benchmarks/bench_cpu_workers.py {' '.join(sys.argv[1:])}`"
+    header = (f"{command}, {started}: {args.preset}, {len(_ROWS)} rows, {tokens:,} real tokens (cut to 512), batch 32 "
+              f"length-sorted, torch {torch.__version__}, {cores} cores, median of "
+              f"{args.repeat} round-robin passes. Load at start: `{uptime}`. Every strategy gave the same vectors "
+              "(np.array_equal).")
+    title = "## Bulk CPU embedding: intra-op threads vs one worker process per core (`benchmarks/bench_cpu_workers.py`)"
+    lines = [title, "", header, "", "| case | real tokens/s (median [range]) | int8 vs fp32, same strategy |",
+             "|---|---|---|"]
+    for name in cases:
+        precision, strategy = name.split(", ")
+        ratio = f"{median[name] / median['fp32, ' + strategy]:.2f}x" if precision == "int8" else ""
+        lines.append(f"| {name} | {median[name]:,.0f} [{min(speeds[name]):,.0f}-{max(speeds[name]):,.0f}] | {ratio} |")
+    lines += ["", f"Load at end: os.getloadavg() = {tuple(round(x, 2) for x in os.getloadavg())}."]
+    report = "\n".join(lines)
+    print(report)
+    if args.output:
+        args.output.write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
