@@ -65,13 +65,14 @@ class EmbedSettings:
     max_bytes: int = 1_000_000
     threads: int | None = None  # CPU threads (default: all cores); not part of the result
     quantize: str | None = None  # "int8": dynamic int8 linear layers on CPU
+    cpu_workers: int = 1  # forked CPU processes of one thread each (`encode_ids(workers=)`); not part of the result
 
     def __post_init__(self):
         self.text_columns = tuple(self.text_columns)
         if self.dtype not in DTYPES:
             raise EmbedInputError(f"dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}.")
-        if self.chunk_rows < 1 or self.batch_size < 1:
-            raise EmbedInputError("chunk_rows and batch_size must be positive.")
+        if self.chunk_rows < 1 or self.batch_size < 1 or self.cpu_workers < 1:
+            raise EmbedInputError("chunk_rows, batch_size and cpu_workers must be positive.")
         if not self.text_columns:
             raise EmbedInputError("name at least one text column (--text-columns).")
         if self.quantize not in (None, *QUANTIZE_MODES):
@@ -229,7 +230,7 @@ class ChunkEncoder:
         vectors = encode(self.model, self.tokenizer, [text for _, text in rows], self.settings.batch_size,
                          max_length=max_length, pooling=sentence.pooling if sentence else "mean",
                          normalize=self.settings.normalize or bool(sentence and sentence.normalize),
-                         prompt=self.prompt_text(), stats=stats, on_batch=on_batch)
+                         prompt=self.prompt_text(), stats=stats, on_batch=on_batch, workers=self.settings.cpu_workers)
         if not rows:
             vectors = np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         metadata = {"chunk": index, "rows": len(rows), "tokens": stats.tokens, "truncated": stats.truncated,

@@ -13,6 +13,7 @@ of each row's real tokens, special tokens included, as sentence-transformers com
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 from collections.abc import Callable, Sequence
@@ -23,6 +24,7 @@ import numpy as np
 import torch
 
 from .cpu_runtime import keep_freed_memory, use_all_cores
+from .cpu_workers import can_fork, encode_batches_in_workers
 
 POOLING_MODES = ("mean", "cls")
 
@@ -119,17 +121,27 @@ def _pool_padded(model, rows: list[list[int]], pooling: str, pad_id: int) -> tor
 
 def encode_ids(model, rows: list[list[int]], batch_size: int = 32, pooling: str = "mean",
                normalize: bool = False, pad_id: int = 0,
-               on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+               on_batch: Callable[[int, int], None] | None = None, workers: int = 1) -> np.ndarray:
     """(len(rows), hidden) float32 embeddings of already tokenized rows, in their order; length-sorted
-    batches; `on_batch(rows, tokens)` after each batch (progress bars)."""
+    batches; `on_batch(rows, tokens)` after each batch (progress bars). `workers > 1` on CPU: that many forked
+    processes of one thread each, whole batches each (`evaluation.cpu_workers`; Linux), the same vectors."""
     if pooling not in POOLING_MODES:
         raise ValueError(f"pooling must be one of {POOLING_MODES}, not {pooling!r}")
-    unpadded = is_unpadded_encoder(model)
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, not {workers}")
+    if is_unpadded_encoder(model):
+        encode_batch = functools.partial(_pool_unpadded, model, pooling=pooling)
+    else:
+        encode_batch = functools.partial(_pool_padded, model, pooling=pooling, pad_id=pad_id)
+    batches = length_sorted_batches([len(r) for r in rows], batch_size)
+    if workers > 1 and len(batches) > 1 and _device_of(model).type == "cpu" and can_fork():
+        results = encode_batches_in_workers(encode_batch, rows, batches, workers)
+    else:
+        results = ((batch, encode_batch([rows[i] for i in batch])) for batch in batches)
     vectors: np.ndarray | None = None
     with torch.inference_mode():
-        for batch in length_sorted_batches([len(r) for r in rows], batch_size):
-            chunk = [rows[i] for i in batch]
-            pooled = _pool_unpadded(model, chunk, pooling) if unpadded else _pool_padded(model, chunk, pooling, pad_id)
+        for batch, pooled in results:
+            pooled = torch.as_tensor(pooled)
             if normalize:
                 pooled = torch.nn.functional.normalize(pooled, p=2, dim=-1)
             pooled = pooled.cpu().numpy()
@@ -137,7 +149,7 @@ def encode_ids(model, rows: list[list[int]], batch_size: int = 32, pooling: str 
                 vectors = np.zeros((len(rows), pooled.shape[-1]), dtype=np.float32)
             vectors[batch] = pooled
             if on_batch is not None:
-                on_batch(len(chunk), sum(len(r) for r in chunk))
+                on_batch(len(batch), sum(len(rows[i]) for i in batch))
     if vectors is None:
         hidden = getattr(getattr(model, "config", None), "hidden_size", 0)
         return np.zeros((0, hidden), dtype=np.float32)
@@ -146,13 +158,14 @@ def encode_ids(model, rows: list[list[int]], batch_size: int = 32, pooling: str 
 
 def encode(model, tokenizer, texts: Sequence[str], batch_size: int = 32, max_length: int | None = None,
            pooling: str = "mean", normalize: bool = False, prompt: str | None = None,
-           stats: EncodeStats | None = None, on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
+           stats: EncodeStats | None = None, on_batch: Callable[[int, int], None] | None = None,
+           workers: int = 1) -> np.ndarray:
     """(len(texts), hidden) float32 embeddings of `texts` in input order.
 
     `model`: a `RexBertModel` (unpadded path) or any encoder called as `model(input_ids=, attention_mask=)`;
     `max_length`: tokens per row including [CLS]/[SEP] (default: the model config's
     `max_position_embeddings`); longer rows are cut to it and counted in `stats.truncated`.
-    `prompt` is prepended to every text (as sentence-transformers' `prompt=`)."""
+    `prompt` is prepended to every text (as sentence-transformers' `prompt=`); `workers`: see `encode_ids`."""
     if max_length is None:
         max_length = int(getattr(getattr(model, "config", None), "max_position_embeddings", 0) or 512)
     rows, truncated = tokenize(tokenizer, texts, max_length, prompt)
@@ -160,7 +173,7 @@ def encode(model, tokenizer, texts: Sequence[str], batch_size: int = 32, max_len
         stats.add(EncodeStats(rows=len(rows), tokens=sum(map(len, rows)), truncated=truncated,
                               max_length=max_length))
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    return encode_ids(model, rows, batch_size, pooling, normalize, pad_id, on_batch)
+    return encode_ids(model, rows, batch_size, pooling, normalize, pad_id, on_batch, workers)
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def embed(model: str, input: str, output: str, text_columns=("title", "descripti
           prompt: str | None = None, dtype: str = "float32", normalize: bool = False, batch_size: int = 32,
           chunk_rows: int = 10_000, max_length: int | None = None, device: str | None = None,
           executor: str = "local", tasks: int = 1, workers: int = 1, trust_remote_code: bool = False,
-          threads: int | None = None, quantize: str | None = None, progress: bool = True):
+          threads: int | None = None, quantize: str | None = None, progress: bool = True, cpu_workers: int = 1):
     """Embeds `input` (a jsonl / parquet / csv file or a folder of them) with `model` into `output` (Parquet:
     `id`, `embedding`) and returns it as a `datasets.Dataset` (memory-mapped from the Parquet file)."""
     from datasets import Dataset
@@ -72,7 +72,8 @@ def embed(model: str, input: str, output: str, text_columns=("title", "descripti
     settings = EmbedSettings(model=model, input=input, output=output, text_columns=tuple(text_columns),
                              id_column=id_column, prompt=prompt, dtype=dtype, normalize=normalize,
                              batch_size=batch_size, chunk_rows=chunk_rows, max_length=max_length, device=device,
-                             threads=threads, trust_remote_code=trust_remote_code, quantize=quantize)
+                             threads=threads, trust_remote_code=trust_remote_code, quantize=quantize,
+                             cpu_workers=cpu_workers)
     summary = embed_to_parquet(settings, ExecutorOptions(type=executor, tasks=tasks, workers=workers), progress)
     if summary is None:
         raise RuntimeError("the Slurm shards were submitted; rerun when they are done to combine and load them.")
@@ -104,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "within cosine 0.99 of float32 on the measured models; see benchmarks/README.md)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, shared by the "
                         "shards running at once)")
+    parser.add_argument("--cpu-workers", type=int, default=1, help="CPU: forked processes of one thread each, "
+                        "whole batches each, the same vectors (Linux; faster than threads on small models, see "
+                        "benchmarks/results/cpu_workers.md)")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="where the shards run")
     parser.add_argument("--tasks", type=int, default=1, help="shards (one datatrove rank each)")
     parser.add_argument("--workers", type=int, default=1, help="shards running at once")
@@ -120,7 +124,8 @@ def run_embed(args: argparse.Namespace) -> None:
                              id_column=args.id_column, prompt=args.prompt, dtype=args.dtype,
                              normalize=args.normalize, batch_size=args.batch_size, chunk_rows=args.chunk_rows,
                              max_length=args.max_length, device=args.device, threads=args.threads,
-                             trust_remote_code=args.trust_remote_code, quantize=args.quantize)
+                             trust_remote_code=args.trust_remote_code, quantize=args.quantize,
+                             cpu_workers=args.cpu_workers)
     executor = ExecutorOptions(type=args.executor, tasks=args.tasks, workers=args.workers,
                                cpus_per_task=args.cpus_per_task, mem_per_cpu_gb=args.mem_per_cpu_gb,
                                job_name="rexbert-embed")
