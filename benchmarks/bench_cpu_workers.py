@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import statistics
 import subprocess
@@ -30,34 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_embed import write_catalog, write_models
 
 from evaluation.cpu_runtime import usable_cores
-from evaluation.embedding import _pool_unpadded, encode_ids, length_sorted_batches, load_encoder, tokenize
-
-# Set before the workers fork: they inherit the models and rows copy-on-write instead of pickling them.
-_MODELS: dict[str, torch.nn.Module] = {}
-_ROWS: list[list[int]] = []
+from evaluation.embedding import encode_ids, load_encoder, tokenize
 
 
-def _encode_batches(job: tuple[str, list[np.ndarray]]) -> list[tuple[np.ndarray, np.ndarray]]:
-    precision, batches = job
-    torch.set_num_threads(1)
-    with torch.inference_mode():
-        return [(batch, _pool_unpadded(_MODELS[precision], [_ROWS[i] for i in batch], "mean").numpy())
-                for batch in batches]
-
-
-def encode_in_workers(pool, precision: str, workers: int) -> np.ndarray:
-    batches = length_sorted_batches([len(r) for r in _ROWS], 32)
-    vectors = None
-    for part in pool.map(_encode_batches, [(precision, batches[w::workers]) for w in range(workers)]):
-        for batch, pooled in part:
-            vectors = np.zeros((len(_ROWS), pooled.shape[-1]), np.float32) if vectors is None else vectors
-            vectors[batch] = pooled
-    return vectors
-
-
-def encode_intra_op(precision: str, threads: int) -> np.ndarray:
+def encode_on(model, rows: list[list[int]], threads: int, workers: int = 1) -> np.ndarray:
+    """`rexbert embed`'s encoder: `threads` intra-op threads, or `workers` forked processes (`--cpu-workers`)."""
     torch.set_num_threads(threads)
-    return encode_ids(_MODELS[precision], _ROWS)
+    return encode_ids(model, rows, workers=workers)
 
 
 def main() -> None:
@@ -74,18 +52,18 @@ def main() -> None:
     catalog = work / "catalog.jsonl"
     write_catalog(catalog, args.rows)
     folder = write_models(args.preset, work)["rexbert"]
+    models = {}
     for precision, quantize in (("fp32", None), ("int8", "int8")):
-        _MODELS[precision], tokenizer = load_encoder(folder, device="cpu", quantize=quantize)
+        models[precision], tokenizer = load_encoder(folder, device="cpu", quantize=quantize)
     texts = [json.loads(line)["text"] for line in catalog.open()]
-    _ROWS.extend(tokenize(tokenizer, texts, 512)[0])
-    tokens = sum(map(len, _ROWS))
-    pool = multiprocessing.get_context("fork").Pool(cores)
-    cases = {f"{precision}, {label}": run for precision in _MODELS for label, run in (
-        (f"1 process x {cores} threads", lambda p=precision: encode_intra_op(p, cores)),
-        (f"{cores} processes x 1 thread", lambda p=precision: encode_in_workers(pool, p, cores)),
-        ("1 process x 1 thread", lambda p=precision: encode_intra_op(p, 1)),
+    rows = tokenize(tokenizer, texts, 512)[0]
+    tokens = sum(map(len, rows))
+    cases = {f"{precision}, {label}": run for precision, model in models.items() for label, run in (
+        (f"1 process x {cores} threads", lambda m=model: encode_on(m, rows, cores)),
+        (f"{cores} processes x 1 thread", lambda m=model: encode_on(m, rows, cores, workers=cores)),
+        ("1 process x 1 thread", lambda m=model: encode_on(m, rows, 1)),
     )}
-    reference = {precision: encode_intra_op(precision, cores) for precision in _MODELS}
+    reference = {precision: encode_on(model, rows, cores) for precision, model in models.items()}
     for name, run in cases.items():
         if not np.array_equal(run(), reference[name.split(",")[0]]):
             raise SystemExit(f"{name}: vectors differ from the intra-op run")
@@ -95,10 +73,9 @@ def main() -> None:
             start = time.perf_counter()
             run()
             speeds[name].append(tokens / (time.perf_counter() - start))
-    pool.close()
     median = {name: statistics.median(values) for name, values in speeds.items()}
     command = f"`python benchmarks/bench_cpu_workers.py {' '.join(sys.argv[1:])}`"
-    header = (f"{command}, {started}: {args.preset}, {len(_ROWS)} rows, {tokens:,} real tokens (cut to 512), batch 32 "
+    header = (f"{command}, {started}: {args.preset}, {len(rows)} rows, {tokens:,} real tokens (cut to 512), batch 32 "
               f"length-sorted, torch {torch.__version__}, {cores} cores, median of "
               f"{args.repeat} round-robin passes. Load at start: `{uptime}`. Every strategy gave the same vectors "
               "(np.array_equal).")

@@ -2,7 +2,7 @@
 
 torch's default splits every op over all cores (intra-op threads). On small encoders attention scales worse
 with threads than the matrix products, most of all under int8, which speeds up only the matrix products: on
-micro, 2 cores, one worker per core was fp32 +6% and int8 +12% over intra-op threads, with the same vectors
+micro, 2 cores, one worker per core was fp32 +3% and int8 +18% over intra-op threads, with the same vectors
 (`benchmarks/bench_cpu_workers.py`, results/cpu_workers.md). The workers are forked once the model and the
 token ids exist, so they share them copy-on-write instead of receiving copies. Linux only (fork).
 """
