@@ -13,8 +13,10 @@ intra-op threads under int8 (on micro: attention, which int8 does not speed up).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +51,7 @@ def main() -> None:
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     uptime = subprocess.run(["uptime"], check=False, capture_output=True, text=True).stdout.strip()
     work = Path(tempfile.mkdtemp(prefix="bench-cpu-workers-"))
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
     catalog = work / "catalog.jsonl"
     write_catalog(catalog, args.rows)
     folder = write_models(args.preset, work)["rexbert"]

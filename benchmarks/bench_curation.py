@@ -14,10 +14,12 @@ executor timings are wall clock over `--cores` workers, executor start-up includ
 from __future__ import annotations
 
 import argparse
+import atexit
 import copy
 import json
 import os
 import platform
+import shutil
 import statistics
 import sys
 import tempfile
@@ -214,6 +216,7 @@ def main() -> None:
     from curation.pipeline import filter_steps
 
     tmp = tempfile.mkdtemp(prefix="bench-curation-")
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     base = load_corpus(os.path.join(tmp, "corpus"))
     # the quality table: e-commerce groups and a general-text control (non-English and mirrors left out)
     ecommerce = [d for d in base

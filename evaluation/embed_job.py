@@ -33,6 +33,7 @@ from rexbert.core.fingerprint import source_fingerprint
 from rexbert.core.html_text import product_text
 from rexbert.core.outputs import atomic_open, temporary_name, writing
 
+from .cpu_runtime import usable_cores
 from .embedding import QUANTIZE_MODES, EncodeStats, encode, load_encoder, read_sentence_settings
 
 INPUT_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json", ".parquet", ".csv", ".csv.gz", ".csv.zst")
@@ -65,13 +66,15 @@ class EmbedSettings:
     max_bytes: int = 1_000_000
     threads: int | None = None  # CPU threads (default: all cores); not part of the result
     quantize: str | None = None  # "int8": dynamic int8 linear layers on CPU
-    cpu_workers: int = 1  # forked CPU processes of one thread each (`encode_ids(workers=)`); not part of the result
+    # forked CPU processes of one thread each (`encode_ids(workers=)`; default: one per CPU thread of the job, as
+    # many as fit in memory); not part of the result
+    cpu_workers: int | None = None
 
     def __post_init__(self):
         self.text_columns = tuple(self.text_columns)
         if self.dtype not in DTYPES:
             raise EmbedInputError(f"dtype {self.dtype!r}: choose one of {', '.join(DTYPES)}.")
-        if self.chunk_rows < 1 or self.batch_size < 1 or self.cpu_workers < 1:
+        if self.chunk_rows < 1 or self.batch_size < 1 or (self.cpu_workers is not None and self.cpu_workers < 1):
             raise EmbedInputError("chunk_rows, batch_size and cpu_workers must be positive.")
         if not self.text_columns:
             raise EmbedInputError("name at least one text column (--text-columns).")
@@ -219,6 +222,10 @@ class ChunkEncoder:
         prompts = (self.sentence.prompts if self.sentence else None) or {}
         return prompts.get(prompt, prompt) if prompt else None
 
+    def cpu_workers(self) -> int:
+        """`--cpu-workers`, by default one per CPU thread the job may use (`encode_ids` runs them on CPU only)."""
+        return self.settings.cpu_workers or self.settings.threads or usable_cores()
+
     def __call__(self, index: int, rows: list[tuple[str, str]], rejects: list[Reject], on_batch=None) -> dict:
         if self.model is None:
             self.model, self.tokenizer = load_encoder(self.settings.model, self.settings.device,
@@ -230,7 +237,7 @@ class ChunkEncoder:
         vectors = encode(self.model, self.tokenizer, [text for _, text in rows], self.settings.batch_size,
                          max_length=max_length, pooling=sentence.pooling if sentence else "mean",
                          normalize=self.settings.normalize or bool(sentence and sentence.normalize),
-                         prompt=self.prompt_text(), stats=stats, on_batch=on_batch, workers=self.settings.cpu_workers)
+                         prompt=self.prompt_text(), stats=stats, on_batch=on_batch, workers=self.cpu_workers())
         if not rows:
             vectors = np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
         metadata = {"chunk": index, "rows": len(rows), "tokens": stats.tokens, "truncated": stats.truncated,

@@ -123,8 +123,9 @@ def encode_ids(model, rows: list[list[int]], batch_size: int = 32, pooling: str 
                normalize: bool = False, pad_id: int = 0,
                on_batch: Callable[[int, int], None] | None = None, workers: int = 1) -> np.ndarray:
     """(len(rows), hidden) float32 embeddings of already tokenized rows, in their order; length-sorted
-    batches; `on_batch(rows, tokens)` after each batch (progress bars). `workers > 1` on CPU: that many forked
-    processes of one thread each, whole batches each (`evaluation.cpu_workers`; Linux), the same vectors."""
+    batches; `on_batch(rows, tokens)` after each batch (progress bars). `workers > 1` on CPU: up to that many
+    forked processes of one thread each, whole batches each, as many as fit in memory (`evaluation.cpu_workers`;
+    Linux), the same vectors."""
     if pooling not in POOLING_MODES:
         raise ValueError(f"pooling must be one of {POOLING_MODES}, not {pooling!r}")
     if workers < 1:

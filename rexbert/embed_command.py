@@ -64,7 +64,8 @@ def embed(model: str, input: str, output: str, text_columns=("title", "descripti
           prompt: str | None = None, dtype: str = "float32", normalize: bool = False, batch_size: int = 32,
           chunk_rows: int = 10_000, max_length: int | None = None, device: str | None = None,
           executor: str = "local", tasks: int = 1, workers: int = 1, trust_remote_code: bool = False,
-          threads: int | None = None, quantize: str | None = None, progress: bool = True, cpu_workers: int = 1):
+          threads: int | None = None, quantize: str | None = None, progress: bool = True,
+          cpu_workers: int | None = None):
     """Embeds `input` (a jsonl / parquet / csv file or a folder of them) with `model` into `output` (Parquet:
     `id`, `embedding`) and returns it as a `datasets.Dataset` (memory-mapped from the Parquet file)."""
     from datasets import Dataset
@@ -105,9 +106,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "within cosine 0.99 of float32 on the measured models; see benchmarks/README.md)")
     parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, shared by the "
                         "shards running at once)")
-    parser.add_argument("--cpu-workers", type=int, default=1, help="CPU: forked processes of one thread each, "
-                        "whole batches each, the same vectors (Linux; faster than threads on small models, see "
-                        "benchmarks/results/cpu_workers.md)")
+    parser.add_argument("--cpu-workers", type=int, help="CPU: forked processes of one thread each, whole batches "
+                        "each, the same vectors (Linux). Default: one per thread (--threads), as many as fit in "
+                        "memory; 1 runs one process on all its threads (benchmarks/results/cpu_workers.md)")
     parser.add_argument("--executor", default="local", choices=EXECUTORS, help="where the shards run")
     parser.add_argument("--tasks", type=int, default=1, help="shards (one datatrove rank each)")
     parser.add_argument("--workers", type=int, default=1, help="shards running at once")

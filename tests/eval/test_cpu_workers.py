@@ -54,10 +54,12 @@ def test_a_worker_that_dies_is_an_error_not_a_hang(encoder, monkeypatch):
     model, tokenizer = encoder
     parent = os.getpid()
 
+    pool_unpadded = embedding._pool_unpadded
+
     def dies_in_a_worker(model, rows, pooling):
         if os.getpid() != parent:
             os._exit(9)  # as the kernel's OOM killer would end it
-        raise AssertionError("ran in the parent")
+        return pool_unpadded(model, rows, pooling=pooling)  # the first batch, measured in the parent
 
     monkeypatch.setattr(embedding, "_pool_unpadded", dies_in_a_worker)
     with pytest.raises(RuntimeError, match="worker process died"):
@@ -80,8 +82,47 @@ def test_embed_command_on_cpu_workers_writes_the_same_vectors(encoder, tmp_path)
               "fields.title,fields.description", "--id-column", "fields.id", "--batch-size", "4", "--device", "cpu",
               "--no-progress"]
     tables = {}
-    for name, extra in (("threads", []), ("workers", ["--cpu-workers", "2"])):
+    for name, extra in (("threads", ["--cpu-workers", "1"]), ("workers", ["--cpu-workers", "2"])):
         assert main(["embed", *common, "--output", str(tmp_path / f"{name}.parquet"), *extra]) == 0
         tables[name] = pq.read_table(tmp_path / f"{name}.parquet")
     assert tables["workers"]["id"].to_pylist() == tables["threads"]["id"].to_pylist()
     assert tables["workers"]["embedding"].to_pylist() == tables["threads"]["embedding"].to_pylist()
+
+
+def test_the_first_batch_runs_here_and_its_peak_is_measured():
+    from evaluation.cpu_workers import run_measuring_peak
+
+    size = 64 * 2**20
+    _, grown = run_measuring_peak(lambda: torch.ones(size // 4).sum())
+    assert grown is not None and grown >= size * 0.9  # the tensor's pages were touched, then freed
+
+
+def test_only_the_workers_that_fit_in_memory_start(encoder, monkeypatch, caplog):
+    from evaluation import cpu_workers
+
+    model, tokenizer = encoder
+    parent, pids = os.getpid(), set()
+    pool_unpadded = embedding._pool_unpadded
+
+    def records_its_process(model, rows, pooling):
+        pids.add(os.getpid())
+        return pool_unpadded(model, rows, pooling=pooling)
+
+    monkeypatch.setattr(embedding, "_pool_unpadded", records_its_process)
+    monkeypatch.setattr(cpu_workers, "run_measuring_peak", lambda run: (run(), 2**40))  # a 1 TiB batch
+    rows = product_rows(tokenizer)
+    in_workers = embedding.encode_ids(model, rows, batch_size=4, workers=2)
+    assert pids == {parent}
+    assert "1 CPU workers fit in the available memory" in caplog.text
+    assert np.array_equal(in_workers, embedding.encode_ids(model, rows, batch_size=4))
+
+
+@pytest.mark.parametrize(("threads", "cpu_workers", "expected"), [(None, None, "cores"), (1, None, 1), (3, None, 3),
+                                                                    (3, 1, 1), (None, 2, 2)])
+def test_embed_defaults_to_one_worker_per_thread(threads, cpu_workers, expected):
+    from evaluation.cpu_runtime import usable_cores
+    from evaluation.embed_job import ChunkEncoder, EmbedSettings
+
+    settings = EmbedSettings(model="unused", input="unused", output="unused.parquet", threads=threads,
+                             cpu_workers=cpu_workers)
+    assert ChunkEncoder(settings).cpu_workers() == (usable_cores() if expected == "cores" else expected)
