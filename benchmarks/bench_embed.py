@@ -8,7 +8,7 @@ RexBERT folder, converted with `rexbert convert --to modernbert` (stock path) an
 --quantize int8` (ONNX). Batch 32, all cores (--threads), fp32 unless int8.
 
 Cases, each in its own subprocess (peak memory = its max RSS, imports included, plus the peak private memory of
-the CPU worker processes it forks, sampled every 20 ms):
+the CPU worker processes it forks, sampled once a second):
   job        the whole job: read the jsonl, tokenize, encode (length-sorted batches), write Parquet
              rexbert      `rexbert.embed_command.embed` (the `rexbert embed` core: unpadded RexBERT classes)
              stock-st     `SentenceTransformer(stock folder).encode` (sorts by length itself) + Parquet write
@@ -281,16 +281,19 @@ def peak_rss_mb() -> float:
 
 
 class WorkerMemory(threading.Thread):
-    """The peak, sampled every 20 ms, of the memory this process's children hold on their own (the Private_*
+    """The peak, sampled once a second, of the memory this process's children hold on their own (the Private_*
     lines of /proc/PID/smaps_rollup, summed over children): what `--cpu-workers` adds to the parent's VmHWM,
-    the weights they share copy-on-write not counted twice."""
+    the weights they share copy-on-write not counted twice. Once a second because a read costs about 16 ms of
+    CPU (it walks the page tables): every 20 ms, it took a core from the workers it measured. Workers keep
+    their freed memory (`keep_freed_memory`), so what they held at a batch's peak is still there to be sampled,
+    except blocks over 32 MiB."""
 
     def __init__(self):
         super().__init__(daemon=True)
         self.peak_mb, self.done = 0.0, threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(0.02):
+        while not self.done.wait(1.0):
             self.peak_mb = max(self.peak_mb, sum(map(private_mb, child_pids())))
 
 
