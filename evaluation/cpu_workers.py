@@ -2,9 +2,10 @@
 
 torch's default splits every op over all cores (intra-op threads). On small encoders attention scales worse
 with threads than the matrix products, most of all under int8, which speeds up only the matrix products: on
-micro, 2 cores, one worker per core was fp32 +3% and int8 +18% over intra-op threads, with the same vectors
-(`benchmarks/bench_cpu_workers.py`, results/cpu_workers.md). The workers are forked once the model and the
-token ids exist, so they share them copy-on-write instead of receiving copies. Linux only (fork).
+micro, 2 cores, one worker per core was faster than intra-op threads in both precisions, with the same vectors
+(`benchmarks/bench_cpu_workers.py`, results/cpu_workers.md: fp32 +3% and +6%, int8 +18% and +5% in two runs).
+The workers are forked once the model and the token ids exist, so they share them copy-on-write instead of
+receiving copies. Linux only (fork).
 
 Each worker holds one batch's activations at a time, so N workers need about N times the memory of one
 process. The first batch (the longest: batches come longest first) runs in the calling process, where its

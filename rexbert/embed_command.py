@@ -104,8 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--quantize", choices=["int8"], help="CPU: dynamic int8 linear layers (faster, vectors "
                         "within cosine 0.99 of float32 on the measured models; see benchmarks/README.md)")
-    parser.add_argument("--threads", type=int, help="CPU threads per process (default: all cores, shared by the "
-                        "shards running at once)")
+    parser.add_argument("--threads", type=int, help="CPU cores to use per shard (default: all cores, shared by the "
+                        "shards running at once); one worker process each unless --cpu-workers says otherwise")
     parser.add_argument("--cpu-workers", type=int, help="CPU: forked processes of one thread each, whole batches "
                         "each, the same vectors (Linux). Default: one per thread (--threads), as many as fit in "
                         "memory; 1 runs one process on all its threads (benchmarks/results/cpu_workers.md)")
