@@ -126,3 +126,21 @@ def test_embed_defaults_to_one_worker_per_thread(threads, cpu_workers, expected)
     settings = EmbedSettings(model="unused", input="unused", output="unused.parquet", threads=threads,
                              cpu_workers=cpu_workers)
     assert ChunkEncoder(settings).cpu_workers() == (usable_cores() if expected == "cores" else expected)
+
+
+def test_local_shards_that_fork_their_own_workers_give_the_one_process_file(encoder, tmp_path):
+    """Shards run by datatrove's local executor side by side, each forking CPU workers of its own."""
+    from evaluation.embed_job import EmbedSettings
+    from rexbert.core.executors import ExecutorOptions
+    from rexbert.embed_command import embed_to_parquet
+
+    model, _ = encoder
+
+    def settings(name, **extra):
+        return EmbedSettings(model=str(model.name_or_path), input=str(PRODUCTS),
+                             output=str(tmp_path / name / "v.parquet"), id_column="fields.id",
+                             text_columns=("fields.title", "fields.description"), chunk_rows=8, batch_size=2, **extra)
+
+    one = embed_to_parquet(settings("one", cpu_workers=1), progress=False)
+    sharded = embed_to_parquet(settings("sharded", threads=2), ExecutorOptions(type="local", tasks=2, workers=2))
+    assert Path(sharded.output).read_bytes() == Path(one.output).read_bytes()
