@@ -29,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_embed import write_catalog, write_models
+from cpu_cli import write_report
 
 from evaluation.cpu_runtime import usable_cores
 from evaluation.embedding import encode_ids, load_encoder, tokenize
@@ -92,8 +93,7 @@ def main() -> None:
     lines += ["", f"Load at end: os.getloadavg() = {tuple(round(x, 2) for x in os.getloadavg())}."]
     report = "\n".join(lines)
     print(report)
-    if args.output:
-        args.output.write_text(report + "\n")
+    write_report(args.output, report)
 
 
 if __name__ == "__main__":
